@@ -1,0 +1,162 @@
+"""The energy-latency frontier: one replay per budget scale ``alpha``, with ERoL/CRoL and a plot."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from router.analysis import summarise
+from router.models import GridSignal, RegionStatus, Request
+from router.replay import ReplayOptions, replay
+from router.topology import Topology
+
+__all__ = ["CSV_FIELDS", "frontier_points", "write_frontier"]
+
+CSV_FIELDS = (
+    "alpha",
+    "mean_budget_ms",
+    "total_energy_usd",
+    "total_carbon_g",
+    "baseline_energy_usd",
+    "baseline_carbon_g",
+    "rid_share",
+    "relocated_share",
+    "rejected_share",
+    "layer_local",
+    "layer_regional",
+    "layer_energy",
+    "erol_usd_per_ms",
+    "crol_g_per_ms",
+)
+
+
+def frontier_points(
+    topology: Topology,
+    signals: Sequence[tuple[int, GridSignal]],
+    requests: Sequence[tuple[int, Request]],
+    alphas: Sequence[float],
+    *,
+    statuses: Sequence[tuple[int, RegionStatus]] = (),
+    sources: tuple[str, str, str] = ("signals", "requests", "statuses"),
+) -> list[dict[str, Any]]:
+    """The contract's frontier points, one full replay per alpha (sorted ascending)."""
+    mean_budget = sum(r.latency_budget_ms for _, r in requests) / max(1, len(requests))
+    points: list[dict[str, Any]] = []
+    prev: dict[str, Any] | None = None
+    for alpha in sorted(alphas):
+        res = replay(
+            topology,
+            signals,
+            requests,
+            statuses=statuses,
+            options=ReplayOptions(alpha=alpha),
+            sources=sources,
+        )
+        s = summarise(res.placements)
+        point: dict[str, Any] = {
+            "alpha": alpha,
+            "mean_budget_ms": alpha * mean_budget,
+            "total_energy_usd": s.total_energy_usd,
+            "total_carbon_g": s.total_carbon_g,
+            "baseline_energy_usd": s.baseline_energy_usd,
+            "baseline_carbon_g": s.baseline_carbon_g,
+            "rid_share": s.rid_share,
+            "relocated_share": s.relocated_share,
+            "rejected_share": s.rejected_share,
+            "layer_share": s.layer_share,
+            "erol_usd_per_ms": None,
+            "crol_g_per_ms": None,
+            "placed": s.placed,
+            "saved_energy_usd": s.saved_energy_usd,
+            "saved_carbon_g": s.saved_carbon_g,
+        }
+        if prev is not None:
+            extra_ms = point["mean_budget_ms"] - prev["mean_budget_ms"]
+            if extra_ms > 0:
+                point["erol_usd_per_ms"] = (prev["total_energy_usd"] - s.total_energy_usd) / extra_ms
+                point["crol_g_per_ms"] = (prev["total_carbon_g"] - s.total_carbon_g) / extra_ms
+        points.append(point)
+        prev = point
+    return points
+
+
+def write_frontier(points: list[dict[str, Any]], out_dir: Path, *, title: str = "") -> list[Path]:
+    """Write frontier.json, frontier.csv and frontier.png into ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j = out_dir / "frontier.json"
+    j.write_bytes(orjson.dumps(points, option=orjson.OPT_INDENT_2) + b"\n")
+    c = out_dir / "frontier.csv"
+    with c.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_FIELDS)
+        for p in points:
+            flat = {**p, **{f"layer_{k}": v for k, v in p["layer_share"].items()}}
+            w.writerow(["" if flat[f] is None else flat[f] for f in CSV_FIELDS])
+    png = out_dir / "frontier.png"
+    _plot(points, png, title)
+    return [j, c, png]
+
+
+def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = [p["alpha"] for p in points]
+    fig, (ax1, ax3) = plt.subplots(
+        2, 1, figsize=(8.5, 8.0), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    cost = [p["total_energy_usd"] for p in points]
+    base = [p["baseline_energy_usd"] for p in points]
+    ax1.plot(a, cost, "o-", color="#1f77b4", label="energy cost, routed")
+    ax1.plot(a, base, "--", color="#1f77b4", alpha=0.5, label="energy cost, all-local")
+    ax1.set_ylabel("energy cost (USD)", color="#1f77b4")
+    ax2 = ax1.twinx()
+    co2 = [p["total_carbon_g"] / 1e3 for p in points]
+    bco2 = [p["baseline_carbon_g"] / 1e3 for p in points]
+    ax2.plot(a, co2, "s-", color="#2ca02c", label="marginal carbon, routed")
+    ax2.plot(a, bco2, "--", color="#2ca02c", alpha=0.5, label="marginal carbon, all-local")
+    ax2.set_ylabel("marginal carbon (kg CO2)", color="#2ca02c")
+    for p, y in zip(points, cost, strict=True):
+        if p["baseline_energy_usd"]:
+            saved = 1 - p["total_energy_usd"] / p["baseline_energy_usd"]
+            ax1.annotate(
+                f"{saved:.0%} saved",
+                (p["alpha"], y),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+                color="#1f77b4",
+            )
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
+    ax1.set_title(title or "Energy-latency frontier: cost and carbon against latency-budget scale")
+    ax1.grid(alpha=0.3)
+    bottoms = [0.0] * len(a)
+    colours = {"local": "#7f7f7f", "regional": "#ff7f0e", "energy": "#2ca02c"}
+    width = [0.35 * x for x in a]
+    for layer, col in colours.items():
+        vals = [p["layer_share"][layer] * (1 - p["rejected_share"]) for p in points]
+        ax3.bar(a, vals, width=width, bottom=bottoms, color=col, label=f"{layer} layer", edgecolor="white")
+        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+    rej = [p["rejected_share"] for p in points]
+    ax3.bar(a, rej, width=width, bottom=bottoms, color="#d62728", label="rejected", edgecolor="white")
+    ax3.plot(a, [p["rid_share"] for p in points], "k^-", label="relocatable demand (RID)")
+    ax3.set_ylabel("share of IT energy")
+    ax3.set_ylim(0, 1.05)
+    ax3.set_xscale("log", base=2)
+    ax3.set_xticks(a)
+    ax3.set_xticklabels([f"{x:g}" for x in a])
+    ax3.set_xlabel("latency-budget scale alpha (log scale)")
+    ax3.legend(fontsize=8, loc="lower right", ncol=2)
+    ax3.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,199 @@
+"""Pydantic models of every message in the contract (``shared/contract.md``).
+
+These are the edge of the system: JSON in, validated objects out. Units live in field names, timestamps are
+epoch seconds (float, UTC). Models are strict (no silent string-to-number coercion) and refuse NaN and inf.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from router.errors import InputError
+
+__all__ = [
+    "MAX_ID_LEN",
+    "Baseline",
+    "DeadLetter",
+    "GridSignal",
+    "Placement",
+    "RegionStatus",
+    "Request",
+    "SharesMessage",
+    "input_error_from_validation",
+]
+
+MAX_ID_LEN = 256
+
+_STRICT = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+TimeStamp = Annotated[float, Field(ge=0)]
+
+
+class Request(BaseModel):
+    """One inference request entering a service node."""
+
+    model_config = _STRICT
+
+    request_id: Id
+    origin: Id
+    latency_budget_ms: PositiveFloat
+    energy_wh: PositiveFloat | None = None
+    tokens: Annotated[int, Field(gt=0, le=10_000_000)] | None = None
+    model: Id | None = None
+    compute_ms: NonNegFloat | None = None
+    payload_bytes: Annotated[int, Field(ge=0, le=1 << 40)] = 0
+    state_region: Id | None = None
+    state_bytes: Annotated[int, Field(ge=0, le=1 << 44)] = 0
+    state_pinned: bool = False
+    allowed_jurisdictions: Annotated[tuple[Id, ...], Field(strict=False)] | None = None
+    tenant: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
+    ts: TimeStamp | None = None
+
+    @model_validator(mode="after")
+    def _energy_is_known(self) -> Request:
+        if self.energy_wh is None and (self.tokens is None or self.model is None):
+            raise ValueError("energy unknown: give energy_wh (> 0), or tokens and model")
+        if self.state_pinned and self.state_region is None:
+            raise ValueError("state_pinned is true but state_region is missing")
+        return self
+
+
+class GridSignal(BaseModel):
+    """A grid signal for one region; fields it leaves out keep their last value."""
+
+    model_config = _STRICT
+
+    region: Id
+    ts: TimeStamp
+    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
+    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    pue: Annotated[float, Field(ge=1.0, le=5.0)] | None = None
+    valid_for_s: PositiveFloat | None = None
+    source: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
+
+    @model_validator(mode="after")
+    def _carries_a_value(self) -> GridSignal:
+        if self.price_usd_per_mwh is None and self.marginal_gco2_per_kwh is None and self.pue is None:
+            raise ValueError("signal carries no value: give price_usd_per_mwh, marginal_gco2_per_kwh or pue")
+        return self
+
+
+class RegionStatus(BaseModel):
+    """Capacity and health of one region."""
+
+    model_config = _STRICT
+
+    region: Id
+    ts: TimeStamp
+    capacity_kw: NonNegFloat | None = None
+    healthy: bool | None = None
+
+
+class Baseline(BaseModel):
+    """What the request would have cost at its home region."""
+
+    model_config = _STRICT
+
+    region: str
+    energy_usd: float | None
+    carbon_g: float | None
+    feasible: bool
+
+
+class Placement(BaseModel):
+    """Exactly one per request, also for rejected ones."""
+
+    model_config = _STRICT
+
+    request_id: str
+    status: Literal["placed", "rejected"]
+    region: str | None
+    origin: str
+    home_region: str
+    layer: Literal["local", "regional", "energy"] | None
+    reason: str
+    latency_ms: float | None
+    energy_wh: float
+    facility_wh: float | None
+    energy_usd: float | None
+    carbon_g: float | None
+    egress_usd: float | None
+    score_usd: float | None
+    baseline: Baseline
+    feasible_regions: int
+    relocatable: bool
+    removed: dict[str, int]
+    signal_age_s: float | None
+    signals_version: int
+    shares_version: int
+    event_ts: float
+    decided_at: float
+
+
+class DeadLetter(BaseModel):
+    """A message we could not use, with the reason and the original bytes."""
+
+    model_config = _STRICT
+
+    error: str
+    field: str | None
+    raw: str
+    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    topic: str
+    partition: int | None
+    offset: int | None
+
+
+class SharesMessage(BaseModel):
+    """The latest capacity re-solve: shares per demand group, duals per region."""
+
+    model_config = _STRICT
+
+    version: int
+    ts: float
+    ok: bool
+    status: str
+    regions: Annotated[tuple[str, ...], Field(strict=False)]
+    mu_usd_per_wh: dict[str, float]
+    groups: Annotated[tuple[str, ...], Field(strict=False)]
+    shares: Annotated[tuple[tuple[float, ...], ...], Field(strict=False)]
+    unserved_share: Annotated[tuple[float, ...], Field(strict=False)]
+    solve_s: float
+
+
+def input_error_from_validation(exc: ValidationError, *, source: str, line: int | None = None) -> InputError:
+    """Turn the first pydantic error into an InputError naming the field, the value and what was expected."""
+    err = exc.errors(include_url=False)[0]
+    field = ".".join(str(p) for p in err.get("loc", ())) or None
+    problem = str(err.get("msg", "invalid value"))
+    received = err.get("input")
+    if field is None or isinstance(received, dict):
+        received = None if isinstance(received, dict) else received
+    expected = _expected_from(err)
+    return InputError(problem, source=source, line=line, field=field, received=received, expected=expected)
+
+
+def _expected_from(err: object) -> str | None:
+    """A short 'expected ...' phrase from a pydantic error dict."""
+    if not isinstance(err, dict):
+        return None
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "the field to be present"
+    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        bound = next(iter(ctx.values()), None)
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[
+            kind
+        ]
+        return f"a number {op} {bound}"
+    if kind == "finite_number":
+        return "a finite number (no NaN or inf)"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return kind.replace("_type", "").replace("_parsing", "") + " value"
+    return None

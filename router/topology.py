@@ -1,0 +1,230 @@
+"""The topology file: regions, service nodes, models, RTTs, egress prices and objective weights.
+
+Loaded from TOML (or the same structure as JSON, by file extension), validated as a whole, and refused at
+load when it is inconsistent. Missing RTT pairs are estimated from great-circle distance; missing egress
+pairs use ``objective.default_egress_usd_per_gb``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from router.errors import ConfigError
+from router.models import input_error_from_validation
+
+__all__ = [
+    "INTRA_REGION_RTT_MS",
+    "Model",
+    "Objective",
+    "Region",
+    "ServiceNode",
+    "Topology",
+    "default_topology_path",
+    "estimate_rtt_ms",
+    "load_topology",
+]
+
+_CFG = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
+
+#: RTT assumed between a service node and its own home region when the file gives none.
+INTRA_REGION_RTT_MS = 2.0
+#: Distance model for RTT pairs the file leaves out: fixed overhead plus round trip in fibre
+#: (~200 km/ms) over a path 1.5x the great-circle distance.
+_RTT_BASE_MS = 5.0
+_RTT_MS_PER_KM = 2.0 * 1.5 / 200.0
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Pos = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+#: JSON arrays / TOML lists become tuples; items stay strictly typed.
+Ids = Annotated[tuple[Id, ...], Field(strict=False)]
+
+
+class Objective(BaseModel):
+    """Weights and periods of the placement objective."""
+
+    model_config = _CFG
+
+    carbon_usd_per_tonne: NonNeg = 100.0
+    relocation_fixed_usd: NonNeg = 0.0
+    regional_rtt_ms: NonNeg = 40.0
+    signal_max_age_s: Pos = 900.0
+    capacity_window_s: Pos = 60.0
+    resolve_interval_s: Pos = 10.0
+    bandwidth_gbps: Pos = 10.0
+    default_egress_usd_per_gb: NonNeg = 0.09
+    unserved_penalty_usd_per_wh: Pos = 1.0
+    demand_window_s: Pos = 60.0
+    class_bounds_ms: Annotated[tuple[Pos, ...], Field(strict=False)] = (300.0, 2000.0)
+
+
+class Region(BaseModel):
+    """A compute region: where the model runs and draws electricity."""
+
+    model_config = _CFG
+
+    id: Id
+    jurisdiction: Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
+    tags: Ids = ()
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    pue: Annotated[float, Field(ge=1.0, le=5.0)]
+    capacity_kw: NonNeg
+    models: Ids = ()
+    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
+    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    name: str | None = None
+
+
+class ServiceNode(BaseModel):
+    """A user-facing entry point; serving at its home region is 'local'."""
+
+    model_config = _CFG
+
+    id: Id
+    home_region: Id
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class Model(BaseModel):
+    """Energy and time profile of one model."""
+
+    model_config = _CFG
+
+    id: Id
+    wh_per_token: Pos
+    ms_per_token: NonNeg = 0.0
+    base_ms: NonNeg = 0.0
+
+
+class Topology(BaseModel):
+    """The whole topology, checked for internal consistency."""
+
+    model_config = _CFG
+
+    objective: Objective = Objective()
+    regions: Annotated[tuple[Region, ...], Field(strict=False)]
+    service_nodes: Annotated[tuple[ServiceNode, ...], Field(strict=False)]
+    models: Annotated[tuple[Model, ...], Field(strict=False)] = ()
+    rtt_ms: dict[Id, dict[Id, NonNeg]] = {}
+    egress_usd_per_gb: dict[Id, dict[Id, NonNeg]] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        if not self.regions:
+            raise ValueError("no regions: at least one [[regions]] entry is required")
+        if not self.service_nodes:
+            raise ValueError("no service nodes: at least one [[service_nodes]] entry is required")
+        _unique("regions", [r.id for r in self.regions])
+        _unique("service_nodes", [s.id for s in self.service_nodes])
+        _unique("models", [m.id for m in self.models])
+        region_ids = {r.id for r in self.regions}
+        node_ids = {s.id for s in self.service_nodes}
+        model_ids = {m.id for m in self.models}
+        for s in self.service_nodes:
+            if s.home_region not in region_ids:
+                raise ValueError(
+                    f"service node '{s.id}' has home_region '{s.home_region}', which is not a region; "
+                    f"expected one of {sorted(region_ids)}"
+                )
+        for r in self.regions:
+            for m in r.models:
+                if model_ids and m not in model_ids:
+                    raise ValueError(
+                        f"region '{r.id}' serves unknown model '{m}'; expected one of {sorted(model_ids)}"
+                    )
+        for node, row in self.rtt_ms.items():
+            if node not in node_ids:
+                raise ValueError(
+                    f"rtt_ms names unknown service node '{node}'; expected one of {sorted(node_ids)}"
+                )
+            for region in row:
+                if region not in region_ids:
+                    raise ValueError(f"rtt_ms['{node}'] names unknown region '{region}'")
+        for src, row in self.egress_usd_per_gb.items():
+            if src not in region_ids:
+                raise ValueError(f"egress_usd_per_gb names unknown region '{src}'")
+            for dst in row:
+                if dst not in region_ids:
+                    raise ValueError(f"egress_usd_per_gb['{src}'] names unknown region '{dst}'")
+        return self
+
+    def region_index(self) -> dict[str, int]:
+        """Region id -> index, in file order (the kernel's fixed order)."""
+        return {r.id: i for i, r in enumerate(self.regions)}
+
+    def node_index(self) -> dict[str, int]:
+        """Service node id -> index, in file order."""
+        return {s.id: i for i, s in enumerate(self.service_nodes)}
+
+    def rtt(self, node: ServiceNode, region: Region) -> float:
+        """RTT in ms from a service node to a region: measured when given, else estimated."""
+        given = self.rtt_ms.get(node.id, {}).get(region.id)
+        if given is not None:
+            return given
+        if region.id == node.home_region:
+            return INTRA_REGION_RTT_MS
+        return estimate_rtt_ms(node.lat, node.lon, region.lat, region.lon)
+
+    def egress(self, src: str, dst: str) -> float:
+        """Egress price in USD/GB from region ``src`` to region ``dst``."""
+        if src == dst:
+            return 0.0
+        given = self.egress_usd_per_gb.get(src, {}).get(dst)
+        return self.objective.default_egress_usd_per_gb if given is None else given
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"duplicate id '{i}' in {what}; expected every id once")
+        seen.add(i)
+
+
+def estimate_rtt_ms(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """RTT estimated from great-circle distance (documented distance model)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    km = 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+    return _RTT_BASE_MS + _RTT_MS_PER_KM * km
+
+
+def default_topology_path() -> Path:
+    """The bundled default topology, built from real public data (see router/data/PROVENANCE.md)."""
+    return Path(str(resources.files("router").joinpath("data", "default_topology.toml")))
+
+
+def load_topology(path: str | Path | None = None) -> Topology:
+    """Read, parse and validate a topology file; raise ConfigError naming the file and field on any fault."""
+    p = Path(path) if path is not None else default_topology_path()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            "cannot read topology file", source=str(p), received=exc.strerror, expected="a readable file"
+        ) from None
+    data: Any
+    try:
+        data = orjson.loads(raw) if p.suffix.lower() == ".json" else tomllib.loads(raw.decode("utf-8"))
+    except (orjson.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
+        raise ConfigError(f"not valid {kind}: {exc}", source=str(p), expected=f"a {kind} topology") from None
+    if not isinstance(data, dict):
+        raise ConfigError("top level is not a table", source=str(p), received=type(data).__name__)
+    try:
+        return Topology.model_validate(data)
+    except ValidationError as exc:
+        err = input_error_from_validation(exc, source=str(p))
+        raise ConfigError(
+            err.problem, source=str(p), field=err.field, received=err.received, expected=err.expected
+        ) from None

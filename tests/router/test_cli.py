@@ -1,0 +1,215 @@
+"""The command line: deterministic score output; exit 2 with a precise message for every kind of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from router.cli import main
+from router.commands import bundled
+from router.models import Placement
+
+TOPO = """
+[[regions]]
+id = "a"
+jurisdiction = "DE"
+lat = 50.0
+lon = 8.0
+pue = 1.2
+capacity_kw = 10.0
+[[regions]]
+id = "b"
+jurisdiction = "SE"
+lat = 59.0
+lon = 18.0
+pue = 1.1
+capacity_kw = 10.0
+[[service_nodes]]
+id = "fe"
+home_region = "a"
+lat = 50.0
+lon = 8.0
+"""
+SIG = (
+    '{"region":"a","ts":0,"price_usd_per_mwh":90,"marginal_gco2_per_kwh":400}\n'
+    '{"region":"b","ts":0,"price_usd_per_mwh":20,"marginal_gco2_per_kwh":30}\n'
+)
+REQ = '{"request_id":"r1","origin":"fe","latency_budget_ms":100,"energy_wh":1.0,"ts":10}\n'
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "topology": tmp_path / "t.toml",
+        "signals": tmp_path / "s.jsonl",
+        "requests": tmp_path / "r.jsonl",
+    }
+    paths["topology"].write_text(TOPO)
+    paths["signals"].write_text(SIG)
+    paths["requests"].write_text(REQ)
+    return paths
+
+
+def _score(files: dict[str, Path], out: Path | None = None) -> list[str]:
+    argv = [
+        "score",
+        "--topology",
+        str(files["topology"]),
+        "--signals",
+        str(files["signals"]),
+        "--requests",
+        str(files["requests"]),
+    ]
+    if out is not None:
+        argv += ["--out", str(out)]
+    return argv
+
+
+def test_score_writes_one_valid_placement_per_request(files: dict[str, Path], tmp_path: Path) -> None:
+    """score writes contract-shaped placements; the cheap fresh region wins."""
+    out = tmp_path / "p.jsonl"
+    assert main(_score(files, out)) == 0
+    (line,) = out.read_bytes().splitlines()
+    p = Placement.model_validate(orjson.loads(line))
+    assert p.region == "b" and p.layer == "regional" and p.status == "placed"
+
+
+def test_score_on_bundled_data_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    """The same inputs give byte-identical output (the replay is deterministic, re-solves included)."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    args = [
+        "--signals",
+        str(bundled("sample_signals.jsonl")),
+        "--requests",
+        str(bundled("sample_requests.jsonl")),
+    ]
+    assert main(["score", *args, "--out", str(a)]) == 0
+    assert main(["score", *args, "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert len(a.read_bytes().splitlines()) == len(bundled("sample_requests.jsonl").read_bytes().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("which", "content", "needles"),
+    [
+        ("requests", REQ + "{not json\n", ["r.jsonl, line 2", "not valid JSON"]),
+        ("requests", REQ + "[1, 2]\n", ["line 2", "not a JSON object"]),
+        (
+            "requests",
+            '{"request_id":"r1","latency_budget_ms":100,"energy_wh":1,"ts":1}\n',
+            ["line 1", "field 'origin'", "Field required", "expected the field to be present"],
+        ),
+        (
+            "requests",
+            REQ.replace('"energy_wh":1.0', '"energy_wh":-1.0'),
+            ["line 1", "field 'energy_wh'", "received -1.0", "expected a number > 0"],
+        ),
+        (
+            "requests",
+            REQ.replace('"latency_budget_ms":100', '"latency_budget_ms":0'),
+            ["field 'latency_budget_ms'", "received 0"],
+        ),
+        (
+            "requests",
+            REQ.replace('"latency_budget_ms":100', '"latency_budget_ms":"100"'),
+            ["field 'latency_budget_ms'", "received '100'"],
+        ),
+        (
+            "requests",
+            REQ.replace('"latency_budget_ms":100', '"latency_budget_ms":NaN'),
+            ["line 1", "not valid JSON"],
+        ),
+        (
+            "requests",
+            REQ.replace('"fe"', '"fe-mars"'),
+            [
+                "line 1",
+                "field 'origin'",
+                "unknown origin",
+                "received 'fe-mars'",
+                "expected a service node id",
+            ],
+        ),
+        ("requests", REQ.replace('"ts":10', '"ts":10,"state_region":"zz"'), ["field 'state_region'", "'zz'"]),
+        ("requests", REQ.replace(',"ts":10', ""), ["field 'ts'", "required for an offline replay"]),
+        (
+            "signals",
+            SIG + '{"region":"nowhere","ts":1,"price_usd_per_mwh":1}\n',
+            ["s.jsonl, line 3", "field 'region'", "unknown region", "'nowhere'"],
+        ),
+        ("signals", '{"region":"a","ts":1}\n', ["line 1", "signal carries no value"]),
+        ("signals", '{"region":"a","ts":1,"marginal_gco2_per_kwh":1e400}\n', ["line 1"]),
+        ("topology", TOPO.replace("pue = 1.1", "pue = 0.5"), ["t.toml", "regions.1.pue", "received 0.5"]),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_naming_file_line_field_value(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], which: str, content: str, needles: list[str]
+) -> None:
+    """Malformed JSON, wrong types, NaN, negatives, unknown ids, a bad topology: exit 2, no traceback."""
+    files[which].write_text(content)
+    assert main(_score(files)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("carbon-router: error: ") and "Traceback" not in err
+    for n in needles:
+        assert n in err, f"{n!r} not in {err!r}"
+
+
+def test_missing_file_exits_2(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """An unreadable requests file names the file and says what was expected."""
+    files["requests"] = files["requests"].with_name("absent.jsonl")
+    assert main(_score(files)) == 2
+    assert "absent.jsonl: cannot read file" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2_via_the_console_script() -> None:
+    """The installed command exits 2 on a bad --alphas value and prints usage, not a traceback."""
+    exe = Path(sys.executable).with_name("carbon-router")
+    r = subprocess.run(
+        [str(exe), "frontier", "--alphas", "1,nan", "--out", "x"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "expected comma-separated finite numbers > 0" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_frontier_writes_json_csv_png(files: dict[str, Path], tmp_path: Path) -> None:
+    """frontier writes the three files; the JSON has one contract-shaped point per alpha, ERoL null first."""
+    out = tmp_path / "f"
+    argv = [
+        "frontier",
+        "--topology",
+        str(files["topology"]),
+        "--signals",
+        str(files["signals"]),
+        "--requests",
+        str(files["requests"]),
+        "--alphas",
+        "0.1,1,2",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    pts = orjson.loads((out / "frontier.json").read_bytes())
+    assert [p["alpha"] for p in pts] == [0.1, 1.0, 2.0]
+    keys = {
+        "alpha",
+        "total_energy_usd",
+        "total_carbon_g",
+        "baseline_energy_usd",
+        "baseline_carbon_g",
+        "rid_share",
+        "relocated_share",
+        "rejected_share",
+        "layer_share",
+        "erol_usd_per_ms",
+        "crol_g_per_ms",
+    }
+    assert all(keys <= p.keys() for p in pts)
+    assert pts[0]["erol_usd_per_ms"] is None and pts[1]["erol_usd_per_ms"] is not None
+    assert pts[0]["relocated_share"] == 0.0 and pts[0]["layer_share"]["local"] == 1.0  # 10 ms: home only
+    assert pts[1]["relocated_share"] == 1.0 and pts[1]["rid_share"] == 1.0
+    assert (out / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "frontier.csv").read_text().splitlines()[0].startswith("alpha,mean_budget_ms")

@@ -1,0 +1,160 @@
+"""Hypothesis properties of mask -> score -> pick (style.md rule 11)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from router.encode import placements
+from router.models import Request
+from router.plan import Plan
+from router.scoring import Scorer
+from router.topology import Topology
+from tests.router.scenarios import random_request, random_signal, random_topology
+
+SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def _decide(
+    topo: Topology, reqs: list[Request], signals: list[Any], mu: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    plan = Plan(topo)
+    scorer = Scorer(plan)
+    for s in signals:
+        scorer.state.apply_signal(s)
+    if mu is not None:
+        scorer.state.set_duals(mu)
+    rows = [plan.request_row(r, ts=r.ts or 0.0, source="test") for r in reqs]
+    batch = plan.arrays(reqs, rows)
+    return placements(plan, batch, scorer.decide(batch), shares_version=0)
+
+
+def _world(seed: int, n: int = 20) -> tuple[Topology, list[Request], list[Any]]:
+    rng = np.random.default_rng(seed)
+    topo = random_topology(rng)
+    signals = [random_signal(rng, topo, 990.0 + k) for k in range(int(rng.integers(0, 8)))]
+    reqs = [random_request(rng, topo, k, 1000.0) for k in range(n)]
+    return topo, reqs, signals
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=SEEDS)
+def test_pick_is_always_feasible(seed: int) -> None:
+    """A placed request is within its budget, its allowed jurisdictions and its pinned state region."""
+    topo, reqs, signals = _world(seed)
+    regions = {r.id: r for r in topo.regions}
+    for q, p in zip(reqs, _decide(topo, reqs, signals), strict=True):
+        if p["status"] != "placed":
+            assert p["region"] is None and p["reason"] in p["removed"]
+            continue
+        r = regions[p["region"]]
+        assert p["latency_ms"] <= q.latency_budget_ms
+        if q.allowed_jurisdictions is not None:
+            assert r.jurisdiction in q.allowed_jurisdictions or set(r.tags) & set(q.allowed_jurisdictions)
+        if q.state_pinned:
+            assert p["region"] == q.state_region
+        if q.model is not None and r.models:
+            assert q.model in r.models
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=SEEDS, perm_seed=SEEDS)
+def test_permuting_regions_permutes_the_answer(seed: int, perm_seed: int) -> None:
+    """Listing the regions in another order changes no decision (ties aside, which break by index)."""
+    topo, reqs, signals = _world(seed)
+    perm = np.random.default_rng(perm_seed).permutation(len(topo.regions))
+    shuffled = topo.model_copy(update={"regions": tuple(topo.regions[k] for k in perm)})
+    a = _decide(topo, reqs, signals)
+    b = _decide(shuffled, reqs, signals)
+    for pa, pb in zip(a, b, strict=True):
+        tied = pa["status"] == "placed" and pb["status"] == "placed" and pa["score_usd"] == pb["score_usd"]
+        assume(pa["region"] == pb["region"] or tied)
+        assert pa["status"] == pb["status"] and pa["reason"] == pb["reason"]
+        assert pa["score_usd"] == pb["score_usd"] and pa["feasible_regions"] == pb["feasible_regions"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=SEEDS, k=st.sampled_from([-3, -1, 1, 2, 10]))
+def test_scaling_every_price_never_changes_the_pick(seed: int, k: int) -> None:
+    """Multiplying every money term (electricity, carbon, egress, friction, duals) by 2**k keeps each pick."""
+    topo, reqs, signals = _world(seed)
+    c = 2.0**k
+    o = topo.objective
+    scaled = topo.model_copy(
+        update={
+            "objective": o.model_copy(
+                update={
+                    "carbon_usd_per_tonne": o.carbon_usd_per_tonne * c,
+                    "relocation_fixed_usd": o.relocation_fixed_usd * c,
+                }
+            ),
+            "regions": tuple(
+                r.model_copy(
+                    update={
+                        "price_usd_per_mwh": None if r.price_usd_per_mwh is None else r.price_usd_per_mwh * c
+                    }
+                )
+                for r in topo.regions
+            ),
+            "egress_usd_per_gb": {
+                a: {b: v * c for b, v in row.items()} for a, row in topo.egress_usd_per_gb.items()
+            },
+        }
+    )
+    sig2 = [
+        s.model_copy(
+            update={"price_usd_per_mwh": None if s.price_usd_per_mwh is None else s.price_usd_per_mwh * c}
+        )
+        for s in signals
+    ]
+    mu = np.random.default_rng(seed).choice([0.0, 1e-5, 1e-4], size=len(topo.regions))
+    a = _decide(topo, reqs, signals, mu)
+    b = _decide(scaled, reqs, sig2, mu * c)
+    assert [p["region"] for p in a] == [p["region"] for p in b]
+    assert [p["reason"] for p in a] == [p["reason"] for p in b]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=SEEDS, cut=st.sampled_from([0.5, 0.9, 0.0]))
+def test_improving_a_region_never_lowers_its_rank(seed: int, cut: float) -> None:
+    """Making the chosen region cheaper (price and carbon down) never moves a request away from it."""
+    topo, reqs, signals = _world(seed, n=1)
+    (p,) = _decide(topo, reqs, signals)
+    assume(p["status"] == "placed")
+    chosen = p["region"]
+    better = [s for s in signals if s.region != chosen]
+    reg = next(r for r in topo.regions if r.id == chosen)
+    base_price = next(
+        (
+            s.price_usd_per_mwh
+            for s in reversed(signals)
+            if s.region == chosen and s.price_usd_per_mwh is not None
+        ),
+        reg.price_usd_per_mwh,
+    )
+    base_mci = next(
+        (
+            s.marginal_gco2_per_kwh
+            for s in reversed(signals)
+            if s.region == chosen and s.marginal_gco2_per_kwh is not None
+        ),
+        reg.marginal_gco2_per_kwh,
+    )
+    last = [s for s in signals if s.region == chosen]
+    assert base_price is not None and base_mci is not None
+    cheaper_price = base_price - abs(base_price) * (1 - cut) - (1.0 if cut == 0.0 else 0.0)
+    upd: dict[str, Any] = {"price_usd_per_mwh": cheaper_price, "marginal_gco2_per_kwh": base_mci * cut}
+    if last:
+        better.extend(last[:-1])
+        better.append(last[-1].model_copy(update=upd))
+        better.sort(key=lambda s: s.ts)
+        topo2 = topo
+    else:  # the chosen region runs on its topology defaults
+        topo2 = topo.model_copy(
+            update={"regions": tuple(r.model_copy(update=upd) if r.id == chosen else r for r in topo.regions)}
+        )
+    (q,) = _decide(topo2, reqs, better)
+    assert q["region"] == chosen
