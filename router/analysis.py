@@ -34,6 +34,9 @@ class Summary:
     saved_energy_usd: float
     saved_carbon_g: float
     egress_usd: float
+    net_saved_usd: (
+        float  # (energy + carbon priced at lambda) saved, minus the egress paid, over placed requests
+    )
     rid_share: float
     relocated_share: float
     rejected_share: float
@@ -46,7 +49,7 @@ class Summary:
         return asdict(self)
 
 
-def summarise(placements: Sequence[dict[str, Any]]) -> Summary:
+def summarise(placements: Sequence[dict[str, Any]], *, carbon_usd_per_tonne: float) -> Summary:
     """Totals, baselines, savings and the relocation shares of a replay's placements."""
     e_all = reloc_e = rid_e = rej_e = 0.0
     cost = co2 = egress = base_cost = base_co2 = pb_cost = pb_co2 = 0.0
@@ -94,6 +97,7 @@ def summarise(placements: Sequence[dict[str, Any]]) -> Summary:
         saved_energy_usd=pb_cost - cost,
         saved_carbon_g=pb_co2 - co2,
         egress_usd=egress,
+        net_saved_usd=(pb_cost - cost) + carbon_usd_per_tonne * (pb_co2 - co2) / 1e6 - egress,
         rid_share=rid_e / tot,
         relocated_share=reloc_e / tot,
         rejected_share=rej_e / tot,

@@ -164,7 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     res = replay(topo, sig, req, statuses=st, sources=sources)
     took = time.perf_counter() - start
-    summary = summarise(res.placements).as_dict()
+    summary = summarise(res.placements, carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne).as_dict()
     print("\n== replay at the requests' own latency budgets ==")
     print(_fmt_summary(summary, took))
     print(f"capacity re-solves: {len(res.resolves)} ok, {res.failed_resolves} failed")

@@ -41,7 +41,9 @@ def build_resolve_input(scorer: Scorer, window: RequestArrays, window_s: float) 
     keys = tuple(
         f"{plan.node_ids[int(row[0])]}|c{int(row[1])}|{bytes(row[2:].astype(np.uint8)).hex()}" for row in uniq
     )
-    capacity = scorer.state.capacity_kw * (scorer.state.i[:, 3] != 0)
+    # the LP plans on a fraction of each region's capacity: the rest absorbs arrival bursts inside a window
+    headroom = plan.topology.objective.resolve_headroom
+    capacity = scorer.state.capacity_kw * (scorer.state.i[:, 3] != 0) * headroom
     return ResolveInput(
         group_keys=keys,
         demand_kw=np.ascontiguousarray(e_sum * 3.6 / window_s),

@@ -56,7 +56,7 @@ def frontier_points(
             options=ReplayOptions(alpha=alpha),
             sources=sources,
         )
-        s = summarise(res.placements)
+        s = summarise(res.placements, carbon_usd_per_tonne=topology.objective.carbon_usd_per_tonne)
         point: dict[str, Any] = {
             "alpha": alpha,
             "mean_budget_ms": alpha * mean_budget,
@@ -73,6 +73,7 @@ def frontier_points(
             "placed": s.placed,
             "saved_energy_usd": s.saved_energy_usd,
             "saved_carbon_g": s.saved_carbon_g,
+            "net_saved_usd": s.net_saved_usd,
         }
         if prev is not None:
             extra_ms = point["mean_budget_ms"] - prev["mean_budget_ms"]

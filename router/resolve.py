@@ -11,7 +11,7 @@ Units: costs are USD per IT Wh and variables kW, so ``mu_j`` is USD per IT Wh: o
 ``j`` for an hour (1000 Wh) lowers the hourly objective by ``1000 * mu_j`` USD. The reported objective is USD
 per hour (LP value x 1000), unserved penalty included.
 
-HiGHS facts relied on (each pinned by tests/router/test_resolve.py):
+HiGHS 1.16 facts relied on (checked when writing this; the first three are pinned by the tests):
 - the row dual is d(objective)/d(row bound), so in a minimisation an active ``<=`` row has dual <= 0 and
   ``mu = -row_dual``;
 - after changing only costs and row bounds, ``run()`` restarts the simplex from the kept basis (warm start,
@@ -19,7 +19,9 @@ HiGHS facts relied on (each pinned by tests/router/test_resolve.py):
 - ``time_limit = 0`` stops any run that needs a simplex iteration with status "Time limit reached";
 - the dual feasibility tolerance is absolute (1e-7): with costs near 1e-4 USD/Wh HiGHS would stop up to
   1e-5 relative from the optimum, so costs are divided by their largest magnitude before they reach HiGHS
-  (but by no less than penalty / 1e4: scaling by a unit cost of 1e-200 makes HiGHS return "Unknown").
+  (but by no less than penalty / 1e4: scaling by a unit cost of 1e-200 makes HiGHS return "Unknown");
+- the primal feasibility tolerance is absolute too (1e-7): a 1e-7 kW group would be left at y = v = 0, so
+  row bounds are divided by the largest demand (this leaves mu unchanged and scales the objective).
 """
 
 from __future__ import annotations
@@ -105,9 +107,8 @@ def _frozen(a: FloatArray) -> FloatArray:
 def _check_array(name: str, a: object, dtype: type, shape: tuple[int, ...]) -> None:
     if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape:
         got = f"{type(a).__name__} {a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-        raise ValueError(
-            f"ResolveInput.{name}: received {got}; expected a {np.dtype(dtype)} array of shape {shape}"
-        )
+        want = f"a {np.dtype(dtype)} array of shape {shape}"
+        raise ValueError(f"ResolveInput.{name}: received {got}; expected {want}")
 
 
 def _check_values(name: str, a: FloatArray, bad: BoolArray, expected: str) -> None:
@@ -119,11 +120,10 @@ def _check_values(name: str, a: FloatArray, bad: BoolArray, expected: str) -> No
 def _validate(inp: ResolveInput, R: int) -> int:
     """Raise ValueError naming the field, the value and what was expected; return G."""
     keys = inp.group_keys
-    if (
-        not isinstance(keys, tuple)
-        or not all(isinstance(k, str) for k in keys)
-        or len(set(keys)) != len(keys)
-    ):
+    distinct_str = (
+        isinstance(keys, tuple) and all(isinstance(k, str) for k in keys) and len(set(keys)) == len(keys)
+    )
+    if not distinct_str:
         raise ValueError(f"ResolveInput.group_keys = {keys!r:.200}; expected a tuple of distinct str")
     G = len(keys)
     _check_array("demand_kw", inp.demand_kw, np.float64, (G,))
@@ -137,10 +137,14 @@ def _validate(inp: ResolveInput, R: int) -> int:
     return G
 
 
-def _row_bounds(inp: ResolveInput) -> tuple[FloatArray, FloatArray]:
-    """Row bounds: demand rows are equalities, capacity rows ``<= capacity_kw``."""
-    low = np.concatenate([inp.demand_kw, np.full(len(inp.capacity_kw), -_INF)])
-    return low, np.concatenate([inp.demand_kw, inp.capacity_kw])
+def _row_bounds(inp: ResolveInput, kw: float) -> tuple[FloatArray, FloatArray]:
+    """Row bounds in units of ``kw``: demand rows are equalities, capacity rows ``<= capacity_kw``.
+
+    Capacity above twice the total demand can never bind; it is capped there so that no bound overflows.
+    """
+    demand, R = inp.demand_kw / kw, len(inp.capacity_kw)
+    capacity = np.minimum(inp.capacity_kw, kw * (2 * len(demand) + 1)) / kw
+    return np.concatenate([demand, np.full(R, -_INF)]), np.concatenate([demand, capacity])
 
 
 def _never_solved(R: int) -> ResolveResult:
@@ -152,7 +156,7 @@ def _never_solved(R: int) -> ResolveResult:
     )  # fmt: skip
 
 
-def _build_lp(s: _Structure, cost: FloatArray, inp: ResolveInput) -> Any:  # highspy is untyped
+def _build_lp(s: _Structure, cost: FloatArray, inp: ResolveInput, kw: float) -> Any:  # highspy is untyped
     """Columns: y (reachable pairs, 2 entries each: demand row g, capacity row G + j), then v (1 entry)."""
     G, n = len(s.group_keys), len(s.g_idx)
     index = np.empty(2 * n + G, dtype=np.int32)
@@ -160,7 +164,7 @@ def _build_lp(s: _Structure, cost: FloatArray, inp: ResolveInput) -> Any:  # hig
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n + G, G + len(inp.capacity_kw)
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, np.zeros(n + G), np.full(n + G, _INF)
-    lp.row_lower_, lp.row_upper_ = _row_bounds(inp)
+    lp.row_lower_, lp.row_upper_ = _row_bounds(inp, kw)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = np.concatenate([np.arange(0, 2 * n, 2), 2 * n + np.arange(G + 1)]).astype(np.int32)
     lp.a_matrix_.index_ = index
@@ -221,6 +225,7 @@ class CapacityResolver:
         # costs reach HiGHS divided by their largest magnitude, the penalty at most _MAX_PENALTY after it
         scale = max(float(np.abs(unit).max(initial=0.0)), self._penalty / _MAX_PENALTY) or 1.0
         cost = np.concatenate([unit, np.full(G, self._penalty)]) / scale
+        kw = float(inp.demand_kw.max(initial=0.0)) or 1.0  # rows reach HiGHS in units of the largest demand
         h = self._highs
         self._structure = None  # set again below only if the model is known to be consistent
         try:
@@ -228,10 +233,10 @@ class CapacityResolver:
                 rows = np.arange(G + self._R, dtype=np.int32)
                 statuses = [
                     h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost),
-                    h.changeRowsBounds(len(rows), rows, *_row_bounds(inp)),
+                    h.changeRowsBounds(len(rows), rows, *_row_bounds(inp, kw)),
                 ]
             else:
-                statuses = [h.passModel(_build_lp(s, cost, inp))]
+                statuses = [h.passModel(_build_lp(s, cost, inp, kw))]
             statuses.append(h.run())
             if highspy.HighsStatus.kError in statuses:
                 return self._failed(f"HiGHS call returned an error: {statuses}", started, warm)
@@ -254,8 +259,8 @@ class CapacityResolver:
         self._last = ResolveResult(
             version=self._last.version + 1, ok=True, status="optimal", shares=_frozen(shares),
             unserved_share=_frozen(unserved), mu_usd_per_wh=_frozen(mu),
-            objective_usd_per_h=objective * scale * 1e3, solve_s=time.perf_counter() - started, warm=warm,
-            group_keys=inp.group_keys, iterations=iterations,
+            objective_usd_per_h=objective * scale * kw * 1e3, solve_s=time.perf_counter() - started,
+            warm=warm, group_keys=inp.group_keys, iterations=iterations,
         )  # fmt: skip
         return self._last
 
@@ -284,26 +289,20 @@ class CapacityResolver:
         return shares, unserved
 
 
-def _random_instance(rng: np.random.Generator, G: int, R: int) -> ResolveInput:
-    """A plausible fleet: ~60 % reachability, ~1e-4 USD/Wh costs, capacity ~1.2 x demand, some binding."""
-    demand = rng.uniform(1.0, 100.0, G)
-    return ResolveInput(
-        group_keys=tuple(f"g{g}" for g in range(G)),
-        demand_kw=demand,
-        unit_usd_per_wh=rng.normal(1e-4, 5e-5, (G, R)),
-        reachable=rng.random((G, R)) < 0.6,
-        capacity_kw=rng.uniform(0.2, 2.2, R) * demand.sum() / R,
-    )
-
-
 def time_warm_solve(G: int, R: int, repeats: int) -> tuple[float, float]:
-    """(cold_s, median_warm_s): wall time of a first solve and of re-solves after small changes."""
+    """(cold_s, median_warm_s) of solve() on a random fleet (~60 % reachable, capacity ~1.2 x demand)."""
     rng = np.random.default_rng(0)
-    inp = _random_instance(rng, G, R)
+    demand = rng.uniform(1.0, 100.0, G)
+    inp = ResolveInput(
+        tuple(f"g{g}" for g in range(G)), demand, rng.normal(1e-4, 5e-5, (G, R)), rng.random((G, R)) < 0.6,
+        rng.uniform(0.2, 2.2, R) * demand.sum() / R,
+    )  # fmt: skip
     resolver = CapacityResolver(R, penalty_usd_per_wh=1e-3, time_limit_s=math.inf)
     t0 = time.perf_counter()
     first = resolver.solve(inp)
     cold = time.perf_counter() - t0
+    if not first.ok:
+        raise RuntimeError(f"benchmark cold solve failed: {first.status}")
     warm: list[float] = []
     for _ in range(repeats):
         step = replace(
@@ -314,6 +313,6 @@ def time_warm_solve(G: int, R: int, repeats: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         res = resolver.solve(step)
         warm.append(time.perf_counter() - t0)
-        if not (first.ok and res.ok and res.warm):
+        if not (res.ok and res.warm):
             raise RuntimeError(f"benchmark solve was not a successful warm solve: {res.status}")
     return cold, float(np.median(warm)) if warm else math.nan

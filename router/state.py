@@ -85,8 +85,12 @@ class RegionState:
         return True
 
     def set_duals(self, mu_usd_per_wh: FloatArray) -> None:
-        """Install the capacity duals of the latest successful re-solve."""
-        self.f[:, MU] = mu_usd_per_wh
+        """Install the capacity duals of the latest successful re-solve, times ``objective.dual_scale``.
+
+        A binding region's dual makes the LP's marginal class exactly indifferent; applying slightly less
+        than the dual breaks that tie toward filling the region up to its capacity guard.
+        """
+        self.f[:, MU] = mu_usd_per_wh * self.plan.topology.objective.dual_scale
 
 
 class CapacityWindows:

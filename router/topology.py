@@ -63,6 +63,10 @@ class Objective(BaseModel):
     unserved_penalty_usd_per_wh: Pos = 1.0
     demand_window_s: Pos = 60.0
     class_bounds_ms: Annotated[tuple[Pos, ...], Field(strict=False)] = (300.0, 2000.0)
+    #: fraction of each region's capacity the re-solve plans on (the rest absorbs bursts within a window)
+    resolve_headroom: Annotated[float, Field(gt=0, le=1)] = 0.85
+    #: fraction of the LP dual the kernel adds to the score (1.0 = model.md's plain mu_j * e_i)
+    dual_scale: Annotated[float, Field(gt=0, le=2)] = 0.95
 
 
 class Region(BaseModel):

@@ -26,7 +26,7 @@ def _decide(
     for s in signals:
         scorer.state.apply_signal(s)
     if mu is not None:
-        scorer.state.set_duals(mu)
+        scorer.state.set_duals(mu)  # scaled by objective.dual_scale, identically in both runs
     rows = [plan.request_row(r, ts=r.ts or 0.0, source="test") for r in reqs]
     batch = plan.arrays(reqs, rows)
     return placements(plan, batch, scorer.decide(batch), shares_version=0)

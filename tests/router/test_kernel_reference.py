@@ -48,7 +48,7 @@ def _run_both(seed: int, n_requests: int) -> tuple[list[dict[str, Any]], list[di
             ref.apply_status(ev)
         else:
             scorer.state.set_duals(ev[1])
-            ref.set_mu(list(ev[1]))
+            ref.set_mu(list(ev[1] * topo.objective.dual_scale))
     flush()
     return got, want, ref
 

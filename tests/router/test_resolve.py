@@ -60,7 +60,11 @@ class Reference:
 
 
 def reference(inp: ResolveInput, penalty: float = PENALTY) -> Reference:
-    """The same LP through scipy.optimize.linprog, written from scratch, with costs in USD per MWh."""
+    """The same LP through scipy.optimize.linprog, written from scratch, with costs in USD per MWh.
+
+    USD per MWh keeps costs near 100: in USD per Wh (~1e-4) HiGHS's absolute 1e-7 dual tolerance lets the
+    reference itself stop up to 1e-5 relative from the optimum.
+    """
     G, R = inp.reachable.shape
     gi, ji = np.nonzero(inp.reachable)
     n = len(gi)
@@ -79,8 +83,14 @@ def reference(inp: ResolveInput, penalty: float = PENALTY) -> Reference:
     return Reference(float(res.fun) / 1e6 * 1e3, mu, positives == G + R)
 
 
-def assert_optimal(inp: ResolveInput, res: ResolveResult, penalty: float = PENALTY) -> None:
-    """Feasible shares and a dual certificate: mu >= 0, pi_g = min(penalty, min_j unit + mu) close the gap."""
+def assert_optimal(
+    inp: ResolveInput, res: ResolveResult, penalty: float = PENALTY, tol: float = 1e-9
+) -> None:
+    """Feasible shares and a dual certificate: mu >= 0, pi_g = min(penalty, min_j unit + mu) close the gap.
+
+    ``tol`` is relative to the problem's scale (largest demand, largest cost, number of rows); HiGHS itself
+    guarantees 1e-7 (its absolute tolerances, after the resolver's scaling), the reference suite sees 1e-16.
+    """
     G, R = inp.reachable.shape
     x, u, mu, d = res.shares, res.unserved_share, res.mu_usd_per_wh, inp.demand_kw
     assert res.ok and res.status == "optimal" and res.group_keys == inp.group_keys
@@ -88,16 +98,15 @@ def assert_optimal(inp: ResolveInput, res: ResolveResult, penalty: float = PENAL
     assert np.all(x >= 0) and np.all(u >= 0) and np.all(u <= 1) and np.all(mu >= 0)
     assert np.all(x[~inp.reachable] == 0)
     np.testing.assert_allclose(x.sum(axis=1), 1.0 - u, rtol=0, atol=1e-12)
+    kw = float(d.max(initial=0.0)) or 1.0
     load = (d[:, None] * x).sum(axis=0)
-    size = 1.0 + float(d.sum() + inp.capacity_kw.sum())
-    assert np.all(load <= inp.capacity_kw + 1e-9 * size)
+    assert np.all(load <= inp.capacity_kw + tol * kw * max(G, 1)), "capacity"
     unit = np.where(inp.reachable, inp.unit_usd_per_wh, 0.0)
     primal = float((d[:, None] * x * unit).sum() + penalty * (d * u).sum()) * 1e3
     price = np.where(inp.reachable, inp.unit_usd_per_wh + mu, np.inf).min(axis=1, initial=np.inf)
     pi = np.minimum(price, penalty)
     dual = float(pi @ d - mu @ inp.capacity_kw) * 1e3
-    cost_scale = max(float(np.abs(unit).max(initial=0.0)), penalty)
-    gap_tol = 1e-9 * cost_scale * 1e3 * size  # observed: 1e-16 of this scale on the reference suite
+    gap_tol = tol * max(float(np.abs(unit).max(initial=0.0)), penalty) * 1e3 * kw * (G + R)
     assert abs(primal - res.objective_usd_per_h) <= gap_tol, (primal, res.objective_usd_per_h)
     assert abs(primal - dual) <= gap_tol, ("duality gap", primal, dual)
     slack = inp.capacity_kw - load
@@ -236,7 +245,7 @@ def instances(draw: st.DrawFn) -> ResolveInput:
 def test_result_is_feasible_and_certified_optimal(inp: ResolveInput) -> None:
     """For any valid input the shares are feasible, 0 where unreachable, and the duals prove optimality."""
     res = solve(inp)
-    assert_optimal(inp, res)
+    assert_optimal(inp, res, tol=1e-7)
     mu = res.mu_usd_per_wh
     for g in np.flatnonzero(inp.demand_kw == 0):  # zero demand: the marginal placement under the duals
         price = np.where(inp.reachable[g] & (inp.capacity_kw > 0), inp.unit_usd_per_wh[g] + mu, np.inf)
@@ -362,12 +371,11 @@ def test_time_limit_failure_keeps_last_good_result() -> None:
 
 def test_time_limit_before_any_success_returns_version_zero() -> None:
     """With no good result yet, a failed solve returns version 0 with all-zero duals and ok=False."""
-    from router.resolve import _random_instance  # the benchmark's 50 x 40 instance needs many iterations
-
-    inp = _random_instance(np.random.default_rng(0), 50, 40)
-    res = CapacityResolver(40, penalty_usd_per_wh=PENALTY, time_limit_s=0.0).solve(inp)
+    inp = random_instance(generic_seeds(1, min_groups=15)[0], generic=True)
+    R = len(inp.capacity_kw)
+    res = CapacityResolver(R, penalty_usd_per_wh=PENALTY, time_limit_s=0.0).solve(inp)
     assert (res.ok, res.status, res.version, res.group_keys) == (False, "Time limit reached", 0, ())
-    assert np.all(res.mu_usd_per_wh == 0.0) and res.mu_usd_per_wh.shape == (40,)
+    assert np.all(res.mu_usd_per_wh == 0.0) and res.mu_usd_per_wh.shape == (R,)
 
 
 def test_highspy_exception_is_caught_and_model_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of the carbon-router kernel against two baseline scorers (run with ``make bench``)."""
