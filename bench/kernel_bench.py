@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class Budget:
     """How long to time one scorer on one cell."""
 
     min_s: float  # stop once this much timed work and min_runs are reached
-    max_s: float  # wall-clock cap per cell (at least 3 runs are always taken)
+    max_s: float  # cap on the wall time spent timing (at least 3 runs are always taken)
     min_runs: int
     warmup: int
 
@@ -196,45 +196,71 @@ def clear_windows(w: CapacityWindows) -> None:
     w.sum[:] = 0
 
 
-def time_calls(
-    call: Callable[[], object], reset: Callable[[], None], budget: Budget
-) -> tuple[list[int], float]:
-    """Per-call wall times in ns, and this thread's CPU time over wall time for the whole loop (1.0 = the
-    process had a core to itself; lower means another process took CPU time from the cell).
+@dataclass(slots=True)
+class _Timing:
+    """Per-call times of one scorer on one cell, collected over several interleaved slices."""
 
-    ``reset`` runs before every call, outside the timed region; the garbage collector is off while timing.
+    call: Callable[[], object]
+    reset: Callable[[], None]
+    budget: Budget
+    times: list[int] = field(default_factory=list)
+    timed_ns: int = 0
+    wall_ns: int = 0
+    cpu_ns: int = 0
+
+    def done(self) -> bool:
+        enough = len(self.times) >= self.budget.min_runs and self.timed_ns >= self.budget.min_s * 1e9
+        return enough or (len(self.times) >= 3 and self.wall_ns >= self.budget.max_s * 1e9)
+
+    def slice(self, slice_ns: int) -> None:
+        """Time calls for about ``slice_ns`` of wall time (at least one call); ``reset`` is not timed."""
+        clock = time.perf_counter_ns
+        cpu0 = time.thread_time_ns()
+        start = clock()
+        while True:
+            self.reset()
+            t0 = clock()
+            self.call()
+            t1 = clock()
+            self.times.append(t1 - t0)
+            self.timed_ns += t1 - t0
+            if clock() - start >= slice_ns or self.done():
+                break
+        self.wall_ns += clock() - start
+        self.cpu_ns += time.thread_time_ns() - cpu0
+
+
+def time_cell(runners: Runners, slice_s: float = 0.05) -> dict[str, tuple[list[int], float]]:
+    """Per-call wall times (ns) of every scorer on one cell, and each scorer's CPU share.
+
+    The scorers take turns in slices of ~50 ms until each has its budget, so that a burst of load from
+    another process hits all of them alike and the speed-up ratios stay comparable. The CPU share is this
+    thread's CPU time over wall time (1.0 = it had a CPU to itself). Warm-up calls come first; the garbage
+    collector is off while timing.
     """
-    for _ in range(budget.warmup):
-        reset()
-        call()
-    times: list[int] = []
-    timed, min_ns, max_ns = 0, int(budget.min_s * 1e9), int(budget.max_s * 1e9)
-    clock = time.perf_counter_ns
+    timings: dict[str, _Timing] = {}
+    for name in SCORERS:
+        budget = NAIVE if name == "python" else FAST
+        timings[name] = t = _Timing(*runners.pair(name), budget)
+        for _ in range(budget.warmup):
+            t.reset()
+            t.call()
     gc.disable()
     try:
-        cpu0, start = time.thread_time_ns(), clock()
-        while True:
-            reset()
-            t0 = clock()
-            call()
-            t1 = clock()
-            times.append(t1 - t0)
-            timed += t1 - t0
-            if len(times) >= budget.min_runs and timed >= min_ns:
-                break
-            if len(times) >= 3 and clock() - start >= max_ns:
-                break
-        cpu_share = (time.thread_time_ns() - cpu0) / max(1, clock() - start)
+        while active := [t for t in timings.values() if not t.done()]:
+            for t in active:
+                t.slice(int(slice_s * 1e9))
     finally:
         gc.enable()
-    return times, cpu_share
+    return {name: (t.times, t.cpu_ns / max(1, t.wall_ns)) for name, t in timings.items()}
 
 
 class Runners:
-    """The four scorers of one problem as (call, reset) closures, all on the same batches of size ``n``.
+    """The four scorers of one problem, all on the same batches of size ``n``.
 
-    The request pool is cut into ``len(pool) // n`` consecutive batches; every ``reset`` (outside the timed
-    region) empties the capacity windows and moves on to the next batch, so small-N cells time a
+    The request pool is cut into ``len(pool) // n`` consecutive batches. ``pair(name)`` gives a scorer's
+    (call, reset): each scorer walks the batches in order with its own cursor, and its ``reset`` (outside the
+    timed region) empties its capacity windows and moves on to the next batch, so small-N cells time a
     representative mix of requests instead of one request over and over.
     """
 
@@ -262,36 +288,42 @@ class Runners:
                     *out,
                 )
             )
-        self.k = -1
-        self._next()
 
-    def _next(self) -> None:
-        self.k = (self.k + 1) % len(self.batches)
-        self.cur = self.batches[self.k]
-        self.cur_rows = self.rows[self.k]
-        self.cur_raw = self.raw_args[self.k]
-
-    def call(self, name: str) -> Callable[[], object]:
-        return {
-            "kernel": lambda: self.scorer.decide(self.cur),
-            "kernel_raw": lambda: kernel._decide_batch(*self.cur_raw),
-            "numpy": lambda: self.numpy.decide(self.cur.f, self.cur.i),
-            "python": lambda: self.naive.decide(*self.cur_rows),
+    def pair(self, name: str) -> tuple[Callable[[], object], Callable[[], None]]:
+        """(call, reset) of one scorer; the call reads its batch from a one-element list set by reset."""
+        inputs: list[Any] = {
+            "kernel": self.batches,
+            "kernel_raw": self.raw_args,
+            "numpy": [(b.f, b.i) for b in self.batches],
+            "python": self.rows,
         }[name]
-
-    def reset(self, name: str) -> Callable[[], None]:
         clear: Callable[[], None] = {
             "kernel": lambda: clear_windows(self.scorer.windows),
             "kernel_raw": lambda: clear_windows(self.raw_windows),
             "numpy": self.numpy.reset,
             "python": self.naive.reset,
         }[name]
+        cur: list[Any] = [inputs[-1]]
+        cursor = [len(inputs) - 1]
 
         def reset() -> None:
-            self._next()
+            cursor[0] = (cursor[0] + 1) % len(inputs)
+            cur[0] = inputs[cursor[0]]
             clear()
 
-        return reset
+        decide, raw, np_decide, py_decide = (
+            self.scorer.decide,
+            kernel._decide_batch,
+            self.numpy.decide,
+            self.naive.decide,
+        )
+        call: Callable[[], object] = {
+            "kernel": lambda: decide(cur[0]),
+            "kernel_raw": lambda: raw(*cur[0]),
+            "numpy": lambda: np_decide(*cur[0]),
+            "python": lambda: py_decide(*cur[0]),
+        }[name]
+        return call, reset
 
 
 def _require(ok: bool | np.bool_, message: str) -> None:
@@ -303,15 +335,16 @@ def _require(ok: bool | np.bool_, message: str) -> None:
 def check_agreement(p: Problem, n: int) -> dict[str, Any]:
     """Assert that every scorer picks the same regions (and scores) on the batch; return mask statistics."""
     r = Runners(p, n)
-    d = r.scorer.decide(r.cur)
+    batch, rows = r.batches[0], r.rows[0]
+    d = r.scorer.decide(batch)
     _require(
         d.removed[:, kernel.FILTER_NAMES.index("capacity")].sum() == 0, "capacity bound in the benchmark"
     )
     k_choice, k_score = d.out_i[:, 0], d.out_f[:, 5]
-    kernel._decide_batch(*r.cur_raw)
-    raw_f, raw_i, _ = r.raw_out[r.k]
-    np_choice, np_score = r.numpy.decide(r.cur.f, r.cur.i)
-    py_choice, py_score = r.naive.decide(*r.cur_rows)
+    kernel._decide_batch(*r.raw_args[0])
+    raw_f, raw_i, _ = r.raw_out[0]
+    np_choice, np_score = r.numpy.decide(batch.f, batch.i)
+    py_choice, py_score = r.naive.decide(*rows)
     for name, choice, score in (
         ("kernel_raw", raw_i[:, 0], raw_f[:, 5]),
         ("numpy", np_choice, np_score),
@@ -474,10 +507,7 @@ def run_grid(
         p = build_problem(R, max(BATCHES), seed)
         checks[str(R)] = check_agreement(p, max(BATCHES))
         for n in BATCHES:
-            runners = Runners(p, n)
-            for scorer in SCORERS:
-                budget = NAIVE if scorer == "python" else FAST
-                times, cpu_share = time_calls(runners.call(scorer), runners.reset(scorer), budget)
+            for scorer, (times, cpu_share) in time_cell(Runners(p, n)).items():
                 cells.append(cell_stats(scorer, R, n, times, cpu_share))
             print(f"done R={R:<4} N={n:<5} ({time.perf_counter() - started:6.1f} s)", file=sys.stderr)
     return cells, checks

@@ -14,7 +14,7 @@ from router.plan import FloatArray, Plan, RequestArrays
 from router.resolve import ResolveInput
 from router.scoring import Scorer
 
-__all__ = ["build_resolve_input"]
+__all__ = ["build_resolve_input", "uncontended"]
 
 
 def build_resolve_input(scorer: Scorer, window: RequestArrays, window_s: float) -> ResolveInput:
@@ -51,3 +51,13 @@ def build_resolve_input(scorer: Scorer, window: RequestArrays, window_s: float) 
         reachable=np.ascontiguousarray(reachable),
         capacity_kw=np.ascontiguousarray(capacity.astype(np.float64)),
     )
+
+
+def uncontended(inp: ResolveInput) -> bool:
+    """True when no capacity row can bind: every region could take all the demand that can reach it.
+
+    Then the LP's optimum puts every group at its cheapest region with every capacity row slack, so all duals
+    are zero; a caller whose duals are already zero can skip the solve.
+    """
+    reach_kw = (inp.demand_kw[:, None] * inp.reachable).sum(axis=0)
+    return bool(np.all(reach_kw < inp.capacity_kw))

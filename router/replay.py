@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from router.demand import build_resolve_input
+from router.demand import build_resolve_input, uncontended
 from router.encode import placements
 from router.errors import InputError
 from router.models import GridSignal, RegionStatus, Request
 from router.plan import Plan, RequestArrays
 from router.resolve import CapacityResolver, ResolveResult
 from router.scoring import Scorer
+from router.state import MU
 from router.topology import Topology
 
 __all__ = ["ReplayOptions", "ReplayResult", "encode_placement", "prepare_requests", "replay"]
@@ -141,10 +142,14 @@ def _run(
             k_ev = _apply_events(scorer, events, k_ev, next_resolve, result)
             lo = int(np.searchsorted(ts, next_resolve - obj.demand_window_s, side="left"))
             hi = int(np.searchsorted(ts, next_resolve, side="left"))
-            if hi > lo:
-                res = resolver.solve(
-                    build_resolve_input(scorer, _slice(batch_all, lo, hi), obj.demand_window_s)
-                )
+            inp = (
+                build_resolve_input(scorer, _slice(batch_all, lo, hi), obj.demand_window_s)
+                if hi > lo
+                else None
+            )
+            # an uncontended fleet has all-zero duals: skip the LP when the kernel's duals are zero already
+            if inp is not None and not (uncontended(inp) and not scorer.state.f[:, MU].any()):
+                res = resolver.solve(inp)
                 if res.ok:
                     scorer.state.set_duals(res.mu_usd_per_wh)
                     shares_version = res.version

@@ -26,8 +26,12 @@ HiGHS 1.16 facts relied on (checked when writing this; the first three are pinne
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -97,6 +101,20 @@ class _Structure:
 
     def matches(self, inp: ResolveInput) -> bool:
         return self.group_keys == inp.group_keys and np.array_equal(self.reachable, inp.reachable)
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Point file descriptor 1 at /dev/null for the duration (C libraries write there directly)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _frozen(a: FloatArray) -> FloatArray:
@@ -187,7 +205,8 @@ class CapacityResolver:
         self._R = int(n_regions)
         self._penalty = float(penalty_usd_per_wh)
         # highspy ships no annotations: Highs() is an untyped call and the object is used as Any
-        self._highs: Any = highspy.Highs()  # type: ignore[no-untyped-call]
+        with _stdout_silenced():  # HiGHS prints a banner on fd 1 at construction; `score` writes JSONL there
+            self._highs: Any = highspy.Highs()  # type: ignore[no-untyped-call]
         self._highs.setOptionValue("output_flag", False)
         self.time_limit_s = time_limit_s
         self._structure: _Structure | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_best_score_never_rises_when_the_budget_relaxes() -> None:
     big = with_capacity(topo, 1e6)
     runs = [replay(big, sig, req, options=ReplayOptions(alpha=a)).placements for a in (0.5, 1.0, 2.0)]
     compared = 0
-    for tight, loose in zip(runs, runs[1:], strict=False):
+    for tight, loose in itertools.pairwise(runs):
         for p, q in zip(tight, loose, strict=True):
             assert p["request_id"] == q["request_id"]
             if p["status"] == "placed":
