@@ -58,7 +58,7 @@ class NaivePythonScorer:
     def __init__(self, plan: Plan, state: RegionState) -> None:
         self.rtt: list[list[float]] = plan.rtt.tolist()
         self.home: list[int] = plan.home.tolist()
-        self.egress: list[list[float]] = plan.egress.tolist()
+        self.egress_b: list[list[float]] = plan.egress_per_byte.tolist()
         self.allow: list[list[bool]] = plan.allow.array.tolist()
         self.model_ok: list[list[bool]] = plan.model_ok.tolist()
         lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
@@ -78,6 +78,10 @@ class NaivePythonScorer:
             }
             for j in range(plan.n_regions)
         ]
+        for r in self.regions:  # per-Wh costs, fixed while the region state is
+            r["usd_wh"] = r["pue"] * r["price"] / 1e6
+            r["co2_wh"] = r["pue"] * r["mci"] / 1e3
+            r["unit"] = r["usd_wh"] + lam * r["co2_wh"] / 1e6 + r["mu"]
         # one time-ordered deque of (ts, region, nano-Wh) for all regions: eviction costs O(entries evicted)
         self.window: deque[tuple[float, int, int]] = deque()
         self.used: list[int] = [0] * len(self.regions)
@@ -91,7 +95,7 @@ class NaivePythonScorer:
         """Chosen region index (-1 when none is feasible) and its score, per request, in order."""
         choices: list[int] = []
         scores: list[float] = []
-        lam, fixed, bw, window_s = self.lam, self.fixed, self.bw, self.window_s
+        fixed, bw, window_s = self.fixed, self.bw, self.window_s
         used, window = self.used, self.window
         for (t, e, budget, compute, payload, sbytes), (s, sr, pinned, a, m, e_n) in zip(
             rows_f, rows_i, strict=True
@@ -102,9 +106,8 @@ class NaivePythonScorer:
                 _, j_old, e_old = window.popleft()
                 used[j_old] -= e_old
             rtt_s, allow_a, model_m = self.rtt[s], self.allow[a], self.model_ok[m]
-            egress_h, egress_sr = self.egress[h], self.egress[sr]  # egress_sr is only read when moved
+            egress_h, egress_sr = self.egress_b[h], self.egress_b[sr]  # egress_sr is only read with state
             transfer_moved = sbytes * 8.0 / (bw * 1e6)
-            payload_gb, state_gb = payload / 1e9, sbytes / 1e9
             best, best_score = -1, 0.0
             for j, r in enumerate(self.regions):
                 moved = sr >= 0 and j != sr
@@ -120,16 +123,8 @@ class NaivePythonScorer:
                         continue
                 if pinned and moved:
                     continue
-                fac = e * r["pue"]
-                usd = fac / 1e6 * r["price"]
-                co2 = fac / 1e3 * r["mci"]
-                egr = 0.0
-                if j != h:
-                    egr += payload_gb * egress_h[j]
-                if moved:
-                    egr += state_gb * egress_sr[j]
-                friction = egr + fixed if j != h else egr
-                score = usd + lam * co2 / 1e6 + friction + r["mu"] * e
+                egr = payload * egress_h[j] + (sbytes * egress_sr[j] if sr >= 0 else 0.0)
+                score = e * r["unit"] + (egr + (fixed if j != h else 0.0))
                 if best < 0 or score < best_score:
                     best, best_score = j, score
             choices.append(best)
@@ -148,7 +143,7 @@ class NumpyBatchScorer:
         self.block_elems = block_elems
         self.rtt = plan.rtt
         self.home = plan.home
-        self.egress = plan.egress
+        self.egress_b = plan.egress_per_byte
         self.allow = plan.allow.array
         self.model_ok = plan.model_ok
         lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
@@ -160,6 +155,7 @@ class NumpyBatchScorer:
         self.sig_ts = f[:, SIG_TS].copy()
         self.valid_s = f[:, VALID_S].copy()
         self.mu = f[:, MU].copy()
+        self.unit = self.pue * self.price / 1e6 + lam * (self.pue * self.mci / 1e3) / 1e6 + self.mu
         self.valued: BoolArray = (i[:, HAS_PRICE] != 0) & (i[:, HAS_MCI] != 0)
         self.has_signal: BoolArray = i[:, HAS_SIGNAL] != 0
         self.healthy: BoolArray = i[:, HEALTHY] != 0
@@ -213,13 +209,9 @@ class NumpyBatchScorer:
         ok &= self.valued & (~not_home | fresh)
         ok &= ~((pinned != 0)[:, None] & moved)
 
-        fac = e[:, None] * self.pue
-        usd = fac / 1e6 * self.price
-        co2 = fac / 1e3 * self.mci
-        egr = np.where(not_home, (payload / 1e9)[:, None] * self.egress[h], 0.0)
-        egr += np.where(moved, (sbytes / 1e9)[:, None] * self.egress[sr], 0.0)  # row -1 is masked out
-        friction = egr + np.where(not_home, self.fixed, 0.0)
-        score = usd + self.lam * co2 / 1e6 + friction + self.mu * e[:, None]
+        egr = payload[:, None] * self.egress_b[h]
+        egr += np.where((sr >= 0)[:, None], sbytes[:, None] * self.egress_b[sr], 0.0)  # row -1 is masked out
+        score = e[:, None] * self.unit + (egr + np.where(not_home, self.fixed, 0.0))
         masked = np.where(ok, score, np.inf)
 
         choice = masked.argmin(axis=1)

@@ -194,6 +194,7 @@ def clear_windows(w: CapacityWindows) -> None:
     w.head[:] = 0
     w.len[:] = 0
     w.sum[:] = 0
+    w.next_expiry[:] = 1e300
 
 
 @dataclass(slots=True)
@@ -283,20 +284,21 @@ class Runners:
             self.raw_out.append(out)
             self.raw_args.append(
                 (
-                    *(b.f, b.i, pl.rtt, pl.home, pl.egress, pl.allow.array, pl.model_ok),
-                    *(st.f, st.i, st.cap_nwh, pl.scalars, w.ts, w.e, w.head, w.len, w.sum),
+                    *(b.f, b.i, pl.rtt, pl.home, pl.egress_per_byte, pl.allow.array, pl.model_ok),
+                    *(st.f, st.i, st.cap_nwh, pl.scalars, w.ts, w.e, w.head, w.len, w.sum, w.next_expiry),
                     *out,
                 )
             )
 
     def pair(self, name: str) -> tuple[Callable[[], object], Callable[[], None]]:
         """(call, reset) of one scorer; the call reads its batch from a one-element list set by reset."""
-        inputs: list[Any] = {
-            "kernel": self.batches,
+        per_scorer: dict[str, list[Any]] = {
+            "kernel": list(self.batches),
             "kernel_raw": self.raw_args,
             "numpy": [(b.f, b.i) for b in self.batches],
-            "python": self.rows,
-        }[name]
+            "python": list(self.rows),
+        }
+        inputs = per_scorer[name]
         clear: Callable[[], None] = {
             "kernel": lambda: clear_windows(self.scorer.windows),
             "kernel_raw": lambda: clear_windows(self.raw_windows),
@@ -428,6 +430,7 @@ def machine_facts() -> dict[str, Any]:
         "numba_disable_jit": bool(getattr(numba.config, "DISABLE_JIT", False)),
         "njit_flags": dict(kernel.NJIT_FLAGS),
         "timer_overhead_ns": _timer_overhead_ns(),
+        "calibration_ms_at_start": _calibration_ms(),
         "load_average_at_start": os.getloadavg()[0],
         "git_commit": commit + ("+dirty" if dirty else ""),
     }
@@ -447,6 +450,18 @@ def _own_cpu_s() -> float:
     """CPU seconds this process has used (user + system)."""
     t = os.times()
     return t.user + t.system
+
+
+def _calibration_ms() -> float:
+    """Best of 5 runs of a fixed pure-Python loop: a speed index for comparing runs across host load."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        acc = 0.0
+        for k in range(200_000):
+            acc += k * 1e-9
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1e3, 3)
 
 
 def _timer_overhead_ns() -> float:
@@ -550,7 +565,9 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the grid, print the tables and targets, write the JSON; returns the process exit code."""
-    ap = argparse.ArgumentParser(prog="python -m bench.kernel_bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.kernel_bench", description=(__doc__ or "kernel benchmark").splitlines()[0]
+    )
     ap.add_argument("--full", action="store_true", help="also run R = 512")
     ap.add_argument("--seed", type=int, default=20240601, help="seed of the synthetic problem")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
@@ -566,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     cells, checks = run_grid(REGIONS_FULL if args.full else REGIONS, args.seed, started)
     elapsed = time.perf_counter() - started
     facts["load_average_at_end"] = os.getloadavg()[0]
+    facts["calibration_ms_at_end"] = _calibration_ms()
     # CPUs kept busy by *other* processes during the run: on this 2-vCPU VM even one busy neighbour slows
     # the benchmark (the vCPUs can share a physical core) without lowering the cpu% column
     others = max(0.0, (_busy_cpu_s() - busy0) - (_own_cpu_s() - own0)) / elapsed

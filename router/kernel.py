@@ -66,11 +66,18 @@ OUT_FLOATS = (
 OUT_INTS = ("choice", "reason", "n_feasible", "relocatable", "layer", "home_feasible", "home_valued")
 
 
+#: Sentinel "no entry" timestamp of the capacity windows (never NaN or inf).
+_NEVER = 1e300
+
+
 @njit(**NJIT_FLAGS)
-def _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum):  # type: ignore[no-untyped-def]
-    """Drop window entries with ts <= t - window_s from every region's ring buffer."""
-    R, C = win_ts.shape
+def _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next):  # type: ignore[no-untyped-def]
+    """Drop window entries with ts <= t - window_s; O(1) when nothing has expired (``win_next[0]``)."""
     edge = t - window_s
+    if win_next[0] > edge:
+        return
+    R, C = win_ts.shape
+    nxt = _NEVER
     for j in range(R):
         h = win_head[j]
         n = win_len[j]
@@ -82,6 +89,19 @@ def _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum):  # type: ign
             n -= 1
         win_head[j] = h
         win_len[j] = n
+        if n > 0 and win_ts[j, h] < nxt:
+            nxt = win_ts[j, h]
+    win_next[0] = nxt
+
+
+@njit(**NJIT_FLAGS)
+def _region_units(reg_f, reg_i, lam, usd_wh, co2_wh, unit, valued):  # type: ignore[no-untyped-def]
+    """Per-region costs per IT Wh, fixed for the whole batch (the region state does not change inside it)."""
+    for j in range(reg_f.shape[0]):
+        usd_wh[j] = reg_f[j, 2] * reg_f[j, 0] / 1e6
+        co2_wh[j] = reg_f[j, 2] * reg_f[j, 1] / 1e3
+        unit[j] = usd_wh[j] + lam * co2_wh[j] / 1e6 + reg_f[j, 5]
+        valued[j] = reg_i[j, 0] != 0 and reg_i[j, 1] != 0
 
 
 @njit(**NJIT_FLAGS)
@@ -90,7 +110,7 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     req_i,  # (N, 6) int64: origin, state_region (-1), pinned, allow_idx, model_idx, energy_nwh
     rtt,  # (S, R) float64
     home,  # (S,) int64
-    egress,  # (R, R) float64 USD/GB
+    egress_b,  # (R, R) float64 USD per byte (zero on the diagonal)
     allow_table,  # (A, R) bool
     model_ok,  # (M+1, R) bool
     reg_f,  # (R, 6) float64: price, mci, pue, sig_ts, valid_s, mu
@@ -103,11 +123,16 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     win_head,  # (R,) int64
     win_len,  # (R,) int64
     win_sum,  # (R,) int64
+    win_next,  # (1,) float64: oldest ts in any window
     out_f,  # (N, 9) float64
     out_i,  # (N, 7) int64
     removed,  # (N, 7) int64
 ):
-    """Mask, score and pick for every request of the batch, in order, updating the capacity windows."""
+    """Mask, score and pick for every request of the batch, in order, updating the capacity windows.
+
+    Per request, pass 1 computes every region's first failing filter and masked score without branches
+    (so it vectorises); pass 2 takes the first minimum and counts the removals.
+    """
     N = req_f.shape[0]
     R = rtt.shape[1]
     C = win_ts.shape[1]
@@ -116,6 +141,23 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     regional = scalars[2]
     bw = scalars[3]
     window_s = scalars[4]
+    usd_wh = np.empty(R)
+    co2_wh = np.empty(R)
+    unit = np.empty(R)
+    valued = np.empty(R, dtype=np.bool_)
+    _region_units(reg_f, reg_i, lam, usd_wh, co2_wh, unit, valued)
+    # contiguous per-region columns for the vectorised pass
+    sig_ts = np.ascontiguousarray(reg_f[:, 3])
+    valid_s = np.ascontiguousarray(reg_f[:, 4])
+    has_sig = reg_i[:, 2] != 0
+    healthy = reg_i[:, 3] != 0
+    idx = np.arange(R)
+    codes = np.empty(R, dtype=np.int64)
+    keys = np.empty(R)
+    lat_bad = np.empty(R, dtype=np.bool_)
+    fresh_ok = np.empty(R, dtype=np.bool_)
+    cap_bad = np.empty(R, dtype=np.bool_)
+    fixed_nh = np.empty(R)
     for i in range(N):
         t = req_f[i, 0]
         e = req_f[i, 1]
@@ -130,93 +172,85 @@ def _decide_batch(  # type: ignore[no-untyped-def]
         m = req_i[i, 4]
         e_n = req_i[i, 5]
         h = home[s]
-        _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum)
-        for k in range(N_FILTERS):
-            removed[i, k] = 0
-        best = -1
-        best_score = 0.0
-        b_lat = 0.0
-        b_fac = 0.0
-        b_usd = 0.0
-        b_co2 = 0.0
-        b_egr = 0.0
-        max_fail = 0
-        n_feas = 0
-        reloc = 0
-        home_ok = 0
+        _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next)
+        has_state = sr >= 0
+        transfer = sbytes * 8.0 / (bw * 1e6) if has_state else 0.0
+        src = sr if has_state else 0
+        sb = sbytes if has_state else 0.0
+        rtt_s = rtt[s]
+        eg_h = egress_b[h]
+        eg_s = egress_b[src]
+        allow_a = allow_table[a]
+        model_m = model_ok[m]
         for j in range(R):
-            moved = sr >= 0 and j != sr
-            transfer = 0.0
-            if moved:
-                transfer = sbytes * 8.0 / (bw * 1e6)
-            lat = rtt[s, j] + compute + transfer
-            fail = 0
-            if lat > budget:
-                fail = _F_LATENCY
-            elif not allow_table[a, j]:
-                fail = _F_JUR
-            elif not model_ok[m, j]:
-                fail = _F_MODEL
-            elif reg_i[j, 3] == 0:
-                fail = _F_UNHEALTHY
-            else:
-                stale_ok = reg_i[j, 0] != 0 and reg_i[j, 1] != 0
-                if j != h:
-                    stale_ok = (
-                        stale_ok and reg_i[j, 2] != 0 and reg_f[j, 3] <= t and t - reg_f[j, 3] <= reg_f[j, 4]
-                    )
-                pin_ok = not (pinned and moved)
-                if win_sum[j] + e_n > cap_nwh[j]:
-                    fail = _F_CAPACITY
-                    if j != h and stale_ok and pin_ok:
-                        reloc = 1  # relocatable demand ignores capacity: the geography is feasible
-                elif not stale_ok:
-                    fail = _F_STALE
-                elif not pin_ok:
-                    fail = _F_PINNED
-            if fail != 0:
-                removed[i, fail - 1] += 1
-                if fail > max_fail:
-                    max_fail = fail
-                continue
-            n_feas += 1
-            if j == h:
-                home_ok = 1
-            else:
-                reloc = 1
-            fac = e * reg_f[j, 2]
-            usd = fac / 1e6 * reg_f[j, 0]
-            co2 = fac / 1e3 * reg_f[j, 1]
-            egr = 0.0
-            if j != h:
-                egr += payload / 1e9 * egress[h, j]
-            if moved:
-                egr += sbytes / 1e9 * egress[sr, j]
-            friction = egr
-            if j != h:
-                friction = egr + fixed
-            score = usd + lam * co2 / 1e6 + friction + reg_f[j, 5] * e
-            if best < 0 or score < best_score:
+            fixed_nh[j] = fixed if j != h else 0.0
+        # pass 1, as simple loops over contiguous rows that the compiler vectorises
+        for j in range(R):
+            keys[j] = e * unit[j] + (payload * eg_h[j] + sb * eg_s[j] + fixed_nh[j])
+        for j in range(R):
+            moved = has_state & (idx[j] != sr)
+            lat_bad[j] = rtt_s[j] + compute + (transfer if moved else 0.0) > budget
+        for j in range(R):
+            fresh_ok[j] = has_sig[j] & (sig_ts[j] <= t) & (t - sig_ts[j] <= valid_s[j])
+        for j in range(R):
+            cap_bad[j] = win_sum[j] + e_n > cap_nwh[j]
+        for j in range(R):
+            moved = has_state & (idx[j] != sr)
+            stale_ok = valued[j] & (fresh_ok[j] | (idx[j] == h))
+            pin_ok = not (pinned & moved)
+            code = _F_PINNED if not pin_ok else 0
+            code = _F_STALE if not stale_ok else code
+            code = _F_CAPACITY if cap_bad[j] else code
+            code = _F_UNHEALTHY if not healthy[j] else code
+            code = _F_MODEL if not model_m[j] else code
+            code = _F_JUR if not allow_a[j] else code
+            code = _F_LATENCY if lat_bad[j] else code
+            codes[j] = code + (8 if (code == _F_CAPACITY) & stale_ok & pin_ok else 0)
+            keys[j] = keys[j] if code == 0 else np.inf
+        # pass 2: integer reductions (vectorised), then the first minimum (ties -> lowest index)
+        n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0
+        max_fail = 0
+        n_reloc = 0
+        for j in range(R):
+            c = codes[j] & 7
+            n1 += c == 1
+            n2 += c == 2
+            n3 += c == 3
+            n4 += c == 4
+            n5 += c == 5
+            n6 += c == 6
+            n7 += c == 7
+            max_fail = max(max_fail, c)
+            n_reloc += (idx[j] != h) & ((c == 0) | (codes[j] > 7))
+        best = -1
+        best_key = np.inf
+        for j in range(R):
+            if keys[j] < best_key:
+                best_key = keys[j]
                 best = j
-                best_score = score
-                b_lat = lat
-                b_fac = fac
-                b_usd = usd
-                b_co2 = co2
-                b_egr = egr
-        # baseline: the home region's own cost, whether or not it was feasible
-        home_valued = 1 if (reg_i[h, 0] != 0 and reg_i[h, 1] != 0) else 0
-        if home_valued == 1:
-            hf = e * reg_f[h, 2]
-            out_f[i, 6] = hf / 1e6 * reg_f[h, 0]
-            out_f[i, 7] = hf / 1e3 * reg_f[h, 1]
-        else:
-            out_f[i, 6] = 0.0
-            out_f[i, 7] = 0.0
-        out_i[i, 2] = n_feas
-        out_i[i, 3] = reloc
-        out_i[i, 5] = home_ok
-        out_i[i, 6] = home_valued
+        reloc = n_reloc > 0
+        removed[i, 0] = n1
+        removed[i, 1] = n2
+        removed[i, 2] = n3
+        removed[i, 3] = n4
+        removed[i, 4] = n5
+        removed[i, 5] = n6
+        removed[i, 6] = n7
+        home_ok = codes[h] & 7 == 0
+        out_f[i, 6] = e * usd_wh[h] if valued[h] else 0.0
+        out_f[i, 7] = e * co2_wh[h] if valued[h] else 0.0
+        out_i[i, 2] = R - (
+            removed[i, 0]
+            + removed[i, 1]
+            + removed[i, 2]
+            + removed[i, 3]
+            + removed[i, 4]
+            + removed[i, 5]
+            + removed[i, 6]
+        )
+        out_i[i, 3] = 1 if reloc else 0
+        out_i[i, 5] = 1 if home_ok else 0
+        out_i[i, 6] = 1 if valued[h] else 0
         if best < 0:
             out_i[i, 0] = -1
             out_i[i, 1] = max_fail
@@ -233,12 +267,13 @@ def _decide_batch(  # type: ignore[no-untyped-def]
             out_i[i, 4] = 1
         else:
             out_i[i, 4] = 2
-        out_f[i, 0] = b_lat
-        out_f[i, 1] = b_fac
-        out_f[i, 2] = b_usd
-        out_f[i, 3] = b_co2
-        out_f[i, 4] = b_egr
-        out_f[i, 5] = best_score
+        moved_b = has_state and best != sr
+        out_f[i, 0] = rtt_s[best] + compute + (transfer if moved_b else 0.0)
+        out_f[i, 1] = e * reg_f[best, 2]
+        out_f[i, 2] = e * usd_wh[best]
+        out_f[i, 3] = e * co2_wh[best]
+        out_f[i, 4] = payload * eg_h[best] + sb * eg_s[best]
+        out_f[i, 5] = best_key
         out_f[i, 8] = t - reg_f[best, 3] if reg_i[best, 2] != 0 else NO_AGE
         # book the placement in the capacity window of the chosen region
         slot = win_head[best] + win_len[best]
@@ -248,11 +283,13 @@ def _decide_batch(  # type: ignore[no-untyped-def]
         win_e[best, slot] = e_n
         win_len[best] += 1
         win_sum[best] += e_n
+        if t < win_next[0]:
+            win_next[0] = t
 
 
 @njit(**NJIT_FLAGS)
 def _candidate_costs(  # type: ignore[no-untyped-def]
-    req_f, req_i, rtt, home, egress, allow_table, model_ok, reg_f, reg_i, scalars, cost, reach
+    req_f, req_i, rtt, home, egress_b, allow_table, model_ok, reg_f, reg_i, scalars, cost, reach
 ):
     """Per (request, region): the score without the dual term, and whether the region is reachable.
 
@@ -283,9 +320,9 @@ def _candidate_costs(  # type: ignore[no-untyped-def]
             fac = e * reg_f[j, 2]
             egr = 0.0
             if j != h:
-                egr += req_f[i, 4] / 1e9 * egress[h, j] + fixed
+                egr += req_f[i, 4] * egress_b[h, j] + fixed
             if moved:
-                egr += req_f[i, 5] / 1e9 * egress[sr, j]
+                egr += req_f[i, 5] * egress_b[sr, j]
             cost[i, j] = fac / 1e6 * reg_f[j, 0] + lam * (fac / 1e3 * reg_f[j, 1]) / 1e6 + egr
 
 
@@ -325,6 +362,7 @@ def _warm(_: object = None) -> None:
         z,
         z.copy(),
         z.copy(),
+        np.full(1, _NEVER),
         np.zeros((1, 9)),
         np.zeros((1, 7), dtype=np.int64),
         np.zeros((1, 7), dtype=np.int64),

@@ -89,6 +89,8 @@ class Plan:
         self.egress: FloatArray = np.array(
             [[topology.egress(a, b) for b in self.region_ids] for a in self.region_ids], dtype=np.float64
         ).reshape(R, R)
+        #: USD per byte moved between regions (the kernel's unit); zero on the diagonal by construction
+        self.egress_per_byte: FloatArray = np.ascontiguousarray(self.egress / 1e9)
         model_ok = np.ones((len(self.model_ids) + 1, R), dtype=np.bool_)
         for j, r in enumerate(topology.regions):
             if r.models:

@@ -53,11 +53,10 @@ class Scorer:
     def decide(self, batch: RequestArrays) -> Decisions:
         """Place every request of the batch, in order, booking capacity as it goes."""
         n, p, st = len(batch), self.plan, self.state
-        R, S = p.n_regions, len(p.node_ids)
+        R = p.n_regions
         _check("req_f", batch.f, np.float64, (n, 6))
         _check("req_i", batch.i, np.int64, (n, 6))
         _check("reg_f", st.f, np.float64, (R, 6))
-        _check("rtt", p.rtt, np.float64, (S, R))
         self.windows.reserve(n)
         w = self.windows
         out_f = np.zeros((n, len(kernel.OUT_FLOATS)), dtype=np.float64)
@@ -69,7 +68,7 @@ class Scorer:
                 batch.i,
                 p.rtt,
                 p.home,
-                p.egress,
+                p.egress_per_byte,
                 p.allow.array,
                 p.model_ok,
                 st.f,
@@ -81,6 +80,7 @@ class Scorer:
                 w.head,
                 w.len,
                 w.sum,
+                w.next_expiry,
                 out_f,
                 out_i,
                 removed,
@@ -99,7 +99,7 @@ class Scorer:
                 batch.i,
                 p.rtt,
                 p.home,
-                p.egress,
+                p.egress_per_byte,
                 p.allow.array,
                 p.model_ok,
                 st.f,

@@ -102,6 +102,8 @@ class CapacityWindows:
         self.head: IntArray = np.zeros(n_regions, dtype=np.int64)
         self.len: IntArray = np.zeros(n_regions, dtype=np.int64)
         self.sum: IntArray = np.zeros(n_regions, dtype=np.int64)
+        #: the oldest entry's ts over all regions (a large sentinel when empty): eviction is O(1) until then
+        self.next_expiry: FloatArray = np.full(1, 1e300, dtype=np.float64)
 
     def reserve(self, extra: int) -> None:
         """Make room so that ``extra`` more placements fit without overwriting live entries."""

@@ -148,26 +148,31 @@ class NaiveRouter:
         )
         hr = self.regions[home]
         home_valued = hr["price"] is not None and hr["mci"] is not None
+
+        def per_wh(r: dict[str, Any]) -> tuple[float, float, float]:
+            """USD and grams per IT Wh, and the score per IT Wh (energy + priced carbon + dual)."""
+            usd_wh = r["pue"] * r["price"] / 1e6
+            co2_wh = r["pue"] * r["mci"] / 1e3
+            return usd_wh, co2_wh, usd_wh + o.carbon_usd_per_tonne * co2_wh / 1e6 + r["mu"]
+
         baseline = {
             "region": hr["id"],
-            "energy_usd": e * hr["pue"] / 1e6 * hr["price"] if home_valued else None,
-            "carbon_g": e * hr["pue"] / 1e3 * hr["mci"] if home_valued else None,
+            "energy_usd": e * per_wh(hr)[0] if home_valued else None,
+            "carbon_g": e * per_wh(hr)[1] if home_valued else None,
             "feasible": home in cand,
         }
         best = None
         for j in cand:
             r = self.regions[j]
-            moved = sr is not None and j != sr
             fac = e * r["pue"]
-            usd = fac / 1e6 * r["price"]
-            co2 = fac / 1e3 * r["mci"]
-            egr = 0.0
-            if j != home:
-                egr += q.payload_bytes / 1e9 * self.topo.egress(hr["id"], r["id"])
-            if moved:
-                egr += q.state_bytes / 1e9 * self.topo.egress(self.regions[sr]["id"], r["id"])  # type: ignore[index]
-            friction = egr + o.relocation_fixed_usd if j != home else egr
-            score = usd + o.carbon_usd_per_tonne * co2 / 1e6 + friction + r["mu"] * e
+            usd_wh, co2_wh, unit = per_wh(r)
+            usd = e * usd_wh
+            co2 = e * co2_wh
+            egr = q.payload_bytes * (self.topo.egress(hr["id"], r["id"]) / 1e9)
+            if sr is not None:  # state moves unless it already lives in j (egress to itself is 0)
+                egr = egr + q.state_bytes * (self.topo.egress(self.regions[sr]["id"], r["id"]) / 1e9)
+            friction = egr + o.relocation_fixed_usd if j != home else egr + 0.0
+            score = e * unit + friction
             if best is not None and score == best[0]:
                 self.ties += 1
             if best is None or score < best[0]:

@@ -70,10 +70,12 @@ def test_permuting_regions_permutes_the_answer(seed: int, perm_seed: int) -> Non
     a = _decide(topo, reqs, signals)
     b = _decide(shuffled, reqs, signals)
     for pa, pb in zip(a, b, strict=True):
-        tied = pa["status"] == "placed" and pb["status"] == "placed" and pa["score_usd"] == pb["score_usd"]
-        assume(pa["region"] == pb["region"] or tied)
         assert pa["status"] == pb["status"] and pa["reason"] == pb["reason"]
         assert pa["score_usd"] == pb["score_usd"] and pa["feasible_regions"] == pb["feasible_regions"]
+        if pa["region"] != pb["region"]:
+            # only an exact tie may pick differently; after it the capacity windows legitimately differ
+            assert pa["status"] == "placed" and pa["score_usd"] == pb["score_usd"]
+            break
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,0 +1,212 @@
+"""Bytes on the wire <-> validated messages: orjson + pydantic at the edge, no pickle, no faust Record.
+
+The decoders never raise, whatever the bytes: a message we cannot use becomes ``Rejected`` (the reason in
+words and the field at fault, as a pydantic location such as ``latency_budget_ms``), which the caller turns
+into a dead letter with ``dead_letter`` and counts. Size is checked before parsing. Ids that need the
+topology (origin, state_region, model, region) are checked by ``check_request_ids`` and ``check_region``.
+
+Dead letters keep the raw value complete when it is at most ``max_raw_bytes`` long (the caller passes its
+``max_message_bytes``, so every message that was not refused for its size is kept whole, as UTF-8 text or,
+when it is not UTF-8, as base64). A longer value, i.e. one refused for its size, keeps only its first
+``RAW_PREFIX_BYTES`` bytes, and the error says so: a dead letter must never be larger than what it reports.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from router.errors import InputError
+from router.models import DeadLetter, GridSignal, RegionStatus, Request, input_error_from_validation
+from router.plan import Plan
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "RAW_PREFIX_BYTES",
+    "Rejected",
+    "check_region",
+    "check_request_ids",
+    "dead_letter",
+    "decode_request",
+    "decode_signal",
+    "decode_status",
+    "encode",
+    "rejected_from_input_error",
+]
+
+#: The default size limit of the decoders, the same as the default of Settings.max_message_bytes.
+DEFAULT_MAX_BYTES = 65536
+#: How much of an oversized value a dead letter keeps.
+RAW_PREFIX_BYTES = 4096
+_MAX_SHOWN = 120
+#: pydantic's names of types, in the words of JSON
+_JSON_WORDS = {
+    "float value": "a number",
+    "int value": "an integer",
+    "string value": "a string",
+    "bool value": "true or false",
+    "tuple value": "a list",
+    "valid tuple": "valid list",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a message cannot be used: the reason in words and the field at fault (None for the whole)."""
+
+    error: str
+    field: str | None
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _decode(raw: bytes | None, max_bytes: int, model: type[M]) -> M | Rejected:
+    """Shared decoder: size, JSON, object, then the pydantic model; never raises."""
+    if raw is None:
+        return Rejected("message has no value (null or tombstone); expected a JSON object", None)
+    if len(raw) > max_bytes:
+        return Rejected(
+            f"message is {len(raw)} bytes, more than the limit of {max_bytes} bytes "
+            "(CARBON_ROUTER_MAX_MESSAGE_BYTES)",
+            None,
+        )
+    if not raw.strip():
+        return Rejected("message is empty; expected a JSON object", None)
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected(_json_problem(raw, exc), None)
+    if not isinstance(obj, dict):
+        return Rejected(f"message is {_json_kind(obj)}, not a JSON object", None)
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        return _from_validation(exc)
+    except (ValueError, TypeError, RecursionError) as exc:  # a validator bug must not stop the stream
+        return Rejected(f"message could not be validated: {type(exc).__name__}", None)
+
+
+def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return f"message is not UTF-8 text (invalid byte at offset {uexc.start}); expected a JSON object"
+    msg = str(exc.msg)
+    if "depth" in msg or "recursion" in msg:
+        return "message is not valid JSON: nested deeper than 1024 levels"
+    return f"message is not valid JSON ({msg} at character {exc.pos}); expected a JSON object"
+
+
+def _from_validation(exc: ValidationError) -> Rejected:
+    """The first pydantic error as a Rejected: field is the pydantic location, error says what and why."""
+    rej = rejected_from_input_error(input_error_from_validation(exc, source="message"))
+    text = rej.error
+    for pydantic_word, json_word in _JSON_WORDS.items():
+        text = text.replace(pydantic_word, json_word)
+    return Rejected(text or "invalid message", rej.field)
+
+
+def decode_request(raw: bytes | None, max_bytes: int) -> Request | Rejected:
+    """One ``inference.requests`` value as a Request, or why it cannot be used; never raises."""
+    return _decode(raw, max_bytes, Request)
+
+
+def decode_signal(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> GridSignal | Rejected:
+    """One ``grid.signals`` value as a GridSignal, or why it cannot be used; never raises."""
+    return _decode(raw, max_bytes, GridSignal)
+
+
+def decode_status(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> RegionStatus | Rejected:
+    """One ``region.status`` value as a RegionStatus, or why it cannot be used; never raises."""
+    return _decode(raw, max_bytes, RegionStatus)
+
+
+def rejected_from_input_error(exc: InputError) -> Rejected:
+    """An InputError (e.g. from Plan.request_row) as a Rejected naming the field, value and expectation."""
+    text = exc.problem
+    if exc.received is not None:
+        text += f"; received {_shown(exc.received)}"
+    if exc.expected:
+        text += f"; expected {exc.expected}"
+    return Rejected(text, exc.field)
+
+
+def check_request_ids(req: Request, plan: Plan) -> Rejected | None:
+    """None when the request's origin, state_region and model are in the plan's topology, else why not."""
+    try:
+        plan.request_row(req, ts=0.0 if req.ts is None else req.ts, source="message")
+    except InputError as exc:
+        return rejected_from_input_error(exc)
+    return None
+
+
+def check_region(region_id: str, plan: Plan) -> Rejected | None:
+    """None when ``region_id`` is a region of the plan's topology, else why not (field ``region``)."""
+    if region_id in plan.region_index:
+        return None
+    known = list(plan.region_ids)
+    return Rejected(
+        f"unknown region; received {_shown(region_id)}; expected a region id, one of {known}", "region"
+    )
+
+
+def _raw_text(raw: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
+    """The raw value as (text, encoding): UTF-8 text when it is UTF-8, base64 otherwise."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def dead_letter(
+    raw: bytes | None,
+    rej: Rejected,
+    *,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    max_raw_bytes: int = DEFAULT_MAX_BYTES,
+) -> bytes:
+    """The DeadLetter JSON for one unusable message (see the module docstring for how raw is kept)."""
+    error = rej.error
+    data = b"" if raw is None else raw
+    if len(data) > max_raw_bytes:
+        error += f"; raw holds only the first {RAW_PREFIX_BYTES} of {len(data)} bytes"
+        data = data[:RAW_PREFIX_BYTES]
+        for cut in range(4):  # do not let the cut split a UTF-8 character into base64 needlessly
+            try:
+                data[: len(data) - cut].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            data = data[: len(data) - cut]
+            break
+    text, encoding = _raw_text(data)
+    letter = DeadLetter(
+        error=error,
+        field=rej.field,
+        raw=text,
+        raw_encoding=encoding,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+    )
+    return orjson.dumps(letter.model_dump())
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """A message value as compact UTF-8 JSON (placements, shares, metrics); NumPy scalars are allowed."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
