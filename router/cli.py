@@ -35,10 +35,13 @@ def _positive(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="carbon-router", description="Carbon-aware router for AI inference.")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="the main job: replay the bundled real data and print a summary")
-    d.add_argument("--duration", type=_positive, default=None, help="seconds of event time to replay")
-    d.add_argument("--rate", type=_positive, default=None, help="requests per second (live demo only)")
+    d = sub.add_parser(
+        "demo", help="the main job: the live pipeline on an embedded broker, then the frontier"
+    )
+    d.add_argument("--duration", type=_positive, default=30.0, help="seconds of request load (default 30)")
+    d.add_argument("--rate", type=_positive, default=2000.0, help="requests per second (default 2000)")
     d.add_argument("--out", type=Path, default=Path("out/demo"), help="where the frontier files go")
+    d.add_argument("--no-frontier", action="store_true", help="skip the offline frontier after the live run")
     for name, helptext in (
         ("score", "offline deterministic replay: one placement per request as JSONL"),
         ("frontier", "the energy-latency frontier: frontier.json, .csv and .png"),
@@ -57,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         else:
             s.add_argument("--alphas", type=_alphas, default=[0.5, 1.0, 2.0, 4.0, 8.0])
             s.add_argument("--out", type=Path, required=True, help="output directory")
+    w = sub.add_parser("worker", help="one production worker against KAFKA_BOOTSTRAP_SERVERS")
+    w.add_argument(
+        "--topology", type=Path, default=None, help="topology file (default: settings, else bundled)"
+    )
     t = sub.add_parser("topology", help="validate and print the topology in use")
     t.add_argument("--topology", type=Path, default=None)
     return p
@@ -74,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.cmd_score(args)
         if args.command == "frontier":
             return commands.cmd_frontier(args)
+        if args.command == "worker":
+            return commands.cmd_worker(args)
         return commands.cmd_demo(args)
     except InputError as exc:
         print(f"carbon-router: error: {exc.render()}", file=sys.stderr)

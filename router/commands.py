@@ -11,13 +11,14 @@ from typing import Any
 import orjson
 
 from router.analysis import break_even, summarise
+from router.errors import InputError
 from router.frontier import frontier_points, write_frontier
 from router.io import read_jsonl, write_jsonl
 from router.models import GridSignal, RegionStatus, Request
 from router.replay import ReplayOptions, encode_placement, replay
 from router.topology import Topology, default_topology_path, load_topology
 
-__all__ = ["bundled", "cmd_demo", "cmd_frontier", "cmd_score", "cmd_topology", "load_inputs"]
+__all__ = ["bundled", "cmd_demo", "cmd_frontier", "cmd_score", "cmd_topology", "cmd_worker", "load_inputs"]
 
 
 def bundled(name: str) -> Path:
@@ -152,11 +153,19 @@ def _fmt_summary(s: dict[str, Any], seconds: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The live pipeline on the embedded broker, then the offline replay and frontier of the bundled data."""
+    import importlib
+
+    status = int(importlib.import_module("streams.demo").run_demo(args.rate, args.duration))
+    if status != 0 or args.no_frontier:
+        return status
+    print()
+    return cmd_offline_demo(args)
+
+
+def cmd_offline_demo(args: argparse.Namespace) -> int:
     """Replay the bundled real data, print a readable summary, and write the frontier."""
     topo, sig, req, st, sources = load_inputs(None, None, None, None)
-    if args.duration is not None:
-        t0 = min((r.ts or 0.0) for _, r in req)
-        req = [(n, r) for n, r in req if (r.ts or 0.0) < t0 + args.duration]
     print(
         f"carbon-router demo: {len(topo.regions)} regions, {len(topo.service_nodes)} service nodes, "
         f"{len(sig)} grid signals, {len(req)} requests (bundled real data, router/data/PROVENANCE.md)"
@@ -165,7 +174,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     res = replay(topo, sig, req, statuses=st, sources=sources)
     took = time.perf_counter() - start
     summary = summarise(res.placements, carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne).as_dict()
-    print("\n== replay at the requests' own latency budgets ==")
+    print("== offline replay of the bundled sample at the requests' own latency budgets ==")
     print(_fmt_summary(summary, took))
     print(f"capacity re-solves: {len(res.resolves)} ok, {res.failed_resolves} failed")
     points = frontier_points(topo, sig, req, [0.5, 1.0, 2.0, 4.0, 8.0], sources=sources)
@@ -186,4 +195,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = write_frontier(points, args.out)
     _write_break_even(topo, sig, req, args.out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """One streaming worker (imports the streams layer only now: the core stays Kafka-free)."""
+    import importlib
+
+    settings_mod = importlib.import_module("streams.settings")
+    worker_mod = importlib.import_module("streams.worker")
+    settings = settings_mod.load_settings()
+    if settings.kafka_bootstrap_servers is None:
+        raise InputError(
+            "no broker address",
+            source="KAFKA_BOOTSTRAP_SERVERS",
+            received=None,
+            expected="host:port[,...] of your Kafka cluster (`carbon-router demo` runs an embedded one)",
+        )
+    worker_mod.run_worker(settings, args.topology)
     return 0

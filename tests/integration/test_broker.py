@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -112,21 +114,26 @@ def test_a_binary_that_exits_gives_a_clear_error() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_broker_dies_with_a_killed_parent() -> None:
     """A broker whose Python process is SIGKILLed (no atexit) is ended by the kernel's parent-death signal."""
-    code = "from streams.broker import EmbeddedBroker as B; print(B().start().pid, flush=True); input()"
-    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    code = (
+        "from streams.broker import EmbeddedBroker as B; b = B().start(); print(b.pid, b.log_path); input()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert parent.stdout is not None
-        pid = int(parent.stdout.readline())
-        os.kill(pid, 0)  # running
+        pid_text, log = parent.stdout.readline().decode().split(maxsplit=1)
+        pid = int(pid_text)
+        assert _alive(pid)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
+    shutil.rmtree(Path(log.strip()).parent, ignore_errors=True)  # a killed parent cannot remove it itself
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"broker process {pid} outlived its killed parent")
         time.sleep(0.05)
-    pytest.fail(f"broker process {pid} outlived its killed parent")
 
 
 def _alive(pid: int) -> bool:

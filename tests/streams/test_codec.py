@@ -156,11 +156,12 @@ def test_unknown_ids_are_left_to_the_plan(plan: Plan) -> None:
     """check_request_ids names the unknown origin, state_region or model; known ids pass."""
     ok = decode_request(_req(state_region=plan.region_ids[-1]), MAX)
     assert isinstance(ok, Request) and check_request_ids(ok, plan) is None
-    for change, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"origin": "fe-mars"}, "origin"),
         ({"state_region": "mars-1"}, "state_region"),
         ({"energy_wh": None, "tokens": 5, "model": "gpt-99"}, "model"),
-    ]:
+    ]
+    for change, field in cases:
         req = decode_request(_req(**change), MAX)
         assert isinstance(req, Request)
         rej = check_request_ids(req, plan)
@@ -305,3 +306,11 @@ def test_encode_is_compact_json_with_numpy() -> None:
     """encode writes compact UTF-8 JSON and accepts NumPy scalars from the kernel."""
     out = encode({"region": "aws:eu-north-1", "score_usd": np.float64(0.25), "n": np.int64(3)})
     assert out == b'{"region":"aws:eu-north-1","score_usd":0.25,"n":3}'
+
+
+def test_default_limit_matches_the_settings_default() -> None:
+    """The decoders' default size limit is the default of Settings.max_message_bytes."""
+    from streams.codec import DEFAULT_MAX_BYTES
+    from streams.settings import Settings
+
+    assert Settings.model_fields["max_message_bytes"].default == DEFAULT_MAX_BYTES

@@ -1,0 +1,171 @@
+"""The live router's decision state, with no I/O: the streams layer feeds it batches and region updates.
+
+``LiveRouter`` holds the plan and the kernel inputs, remembers recent decisions so that a request seen twice
+(redelivery, or a client sending it twice) gets the same placement, and keeps the recent requests the
+leader's capacity re-solve estimates demand from. Region updates arrive as merged snapshots (the latest
+values per region in event time, with the count of signals merged into them), so that every worker that
+applies the same snapshots holds the same state and the same ``signals_version`` as the offline replay.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from router.demand import build_resolve_input, uncontended
+from router.encode import placements
+from router.models import GridSignal, RegionStatus, Request
+from router.plan import Plan, RequestArrays
+from router.resolve import ResolveInput
+from router.scoring import Scorer
+from router.state import MU
+from router.topology import Topology
+
+__all__ = ["Decided", "LiveRouter", "merge_signal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """Placements of one batch, in input order, and how many came from the dedup memory."""
+
+    placements: list[dict[str, Any]]
+    repeated: int
+
+
+def merge_signal(old: dict[str, Any] | None, sig: GridSignal) -> dict[str, Any] | None:
+    """The region's merged snapshot after ``sig``, or None when ``sig`` is older than the snapshot."""
+    if old is not None and sig.ts < old["ts"]:
+        return None
+    merged = dict(old or {})
+    for key, value in sig.model_dump(exclude_none=True).items():
+        merged[key] = value
+    merged["ts"] = sig.ts
+    merged["valid_for_s"] = sig.valid_for_s  # absent means the default, not the previous value
+    merged["n"] = int((old or {}).get("n", 0)) + 1
+    return merged
+
+
+class LiveRouter:
+    """Plan + kernel state + dedup memory + demand window of one worker."""
+
+    def __init__(self, topology: Topology, *, dedup_size: int = 100_000) -> None:
+        self.plan = Plan(topology)
+        self.scorer = Scorer(self.plan)
+        self.objective = topology.objective
+        self.dedup_size = dedup_size
+        self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent: deque[RequestArrays] = deque()
+        self._signal_counts: dict[str, int] = {}
+        self.shares_version = 0
+        self.latest_ts = 0.0
+
+    # -- region state -------------------------------------------------------------------------------
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> bool:
+        """Apply a merged signal snapshot (see ``merge_signal``); False when it is not newer."""
+        count = int(snapshot.get("n", 1))
+        sig = GridSignal.model_validate({k: v for k, v in snapshot.items() if k != "n"})
+        if self._signal_counts.get(sig.region, 0) >= count:
+            return False
+        applied = self.scorer.state.apply_signal(sig)
+        self._signal_counts[sig.region] = count
+        self.scorer.state.version = sum(self._signal_counts.values())
+        return applied
+
+    def apply_status(self, status: RegionStatus) -> bool:
+        """Apply a region status in event time."""
+        return self.scorer.state.apply_status(status)
+
+    def set_duals(self, version: int, mu_usd_per_wh: Sequence[float]) -> bool:
+        """Install the duals of shares ``version``; False when it is not newer than the installed one."""
+        if version <= self.shares_version:
+            return False
+        self.scorer.state.set_duals(np.asarray(mu_usd_per_wh, dtype=np.float64))
+        self.shares_version = version
+        return True
+
+    # -- decisions ---------------------------------------------------------------------------------
+    def decide(self, reqs: Sequence[Request], ts: Sequence[float], decided_at: float) -> Decided:
+        """One placement per request (input order); repeats of a recent request_id get its first decision."""
+        out: list[dict[str, Any] | None] = [None] * len(reqs)
+        fresh: list[int] = []
+        first_in_batch: dict[str, int] = {}
+        for k, r in enumerate(reqs):
+            prev = self._seen.get(r.request_id)
+            if prev is not None:
+                out[k] = prev
+            elif r.request_id in first_in_batch:
+                continue  # filled from the first copy below
+            else:
+                first_in_batch[r.request_id] = k
+                fresh.append(k)
+        fresh.sort(key=lambda k: ts[k])  # event-time order inside the batch (stable)
+        if fresh:
+            batch = self.plan.arrays(
+                [reqs[k] for k in fresh],
+                [self.plan.request_row(reqs[k], ts=ts[k], source="request") for k in fresh],
+            )
+            decided = placements(
+                self.plan,
+                batch,
+                self.scorer.decide(batch),
+                shares_version=self.shares_version,
+                decided_at=decided_at,
+            )
+            for k, p in zip(fresh, decided, strict=True):
+                out[k] = p
+                self._remember(p)
+            self._recent.append(batch)
+            self.latest_ts = max(self.latest_ts, float(batch.f[:, 0].max()))
+            self._trim_recent()
+        for k, r in enumerate(reqs):
+            if out[k] is None:  # a second copy inside this batch
+                out[k] = out[first_in_batch[r.request_id]]
+        return Decided(placements=[p for p in out if p is not None], repeated=len(reqs) - len(fresh))
+
+    def _remember(self, p: dict[str, Any]) -> None:
+        if self.dedup_size <= 0:
+            return
+        self._seen[p["request_id"]] = p
+        while len(self._seen) > self.dedup_size:
+            self._seen.popitem(last=False)
+
+    def _trim_recent(self) -> None:
+        edge = self.latest_ts - self.objective.demand_window_s
+        while self._recent and float(self._recent[0].f[:, 0].max()) <= edge:
+            self._recent.popleft()
+
+    # -- re-solve (leader) ---------------------------------------------------------------------------
+    def resolve_input(self, demand_scale: float = 1.0) -> ResolveInput | None:
+        """The LP input from the last ``demand_window_s`` of requests seen here (None when none, or when
+        no region can bind and the duals are already zero). ``demand_scale`` extrapolates a worker's
+        share of the request partitions to the whole stream."""
+        if not self._recent:
+            return None
+        f = np.concatenate([b.f for b in self._recent])
+        i = np.concatenate([b.i for b in self._recent])
+        keep = f[:, 0] > self.latest_ts - self.objective.demand_window_s
+        ids = tuple(x for b in self._recent for x in b.ids)
+        window = RequestArrays(
+            ids=tuple(x for x, k in zip(ids, keep, strict=True) if k),
+            origins=(),
+            f=np.ascontiguousarray(f[keep]),
+            i=np.ascontiguousarray(i[keep]),
+        )
+        if not len(window.f):
+            return None
+        inp = build_resolve_input(self.scorer, window, self.objective.demand_window_s)
+        if demand_scale != 1.0:
+            inp = ResolveInput(
+                group_keys=inp.group_keys,
+                demand_kw=np.ascontiguousarray(inp.demand_kw * demand_scale),
+                unit_usd_per_wh=inp.unit_usd_per_wh,
+                reachable=inp.reachable,
+                capacity_kw=inp.capacity_kw,
+            )
+        if uncontended(inp) and not self.scorer.state.f[:, MU].any():
+            return None
+        return inp

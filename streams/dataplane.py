@@ -1,0 +1,170 @@
+"""The batched request data plane: one aiokafka consumer group over ``inference.requests``.
+
+Per fetched batch: decode every record, place the valid ones with one kernel call, publish one placement per
+request (and one dead letter per malformed record) with aiokafka's batch API, wait until the broker has
+acknowledged all of them, and only then commit the batch's offsets (at-least-once). If publishing fails, the
+consumer seeks back and the batch is retried; the dedup memory makes the retry publish the same decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from mode import Service
+
+from router.live import LiveRouter
+from streams.codec import Rejected, check_request_ids, dead_letter, decode_request, encode
+from streams.metrics import Metrics
+from streams.settings import Settings, consumer_kwargs, producer_kwargs
+
+__all__ = ["DataPlane"]
+
+log = structlog.get_logger("carbon_router.dataplane")
+
+_RETRY_S = 1.0
+_READY_TIMEOUT_S = 60.0
+
+
+class DataPlane(Service):
+    """Consume requests in batches, place them, publish placements, commit after the acks."""
+
+    def __init__(self, settings: Settings, live: LiveRouter, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.live = live
+        self.metrics = metrics
+        self.consumer: Any = None
+        self.producer: Any = None
+        self._busy = asyncio.Lock()
+        self._placement_partitions = 1
+        self.assigned = 0
+        self.total_partitions = 1
+        self.batches = 0
+        #: awaited before the first fetch: the control plane has recovered the region state
+        self.ready_hook: Callable[[], Awaitable[None]] | None = None
+
+    async def on_start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        s = self.settings
+        self.producer = AIOKafkaProducer(**producer_kwargs(s))
+        await self.producer.start()
+        self._placement_partitions = len(await self.producer.partitions_for(s.topic_placements) or {0})
+        self.consumer = AIOKafkaConsumer(s.topic_requests, **consumer_kwargs(s))
+        await self.consumer.start()
+        log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
+
+    async def on_stop(self) -> None:
+        async with self._busy:  # let the batch in flight finish and commit
+            if self.consumer is not None:
+                await self.consumer.stop()
+            if self.producer is not None:
+                await self.producer.stop()
+        log.info("data_plane_stopped", batches=self.batches)
+
+    @Service.task
+    async def _fetch_loop(self) -> None:
+        if self.ready_hook is not None:
+            try:
+                await asyncio.wait_for(self.ready_hook(), timeout=_READY_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("control_plane_not_ready", waited_s=_READY_TIMEOUT_S)
+        while not self.should_stop:
+            try:
+                fetched = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker trouble: say so, wait, try again
+                self.metrics.broker_errors.labels("fetch").inc()
+                log.warning("fetch_failed", error=repr(exc))
+                await asyncio.sleep(_RETRY_S)
+                continue
+            if not fetched or self.should_stop:
+                continue  # uncommitted records are fetched again after a restart
+            async with self._busy:
+                await self._process(fetched)
+
+    async def _process(self, fetched: dict[Any, list[Any]]) -> None:
+        started = time.perf_counter()
+        s, m = self.settings, self.metrics
+        reqs, ts, recs = [], [], []
+        dead: list[tuple[int, bytes | None, bytes]] = []
+        for tp in sorted(fetched, key=lambda x: x.partition):
+            for rec in fetched[tp]:
+                got = decode_request(rec.value, s.max_message_bytes)
+                if not isinstance(got, Rejected):
+                    got_ids = check_request_ids(got, self.live.plan)
+                    if got_ids is None:
+                        reqs.append(got)
+                        ts.append(got.ts if got.ts is not None else rec.timestamp / 1000.0)
+                        recs.append(rec)
+                        continue
+                    got = got_ids
+                letter = dead_letter(
+                    rec.value,
+                    got,
+                    topic=rec.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    max_raw_bytes=s.max_message_bytes,
+                )
+                dead.append((rec.partition, rec.key, letter))
+                m.record_dead_letter(s.topic_requests, got.field)
+                # the error may quote request fields: they stay at debug level
+                log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
+        decided = self.live.decide(reqs, ts, decided_at=time.time())
+        out = [
+            (rec.partition % self._placement_partitions, rec.key or p["request_id"].encode(), encode(p))
+            for p, rec in zip(decided.placements, recs, strict=True)
+        ]
+        m.batch_seconds.observe(time.perf_counter() - started)
+        m.batch_size.observe(len(reqs) + len(dead))
+        try:
+            acks = await self._publish(s.topic_placements, out)
+            acks += await self._publish(s.topic_dlq, [(0, k, v) for _, k, v in dead])
+            await asyncio.gather(*acks)
+            await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
+        except Exception as exc:  # not acknowledged or not committed: fetch the batch again
+            m.broker_errors.labels("publish").inc()
+            log.warning("publish_failed", error=repr(exc), requests=len(reqs))
+            for tp, msgs in fetched.items():
+                self.consumer.seek(tp, msgs[0].offset)
+            await asyncio.sleep(_RETRY_S)
+            return
+        self.batches += 1
+        m.duplicates.inc(decided.repeated)
+        m.record_placements(decided.placements, [r.timestamp / 1000.0 for r in recs])
+        self._update_lag(fetched)
+
+    async def _publish(self, topic: str, items: list[tuple[int, bytes | None, bytes]]) -> list[Any]:
+        """Send (partition, key, value) items with the batch API; returns the futures of their acks."""
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+        for part, key, value in items:
+            by_partition[part].append((key, value))
+        acks: list[Any] = []
+        for part, rows in by_partition.items():
+            batch = self.producer.create_batch()
+            for key, value in rows:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    acks.append(await self.producer.send_batch(batch, topic, partition=part))
+                    batch = self.producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch")
+            if batch.record_count():
+                acks.append(await self.producer.send_batch(batch, topic, partition=part))
+        return acks
+
+    def _update_lag(self, fetched: dict[Any, list[Any]]) -> None:
+        """Consumer lag of the partitions just processed; the share of partitions this worker holds."""
+        self.assigned = len(self.consumer.assignment())
+        parts = self.consumer.partitions_for_topic(self.settings.topic_requests)
+        self.total_partitions = len(parts) if parts else max(1, self.assigned)
+        for tp, msgs in fetched.items():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - (msgs[-1].offset + 1)))

@@ -1,0 +1,129 @@
+"""Live metrics of one worker: Prometheus series on /metrics and a JSON snapshot for ``router.metrics``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+class Metrics:
+    """Every series the worker exports, in its own registry (several workers may share a process in tests)."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter(
+            "carbon_router_decisions",
+            "Placements published",
+            ["status", "region", "layer", "reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "carbon_router_duplicate_requests", "Requests answered from memory", registry=r
+        )
+        self.latency = Histogram(
+            "carbon_router_decision_latency_seconds",
+            "Request record timestamp to placement acknowledged by the broker",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "carbon_router_batch_size", "Requests per batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "carbon_router_batch_seconds",
+            "Decode + kernel + encode time per batch",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "carbon_router_consumer_lag", "Records behind the end, per partition", ["partition"], registry=r
+        )
+        self.signal_age = Gauge(
+            "carbon_router_signal_age_seconds",
+            "Wall-clock age of each region's latest signal",
+            ["region"],
+            registry=r,
+        )
+        self.resolve_seconds = Histogram(
+            "carbon_router_resolve_seconds", "Capacity re-solve time", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.resolves = Counter(
+            "carbon_router_resolves", "Capacity re-solves by outcome", ["outcome"], registry=r
+        )
+        self.dead_letters = Counter(
+            "carbon_router_dead_letters", "Messages dead-lettered", ["topic", "field"], registry=r
+        )
+        self.signals = Counter("carbon_router_signals", "Grid signals by outcome", ["outcome"], registry=r)
+        self.saved_usd = Counter("carbon_router_saved_usd", "Energy cost saved against all-local", registry=r)
+        self.saved_carbon = Counter(
+            "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", registry=r
+        )
+        self.broker_errors = Counter(
+            "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
+        )
+        self.is_leader = Gauge(
+            "carbon_router_is_leader", "1 on the worker that runs the re-solve", registry=r
+        )
+        self.shares_version = Gauge("carbon_router_shares_version", "Version of the duals in use", registry=r)
+        self._totals: dict[str, float] = {"decisions": 0, "placed": 0, "rejected": 0, "dead_letters": 0}
+        self._by_region: dict[str, int] = {}
+        self._by_layer: dict[str, int] = {}
+        self._saved = [0.0, 0.0]
+        self.started = time.time()
+
+    def record_placements(self, placements: Sequence[dict[str, Any]], produced_at_s: Sequence[float]) -> None:
+        """Count published placements; ``produced_at_s`` are the request records' timestamps."""
+        now = time.time()
+        for p, t0 in zip(placements, produced_at_s, strict=True):
+            region = p["region"] or "none"
+            layer = p["layer"] or "none"
+            self.decisions.labels(p["status"], region, layer, p["reason"]).inc()
+            self.latency.observe(max(0.0, now - t0))
+            self._totals["decisions"] += 1
+            self._totals[p["status"]] += 1
+            self._by_region[region] = self._by_region.get(region, 0) + 1
+            self._by_layer[layer] = self._by_layer.get(layer, 0) + 1
+            b = p["baseline"]
+            if p["status"] == "placed" and b["energy_usd"] is not None:
+                du, dc = b["energy_usd"] - p["energy_usd"], b["carbon_g"] - p["carbon_g"]
+                self._saved[0] += du
+                self._saved[1] += dc
+                if du > 0:
+                    self.saved_usd.inc(du)
+                if dc > 0:
+                    self.saved_carbon.inc(dc)
+
+    def record_dead_letter(self, topic: str, field: str | None) -> None:
+        """Count one dead letter."""
+        self.dead_letters.labels(topic, field or "").inc()
+        self._totals["dead_letters"] += 1
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format."""
+        return generate_latest(self.registry)
+
+    def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The periodic JSON snapshot published on ``router.metrics``."""
+        up = max(1e-9, time.time() - self.started)
+        return {
+            "worker_id": self.worker_id,
+            "ts": time.time(),
+            "uptime_s": up,
+            **{k: int(v) for k, v in self._totals.items()},
+            "decisions_per_s": self._totals["decisions"] / up,
+            "by_region": dict(sorted(self._by_region.items())),
+            "by_layer": dict(sorted(self._by_layer.items())),
+            "saved_energy_usd": self._saved[0],
+            "saved_carbon_g": self._saved[1],
+            **(extra or {}),
+        }

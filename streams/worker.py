@@ -1,0 +1,45 @@
+"""``carbon-router worker``: the data plane and the control plane of one worker in one process.
+
+SIGTERM or SIGINT: stop fetching, finish and commit the batch in flight, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import faust
+import structlog
+
+from router.live import LiveRouter
+from router.scoring import warm_up
+from router.topology import load_topology
+from streams.control import build_app
+from streams.dataplane import DataPlane
+from streams.logs import configure_logging
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+__all__ = ["run_worker"]
+
+
+def run_worker(settings: Settings, topology: Path | None = None) -> None:
+    """Run one worker until SIGTERM/SIGINT (exits the process with status 0)."""
+    configure_logging(settings.log_level)
+    log = structlog.get_logger("carbon_router.worker")
+    topo = load_topology(topology or settings.topology)
+    warm_up()
+    asyncio.run(ensure_topics(settings))
+    live = LiveRouter(topo, dedup_size=settings.dedup_cache_size)
+    metrics = Metrics(settings.worker_id)
+    dataplane = DataPlane(settings, live, metrics)
+    app = build_app(settings, live, metrics, dataplane)
+    log.info(
+        "worker_starting",
+        worker_id=settings.worker_id,
+        regions=live.plan.n_regions,
+        web_port=settings.web_port,
+    )
+    worker = faust.Worker(app, dataplane, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,170 @@
+"""deploy/: the compose file, Prometheus config and Dockerfile agree with each other and with the settings.
+
+No Docker engine runs here, so these tests read the files: every router's environment must load into
+``streams.settings.Settings`` and the topics the init container creates must be the contract's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from streams.settings import BOOTSTRAP_ENV, ENV_PREFIX, Settings, load_settings
+from streams.topics import TOPIC_KEYS, topic_names, topic_partitions
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+ROUTERS = ("router-1", "router-2")
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _service(name: str) -> dict[str, Any]:
+    service = _compose()["services"][name]
+    assert isinstance(service, dict)
+    return service
+
+
+def _env(name: str) -> dict[str, str]:
+    """A service's environment as text, whether the file writes it as a mapping or as KEY=VALUE items."""
+    raw = _service(name).get("environment", {})
+    pairs = raw.items() if isinstance(raw, dict) else (item.split("=", 1) for item in raw)
+    return {str(k): str(v) for k, v in pairs}
+
+
+def _settings_for(name: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Load the settings exactly as the service's container would: only its environment is set."""
+    for var in list(os.environ):
+        if var.upper().startswith(ENV_PREFIX) or var.upper() == BOOTSTRAP_ENV:
+            monkeypatch.delenv(var)
+    for var, value in _env(name).items():
+        monkeypatch.setenv(var, value)
+    return load_settings()
+
+
+def _container_port(mapping: str | dict[str, Any]) -> int:
+    if isinstance(mapping, dict):
+        return int(mapping["target"])
+    return int(str(mapping).split("/")[0].rsplit(":", 1)[-1])
+
+
+def _created_topics() -> dict[str, int]:
+    """Topic name -> partitions, read from the kafka-topics.sh --create lines of the topics service."""
+    command = _service("topics")["command"]
+    script = command if isinstance(command, str) else "\n".join(command)
+    created: dict[str, int] = {}
+    for line in script.splitlines():
+        if "kafka-topics.sh" in line and "--create" in line:
+            topic = re.search(r"--topic\s+(\S+)", line)
+            partitions = re.search(r"--partitions\s+(\d+)", line)
+            assert topic and partitions, line
+            created[topic.group(1)] = int(partitions.group(1))
+    return created
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of deploy/Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
+
+
+def test_compose_has_kafka_topics_two_routers_and_prometheus() -> None:
+    """The compose file parses and defines the broker, the topic initialiser, two routers and Prometheus."""
+    services = _compose()["services"]
+    assert {"kafka", "topics", *ROUTERS, "prometheus"} <= set(services)
+    assert _service("prometheus")["image"].startswith("prom/prometheus:")
+
+
+def test_kafka_runs_in_kraft_mode() -> None:
+    """The broker is Apache Kafka in KRaft mode (combined broker and controller) with a health check."""
+    kafka, env = _service("kafka"), _env("kafka")
+    assert kafka["image"] == "apache/kafka:3.9.0"
+    assert {"broker", "controller"} <= set(env["KAFKA_PROCESS_ROLES"].split(","))
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in env["KAFKA_LISTENERS"]
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+    volume = kafka["volumes"][0].split(":")[0]
+    assert volume in _compose()["volumes"]
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_router_environment_loads_into_settings(router: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each router's environment is valid for Settings and yields the compose broker, worker id and port."""
+    env = _env(router)
+    settings = _settings_for(router, monkeypatch)
+    assert settings.kafka_bootstrap_servers == env[BOOTSTRAP_ENV]
+    assert settings.worker_id == env[f"{ENV_PREFIX}WORKER_ID"] == router
+    assert settings.web_port == int(env[f"{ENV_PREFIX}WEB_PORT"])
+    assert settings.web_host == "0.0.0.0"
+    advertised = [urlsplit(u).netloc for u in _env("kafka")["KAFKA_ADVERTISED_LISTENERS"].split(",")]
+    assert settings.kafka_bootstrap_servers in advertised
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_router_service_serves_its_web_port(router: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A router runs the worker, publishes its web port and health-checks /healthz on it after the topics."""
+    service, port = _service(router), _settings_for(router, monkeypatch).web_port
+    assert service["command"] == ["worker"]
+    assert service["restart"] == "unless-stopped"
+    assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert [_container_port(p) for p in service["ports"]] == [port]
+    url = next(arg for arg in service["healthcheck"]["test"] if "/healthz" in arg)
+    assert f"http://127.0.0.1:{port}/healthz" in url
+
+
+def test_routers_have_distinct_ids_and_host_ports() -> None:
+    """Two workers never share a worker id or a host port."""
+    ids = {_env(r)[f"{ENV_PREFIX}WORKER_ID"] for r in ROUTERS}
+    host_ports = {str(_service(r)["ports"][0]).split(":")[0] for r in ROUTERS}
+    assert len(ids) == len(host_ports) == len(ROUTERS)
+
+
+def test_prometheus_scrapes_both_routers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prometheus.yml parses and scrapes /metrics on every router at the port the routers serve."""
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
+    (job,) = config["scrape_configs"]
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    expected = {f"{r}:{_settings_for(r, monkeypatch).web_port}" for r in ROUTERS}
+    assert targets == expected
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job["scrape_interval"] == "5s"
+    mounts = _service("prometheus")["volumes"]
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+
+
+def test_topics_service_creates_the_contract_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The init container creates exactly the default topics of Settings, partitioned as the router does."""
+    created = _created_topics()
+    defaults = {str(Settings.model_fields[f"topic_{key}"].default) for key in TOPIC_KEYS}
+    assert set(created) == defaults
+    settings = _settings_for(ROUTERS[0], monkeypatch)
+    names, counts = topic_names(settings), topic_partitions(settings)
+    assert created == {names[key]: counts[key] for key in TOPIC_KEYS}
+    assert created["inference.requests"] == created["placements"] == 4
+
+
+def test_dockerfile_runs_carbon_router_worker() -> None:
+    """The image is python:3.11-slim, runs as non-root and its ENTRYPOINT is the carbon-router script."""
+    instructions = _dockerfile()
+    args = {name: value for name, value in instructions}  # the last of each instruction wins, as in Docker
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    assert json.loads(args["ENTRYPOINT"]) == ["carbon-router"]
+    assert json.loads(args["CMD"]) == ["worker"]
+    assert args["USER"] not in {"root", "0"}
+    assert args["EXPOSE"] == "6066" and "HEALTHCHECK" in args
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert "carbon-router" in scripts
