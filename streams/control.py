@@ -1,14 +1,12 @@
-"""The control plane on faust-streaming: signal and status state, the leader's re-solve, the web endpoints.
+"""The control plane on faust-streaming: validation of signals and status, the leader's re-solve, the web.
 
-- ``grid.signals`` / ``region.status``: an agent validates each record (a bad one is dead-lettered and
-  never changes state) and merges it in event time into a GlobalTable keyed by region; a late, older
-  signal never overwrites a newer one. GlobalTables are replicated to every worker through their
-  changelogs, so every worker holds the same region state.
+- ``grid.signals`` / ``region.status``: a faust agent (one worker per record, through faust's consumer
+  group) validates each record; a bad one is dead-lettered once, with its reason, and never changes state.
+  Every worker's region state itself comes from ``streams.statefeed`` (the log, read by every worker).
 - the leader alone re-solves the capacity LP every ``resolve_interval_s`` (in a thread: the event loop and
-  the data plane never wait for it) and publishes the result on ``router.shares``; an agent copies the
-  latest shares into a GlobalTable, which every worker applies.
-- every worker copies table changes into its kernel inputs between batches (a timer, ~20 times a second),
-  publishes a metrics snapshot on ``router.metrics``, and serves ``/metrics`` and ``/healthz``.
+  the data plane never wait for it) and publishes the result on ``router.shares``, which every worker's
+  state feed applies.
+- every worker publishes a metrics snapshot on ``router.metrics`` and serves ``/metrics`` and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -19,23 +17,19 @@ import time
 from typing import Any
 
 import faust
-import orjson
 import structlog
-from pydantic import ValidationError
 
-from router.live import LiveRouter, merge_signal
-from router.models import RegionStatus, SharesMessage
+from router.live import LiveRouter
 from router.resolve import CapacityResolver
 from streams.codec import Rejected, check_region, dead_letter, decode_signal, decode_status, encode
 from streams.dataplane import DataPlane
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.statefeed import StateFeed
 
 __all__ = ["build_app"]
 
 log = structlog.get_logger("carbon_router.control")
-
-_SYNC_S = 0.05
 
 
 def _credentials(s: Settings) -> Any:
@@ -56,7 +50,9 @@ def _credentials(s: Settings) -> Any:
     return faust.SSLCredentials(ssl_context)
 
 
-def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane: DataPlane) -> faust.App:
+def build_app(
+    settings: Settings, live: LiveRouter, metrics: Metrics, dataplane: DataPlane, statefeed: StateFeed
+) -> faust.App:
     """The faust app of one worker, wired to its LiveRouter, metrics and data plane."""
     s = settings
     servers = ";".join(f"kafka://{h.strip()}" for h in (s.kafka_bootstrap_servers or "").split(","))
@@ -89,14 +85,9 @@ def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane:
     shares_topic = app.topic(s.topic_shares, partitions=1, **raw)
     dlq_topic = app.topic(s.topic_dlq, **raw)
     metrics_topic = app.topic(s.topic_metrics, **raw)
-    table_kw: dict[str, Any] = {"partitions": 1, "default": None, "key_type": bytes, "value_type": bytes}
-    signal_table = app.GlobalTable("region-signals", **table_kw)
-    status_table = app.GlobalTable("region-status", **table_kw)
-    shares_table = app.GlobalTable("shares", **table_kw)
     resolver = CapacityResolver(
         live.plan.n_regions, penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh, time_limit_s=1.0
     )
-    applied: dict[tuple[str, bytes], bytes] = {}
 
     async def reject(topic: str, key: bytes | None, value: bytes | None, rej: Rejected, ev: Any) -> None:
         msg = ev.message
@@ -122,18 +113,10 @@ def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane:
                 if isinstance(got, Rejected):
                     await reject(s.topic_signals, ev.key, ev.value, got, ev)
                     metrics.signals.labels("rejected").inc()
-                    continue
-                key = got.region.encode()
-                old = signal_table.get(key)
-                merged = merge_signal(None if old is None else orjson.loads(old), got)
-                if merged is None:
-                    metrics.signals.labels("late").inc()
-                    log.info("signal_ignored_late", region=got.region, ts=got.ts)
-                    continue
-                signal_table[key] = orjson.dumps(merged)
-                metrics.signals.labels("applied").inc()
+                else:
+                    metrics.signals.labels("valid").inc()
             except Exception as exc:  # one bad record never stops the agent
-                log.error("signal_failed", error=repr(exc))
+                log.error("signal_check_failed", error=repr(exc))
 
     @app.agent(status_topic)
     async def on_status(stream: Any) -> None:
@@ -144,58 +127,24 @@ def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane:
                     got = check_region(got.region, live.plan) or got
                 if isinstance(got, Rejected):
                     await reject(s.topic_status, ev.key, ev.value, got, ev)
-                    continue
-                key = got.region.encode()
-                old = status_table.get(key)
-                if old is not None and orjson.loads(old)["ts"] > got.ts:
-                    continue
-                status_table[key] = orjson.dumps(got.model_dump(exclude_none=True))
             except Exception as exc:
-                log.error("status_failed", error=repr(exc))
-
-    @app.agent(shares_topic)
-    async def on_shares(stream: Any) -> None:
-        async for ev in stream.events():
-            try:
-                SharesMessage.model_validate_json(ev.value)
-            except (ValidationError, ValueError, TypeError) as exc:
-                await reject(s.topic_shares, ev.key, ev.value, Rejected(error=str(exc)[:300], field=None), ev)
-                continue
-            shares_table[b"shares"] = ev.value
-
-    def sync_tables() -> None:
-        """Apply table entries this worker has not applied yet (cheap: a few dozen small records)."""
-        for name, table in (("signal", signal_table), ("status", status_table), ("shares", shares_table)):
-            for key, value in list(table.items()):
-                if value is None or applied.get((name, key)) == value:
-                    continue
-                applied[(name, key)] = value
-                data = orjson.loads(value)
-                if name == "signal":
-                    live.apply_snapshot(data)
-                elif name == "status":
-                    live.apply_status(RegionStatus.model_validate(data))
-                elif live.set_duals(
-                    int(data["version"]), [data["mu_usd_per_wh"][r] for r in live.plan.region_ids]
-                ):
-                    metrics.shares_version.set(live.shares_version)
-        now = time.time()
-        st = live.scorer.state
-        for j, region in enumerate(live.plan.region_ids):
-            if st.i[j, 2]:
-                metrics.signal_age.labels(region).set(now - st.f[j, 3])
+                log.error("status_check_failed", error=repr(exc))
 
     async def ready() -> None:
-        """The GlobalTables have been recovered from their changelogs and applied once."""
-        await app.tables.recovery.completed.wait()  # type: ignore[attr-defined]  # declared on TableManager only
-        sync_tables()
+        """The state feed has read the state topics up to their ends as of start-up."""
+        await statefeed.caught_up.wait()
         log.info("control_plane_ready", signals_version=live.scorer.state.version)
 
     dataplane.ready_hook = ready
 
-    @app.timer(_SYNC_S)  # type: ignore[untyped-decorator]  # faust is untyped
-    async def sync() -> None:
-        sync_tables()
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def signal_ages() -> None:
+        now = time.time()
+        st = live.scorer.state
+        metrics.shares_version.set(live.shares_version)
+        for j, region in enumerate(live.plan.region_ids):
+            if st.i[j, 2]:
+                metrics.signal_age.labels(region).set(now - st.f[j, 3])
 
     @app.timer(live.objective.resolve_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust is untyped
     async def resolve() -> None:
@@ -222,6 +171,7 @@ def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane:
             "shares": res.shares.tolist(),
             "unserved_share": res.unserved_share.tolist(),
             "solve_s": res.solve_s,
+            "leader": s.worker_id,
         }
         await shares_topic.send(key=b"shares", value=encode(msg))
         log.info("shares_published", version=msg["version"], solve_s=res.solve_s)
@@ -251,6 +201,7 @@ def build_app(settings: Settings, live: LiveRouter, metrics: Metrics, dataplane:
                 "signals_version": live.scorer.state.version,
                 "shares_version": live.shares_version,
                 "partitions": dataplane.assigned,
+                "state_caught_up": statefeed.caught_up.is_set(),
             }
         )
 

@@ -19,6 +19,7 @@ from streams.dataplane import DataPlane
 from streams.logs import configure_logging
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.statefeed import StateFeed
 from streams.topics import ensure_topics
 
 __all__ = ["run_worker"]
@@ -34,12 +35,13 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     live = LiveRouter(topo, dedup_size=settings.dedup_cache_size)
     metrics = Metrics(settings.worker_id)
     dataplane = DataPlane(settings, live, metrics)
-    app = build_app(settings, live, metrics, dataplane)
+    statefeed = StateFeed(settings, live)
+    app = build_app(settings, live, metrics, dataplane, statefeed)
     log.info(
         "worker_starting",
         worker_id=settings.worker_id,
         regions=live.plan.n_regions,
         web_port=settings.web_port,
     )
-    worker = faust.Worker(app, dataplane, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(app, statefeed, dataplane, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
