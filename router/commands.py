@@ -177,15 +177,15 @@ def cmd_offline_demo(args: argparse.Namespace) -> int:
     print("== offline replay of the bundled sample at the requests' own latency budgets ==")
     print(_fmt_summary(summary, took))
     print(f"capacity re-solves: {len(res.resolves)} ok, {res.failed_resolves} failed")
-    points = frontier_points(topo, sig, req, [0.5, 1.0, 2.0, 4.0, 8.0], sources=sources)
+    points = frontier_points(topo, sig, req, [0.125, 0.25, 0.5, 1.0, 2.0, 4.0], sources=sources)
     print("\n== energy-latency frontier ==")
     print(
         f"  {'alpha':>6}{'cost USD':>11}{'saved':>8}{'carbon kg':>11}{'saved':>8}{'RID':>7}{'reloc':>7}"
         f"{'local':>7}{'region':>7}{'energy':>7}{'rej':>6}"
     )
     for p in points:
-        sc = 1 - p["total_energy_usd"] / p["baseline_energy_usd"] if p["baseline_energy_usd"] else 0.0
-        sg = 1 - p["total_carbon_g"] / p["baseline_carbon_g"] if p["baseline_carbon_g"] else 0.0
+        sc = p["saved_energy_usd"] / (p["total_energy_usd"] + p["saved_energy_usd"] or 1.0)
+        sg = p["saved_carbon_g"] / (p["total_carbon_g"] + p["saved_carbon_g"] or 1.0)
         ls = p["layer_share"]
         print(
             f"  {p['alpha']:>6g}{p['total_energy_usd']:>11.4f}{sc:>8.1%}{p['total_carbon_g'] / 1e3:>11.2f}"
@@ -202,9 +202,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """One streaming worker (imports the streams layer only now: the core stays Kafka-free)."""
     import importlib
 
-    settings_mod = importlib.import_module("streams.settings")
-    worker_mod = importlib.import_module("streams.worker")
-    settings = settings_mod.load_settings()
+    settings = importlib.import_module("streams.settings").load_settings()
     if settings.kafka_bootstrap_servers is None:
         raise InputError(
             "no broker address",
@@ -212,5 +210,5 @@ def cmd_worker(args: argparse.Namespace) -> int:
             received=None,
             expected="host:port[,...] of your Kafka cluster (`carbon-router demo` runs an embedded one)",
         )
-    worker_mod.run_worker(settings, args.topology)
+    importlib.import_module("streams.worker").run_worker(settings, args.topology)
     return 0

@@ -102,6 +102,12 @@ def write_frontier(points: list[dict[str, Any]], out_dir: Path, *, title: str = 
     return [j, c, png]
 
 
+def _pct(saved: float, routed: float) -> float:
+    """Saving as a share of the all-local cost of the same placed requests."""
+    base = routed + saved
+    return 100.0 * saved / base if base else 0.0
+
+
 def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -110,35 +116,26 @@ def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
 
     a = [p["alpha"] for p in points]
     fig, (ax1, ax3) = plt.subplots(
-        2, 1, figsize=(8.5, 8.0), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+        2, 1, figsize=(9.5, 8.0), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
     )
-    cost = [p["total_energy_usd"] for p in points]
-    base = [p["baseline_energy_usd"] for p in points]
-    ax1.plot(a, cost, "o-", color="#1f77b4", label="energy cost, routed")
-    ax1.plot(a, base, "--", color="#1f77b4", alpha=0.5, label="energy cost, all-local")
-    ax1.set_ylabel("energy cost (USD)", color="#1f77b4")
-    ax2 = ax1.twinx()
-    co2 = [p["total_carbon_g"] / 1e3 for p in points]
-    bco2 = [p["baseline_carbon_g"] / 1e3 for p in points]
-    ax2.plot(a, co2, "s-", color="#2ca02c", label="marginal carbon, routed")
-    ax2.plot(a, bco2, "--", color="#2ca02c", alpha=0.5, label="marginal carbon, all-local")
-    ax2.set_ylabel("marginal carbon (kg CO2)", color="#2ca02c")
-    for p, y in zip(points, cost, strict=True):
-        if p["baseline_energy_usd"]:
-            saved = 1 - p["total_energy_usd"] / p["baseline_energy_usd"]
-            ax1.annotate(
-                f"{saved:.0%} saved",
-                (p["alpha"], y),
-                textcoords="offset points",
-                xytext=(0, 8),
-                ha="center",
-                fontsize=8,
-                color="#1f77b4",
-            )
-    h1, l1 = ax1.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax1.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
-    ax1.set_title(title or "Energy-latency frontier: cost and carbon against latency-budget scale")
+    cost_pct = [_pct(p["saved_energy_usd"], p["total_energy_usd"]) for p in points]
+    co2_pct = [_pct(p["saved_carbon_g"], p["total_carbon_g"]) for p in points]
+    ax1.plot(a, cost_pct, "o-", color="#1f77b4", label="energy cost saved")
+    ax1.plot(a, co2_pct, "s-", color="#2ca02c", label="marginal carbon saved")
+    for p, y in zip(points, cost_pct, strict=True):
+        ax1.annotate(
+            f"${p['total_energy_usd']:.3g}\n{p['total_carbon_g'] / 1e3:.3g} kg",
+            (p["alpha"], y),
+            textcoords="offset points",
+            xytext=(0, -28),
+            ha="center",
+            fontsize=7,
+            color="#444",
+        )
+    ax1.set_ylabel("saved against all-local (% of the same placed requests)")
+    ax1.set_ylim(0, max(100.0, *cost_pct, *co2_pct) * 1.02)
+    ax1.legend(fontsize=8, loc="upper left")
+    ax1.set_title(title or "Energy-latency frontier: savings and layers against the latency-budget scale")
     ax1.grid(alpha=0.3)
     bottoms = [0.0] * len(a)
     colours = {"local": "#7f7f7f", "regional": "#ff7f0e", "energy": "#2ca02c"}
@@ -155,8 +152,8 @@ def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
     ax3.set_xscale("log", base=2)
     ax3.set_xticks(a)
     ax3.set_xticklabels([f"{x:g}" for x in a])
-    ax3.set_xlabel("latency-budget scale alpha (log scale)")
-    ax3.legend(fontsize=8, loc="lower right", ncol=2)
+    ax3.set_xlabel("latency-budget scale alpha (every request's budget x alpha; log scale)")
+    ax3.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax3.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
