@@ -34,7 +34,7 @@ from types import TracebackType
 
 from router.errors import RouterError
 
-__all__ = ["BrokerError", "EmbeddedBroker"]
+__all__ = ["BrokerError", "EmbeddedBroker", "free_port"]
 
 _STOP_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
@@ -46,7 +46,8 @@ class BrokerError(RouterError):
     """The embedded broker could not be found, did not start in time or died."""
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (another process may still take it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
@@ -173,7 +174,7 @@ class EmbeddedBroker:
     def _launch(self, binary: str) -> bool:
         """Start one process on a fresh port; True when ready, False when it exited early (port taken)."""
         assert self._log is not None
-        self._port = _free_port(self._host)
+        self._port = free_port(self._host)
         url = f"tcp://{self._host}:{self._port}"
         cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
         cmd += ["--storage-engine", "memory://tansu/", *self._extra_args]

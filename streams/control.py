@@ -103,32 +103,30 @@ def build_app(
         metrics.record_dead_letter(topic, rej.field)
         log.info("message_rejected", topic=topic, field=rej.field, error=rej.error)
 
+    async def check(topic: str, decode: Any, ev: Any) -> bool:
+        """Validate one signal or status record; dead-letter it when bad. Never raises."""
+        try:
+            got = decode(ev.value, s.max_message_bytes)
+            if not isinstance(got, Rejected):
+                got = check_region(got.region, live.plan) or got
+            if isinstance(got, Rejected):
+                await reject(topic, ev.key, ev.value, got, ev)
+                return False
+        except Exception as exc:  # one bad record never stops the agent
+            log.error("record_check_failed", topic=topic, error=repr(exc))
+            return False
+        return True
+
     @app.agent(signals_topic)
     async def on_signal(stream: Any) -> None:
         async for ev in stream.events():
-            try:
-                got = decode_signal(ev.value, s.max_message_bytes)
-                if not isinstance(got, Rejected):
-                    got = check_region(got.region, live.plan) or got
-                if isinstance(got, Rejected):
-                    await reject(s.topic_signals, ev.key, ev.value, got, ev)
-                    metrics.signals.labels("rejected").inc()
-                else:
-                    metrics.signals.labels("valid").inc()
-            except Exception as exc:  # one bad record never stops the agent
-                log.error("signal_check_failed", error=repr(exc))
+            ok = await check(s.topic_signals, decode_signal, ev)
+            metrics.signals.labels("valid" if ok else "rejected").inc()
 
     @app.agent(status_topic)
     async def on_status(stream: Any) -> None:
         async for ev in stream.events():
-            try:
-                got = decode_status(ev.value, s.max_message_bytes)
-                if not isinstance(got, Rejected):
-                    got = check_region(got.region, live.plan) or got
-                if isinstance(got, Rejected):
-                    await reject(s.topic_status, ev.key, ev.value, got, ev)
-            except Exception as exc:
-                log.error("status_check_failed", error=repr(exc))
+            await check(s.topic_status, decode_status, ev)
 
     async def ready() -> None:
         """The state feed has read the state topics up to their ends as of start-up."""
@@ -142,7 +140,9 @@ def build_app(
         now = time.time()
         st = live.scorer.state
         metrics.shares_version.set(live.shares_version)
+        load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
         for j, region in enumerate(live.plan.region_ids):
+            metrics.region_load.labels(region).set(float(load_kw[j]))
             if st.i[j, 2]:
                 metrics.signal_age.labels(region).set(now - st.f[j, 3])
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.loadgen import LoadResult, Timeline, publish_initial_signals, run_load
 from streams.settings import (
     Settings,
@@ -76,12 +75,6 @@ class Tally:
 
 
 _TTY = sys.stdout.isatty()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def worker_env(s: Settings, **overrides: Any) -> dict[str, str]:
@@ -250,7 +243,7 @@ def run_demo(rate: float, duration: float) -> int:
             s = embedded_settings(broker.bootstrap)
             print(f"started the embedded Kafka-protocol broker (tansu) on {broker.bootstrap}")
         asyncio.run(ensure_topics(s))
-        port = _free_port()
+        port = free_port()
         log = (logdir / "worker.log").open("wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "router.cli", "worker"],

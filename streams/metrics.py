@@ -71,6 +71,12 @@ class Metrics:
         self.broker_errors = Counter(
             "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
         )
+        self.region_load = Gauge(
+            "carbon_router_region_load_kw",
+            "IT load this worker placed per region, over the capacity window",
+            ["region"],
+            registry=r,
+        )
         self.is_leader = Gauge(
             "carbon_router_is_leader", "1 on the worker that runs the re-solve", registry=r
         )

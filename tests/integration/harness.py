@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,18 @@ from typing import Any
 
 import orjson
 
+from streams.broker import free_port
 from streams.demo import worker_env
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
 __all__ = ["WorkerProc", "drain", "produce"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class WorkerProc:
     """A real ``carbon-router worker`` child process on the test's broker and topics."""
 
     def __init__(self, settings: Settings, worker_id: str, logdir: Path, **overrides: Any) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.worker_id = worker_id
         self.log = logdir / f"{worker_id}.log"
         env = worker_env(settings, web_port=self.port, worker_id=worker_id, log_level="info", **overrides)
