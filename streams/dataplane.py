@@ -133,7 +133,10 @@ class DataPlane(Service):
             m.broker_errors.labels("publish").inc()
             log.warning("publish_failed", error=repr(exc), requests=len(reqs))
             for tp, msgs in fetched.items():
-                self.consumer.seek(tp, msgs[0].offset)
+                try:
+                    self.consumer.seek(tp, msgs[0].offset)
+                except Exception:  # the partition moved to another worker, which resumes from the commit
+                    log.info("partition_moved", partition=tp.partition)
             await asyncio.sleep(_RETRY_S)
             return
         self.batches += 1
