@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench faults clean
 
 install: $(STAMP)
 
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/carbon-router demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check router streams tests bench scripts
-	$(BIN)/ruff format --check router streams tests bench scripts
+	$(BIN)/ruff check router streams tests bench scripts faults
+	$(BIN)/ruff format --check router streams tests bench scripts faults
 	$(BIN)/mypy
 
 test: lint
@@ -27,6 +27,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.kernel_bench
+
+faults: $(STAMP)
+	$(BIN)/python -m faults.runner
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -343,7 +343,8 @@ def check_agreement(p: Problem, n: int) -> dict[str, Any]:
         d.removed[:, kernel.FILTER_NAMES.index("capacity")].sum() == 0, "capacity bound in the benchmark"
     )
     k_choice, k_score = d.out_i[:, 0], d.out_f[:, 5]
-    kernel._decide_batch(*r.raw_args[0])
+    code = kernel._decide_batch(*r.raw_args[0])
+    _require(code == kernel.OK, f"raw kernel returned code {code}, not OK")
     raw_f, raw_i, _ = r.raw_out[0]
     np_choice, np_score = r.numpy.decide(batch.f, batch.i)
     py_choice, py_score = r.naive.decide(*rows)

@@ -2,7 +2,8 @@
 
 Every function here is private, ``@njit`` with the flags in ``NJIT_FLAGS``, and takes only contiguous NumPy
 arrays and scalars. ``router.scoring`` is the typed wrapper that builds these arrays, validates them and maps
-indices back to ids; nothing else calls this module. NaN and inf never reach it (the wrapper checks).
+indices back to ids; nothing else calls this module. NaN and inf never reach the arithmetic: the batch
+kernel refuses them with a return code before it changes anything, and the wrapper raises.
 
 Filters run in model.md's order (latency, jurisdiction, model, health, capacity, freshness, pinned state); a
 request's rejection reason is the filter at which its candidate set became empty, i.e. the largest "first
@@ -15,13 +16,18 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 __all__ = [
+    "BAD_REG_F",
+    "BAD_REQ_F",
     "FILTER_NAMES",
     "NJIT_FLAGS",
     "NO_AGE",
+    "OK",
     "OUT_FLOATS",
     "OUT_INTS",
+    "WINDOWS_FULL",
 ]
 
 #: The one place that holds the Numba flags (no fastmath: results must match the reference bit for bit).
@@ -43,8 +49,6 @@ FILTER_NAMES = (
     "stale_signals",
     "pinned_state",
 )
-_F_LATENCY, _F_JUR, _F_MODEL, _F_UNHEALTHY, _F_CAPACITY, _F_STALE, _F_PINNED = 1, 2, 3, 4, 5, 6, 7
-N_FILTERS = 7
 
 #: ``signal_age_s`` when the chosen region has never had a signal (it runs on topology defaults).
 NO_AGE = -1e308
@@ -66,21 +70,22 @@ OUT_FLOATS = (
 OUT_INTS = ("choice", "reason", "n_feasible", "relocatable", "layer", "home_feasible", "home_valued")
 
 
+#: Return codes of ``_decide_batch``: done; a NaN or inf in req_f / reg_f; a capacity ring buffer too small.
+OK, BAD_REQ_F, BAD_REG_F, WINDOWS_FULL = 0, 1, 2, 3
+
 #: Sentinel "no entry" timestamp of the capacity windows (never NaN or inf).
 _NEVER = 1e300
+_MAX_FLOAT = 1.7976931348623157e308
 
 
 @njit(**NJIT_FLAGS)
 def _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next):  # type: ignore[no-untyped-def]
-    """Drop window entries with ts <= t - window_s; O(1) when nothing has expired (``win_next[0]``)."""
+    """Drop window entries with ts <= t - window_s (the caller checks ``win_next[0]`` first)."""
     edge = t - window_s
-    if win_next[0] > edge:
-        return
     R, C = win_ts.shape
     nxt = _NEVER
     for j in range(R):
-        h = win_head[j]
-        n = win_len[j]
+        h, n = win_head[j], win_len[j]
         while n > 0 and win_ts[j, h] <= edge:
             win_sum[j] -= win_e[j, h]
             h += 1
@@ -95,13 +100,93 @@ def _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next):  #
 
 
 @njit(**NJIT_FLAGS)
-def _region_units(reg_f, reg_i, lam, usd_wh, co2_wh, unit, valued):  # type: ignore[no-untyped-def]
-    """Per-region costs per IT Wh, fixed for the whole batch (the region state does not change inside it)."""
-    for j in range(reg_f.shape[0]):
+def _min_room(cap_nwh, win_sum):  # type: ignore[no-untyped-def]
+    """The smallest capacity headroom (nano-Wh) over all regions."""
+    room = cap_nwh[0] - win_sum[0]
+    for j in range(1, cap_nwh.shape[0]):
+        room = min(room, cap_nwh[j] - win_sum[j])
+    return room
+
+
+@njit(**NJIT_FLAGS)
+def _finite(a):  # type: ignore[no-untyped-def]
+    """True when every element of the C-contiguous array is finite (one flat, vectorised pass)."""
+    v = a.reshape(a.size)
+    bad = np.int64(0)
+    for k in range(v.shape[0]):
+        bad |= np.int64(not abs(v[k]) <= _MAX_FLOAT)
+    return bad == 0
+
+
+@njit(**NJIT_FLAGS)
+def _popcount(x):  # type: ignore[no-untyped-def]
+    """Number of set bits of an int64 (LLVM turns this loop into one ``popcnt``)."""
+    n = 0
+    while x != 0:
+        x &= x - 1
+        n += 1
+    return n
+
+
+@njit(**NJIT_FLAGS)
+def _row_bits(table, W):  # type: ignore[no-untyped-def]
+    """Each row of a (K, R) bool table as W int64 words: region j is bit j % 64 of word j // 64."""
+    K, R = table.shape
+    out = np.zeros((K, W), dtype=np.int64)
+    for k in range(K):
+        for j in range(R):
+            if table[k, j]:
+                out[k, j >> 6] |= np.int64(1) << (j & 63)
+    return out
+
+
+@njit(**NJIT_FLAGS)
+def _region_units(reg_f, reg_i, lam):  # type: ignore[no-untyped-def]
+    """Per-region values fixed for the whole batch (the region state does not change inside it).
+
+    Costs per IT Wh; flags (healthy, valued); and the times ``f_start <= t < f_end`` at which the region's
+    signal is fresh, i.e. ``has_signal and sig_ts <= t and t - sig_ts <= valid_s`` exactly: the rounded
+    ``t - sig_ts`` is monotone in ``t``, so the last test holds exactly below the smallest double ``f_end``
+    where it fails, found from ``sig_ts + valid_s`` in a few ulp steps (timestamps >= 0, validity > 0).
+    """
+    R = reg_f.shape[0]
+    usd_wh, co2_wh, unit, f_start, f_end = np.empty(R), np.empty(R), np.empty(R), np.empty(R), np.empty(R)
+    flags = np.empty((2, R), dtype=np.bool_)
+    for j in range(R):
         usd_wh[j] = reg_f[j, 2] * reg_f[j, 0] / 1e6
         co2_wh[j] = reg_f[j, 2] * reg_f[j, 1] / 1e3
         unit[j] = usd_wh[j] + lam * co2_wh[j] / 1e6 + reg_f[j, 5]
-        valued[j] = reg_i[j, 0] != 0 and reg_i[j, 1] != 0
+        flags[0, j] = reg_i[j, 3] != 0
+        flags[1, j] = reg_i[j, 0] != 0 and reg_i[j, 1] != 0
+        s, v = reg_f[j, 3], reg_f[j, 4]
+        x = s + v
+        if x - s > v:
+            y = np.nextafter(x, -np.inf)
+            while y - s > v:
+                x = y
+                y = np.nextafter(x, -np.inf)
+        else:
+            while not x - s > v:
+                x = np.nextafter(x, np.inf)
+        f_start[j] = s if reg_i[j, 2] != 0 else np.inf
+        f_end[j] = x if reg_i[j, 2] != 0 else -np.inf
+    return usd_wh, co2_wh, unit, flags, f_start, f_end
+
+
+@njit(**NJIT_FLAGS)
+def _fresh_words(t, f_start, f_end, words):  # type: ignore[no-untyped-def]
+    """The regions fresh at ``t`` as bit words, and the interval ``[lo, hi)`` of times with the same set."""
+    words[:] = 0
+    lo, hi = -np.inf, np.inf
+    for j in range(f_start.shape[0]):
+        if f_start[j] <= t < f_end[j]:
+            words[j >> 6] |= np.int64(1) << (j & 63)
+        for b in (f_start[j], f_end[j]):
+            if b <= t:
+                lo = max(lo, b)
+            else:
+                hi = min(hi, b)
+    return lo, hi
 
 
 @njit(**NJIT_FLAGS)
@@ -130,149 +215,123 @@ def _decide_batch(  # type: ignore[no-untyped-def]
 ):
     """Mask, score and pick for every request of the batch, in order, updating the capacity windows.
 
-    Per request, pass 1 computes every region's first failing filter and masked score without branches
-    (so it vectorises); pass 2 takes the first minimum and counts the removals.
+    Returns ``OK``, or before changing anything ``BAD_REQ_F`` / ``BAD_REG_F`` (a NaN or inf) or
+    ``WINDOWS_FULL`` (a ring buffer cannot take N more entries: grow it and call again).
+
+    The mask is kept as int64 bit words over the regions (region j is bit j % 64 of word j // 64). Latency
+    is one branch-free loop per word; jurisdiction, model and health are words precomputed per batch;
+    freshness is a word recomputed only when ``t`` leaves the interval where it is constant; capacity is
+    tested per region only when the request's energy exceeds the smallest headroom. Filter k removes
+    popcount(mask after k - 1) - popcount(mask after k) regions. Only the feasible regions are scored, in
+    index order, so a strict ``<`` keeps the lowest index on ties.
     """
     N = req_f.shape[0]
     R = rtt.shape[1]
     C = win_ts.shape[1]
-    lam = scalars[0]
-    fixed = scalars[1]
-    regional = scalars[2]
-    bw = scalars[3]
-    window_s = scalars[4]
-    usd_wh = np.empty(R)
-    co2_wh = np.empty(R)
-    unit = np.empty(R)
-    valued = np.empty(R, dtype=np.bool_)
-    _region_units(reg_f, reg_i, lam, usd_wh, co2_wh, unit, valued)
-    # contiguous per-region columns for the vectorised pass
-    sig_ts = np.ascontiguousarray(reg_f[:, 3])
-    valid_s = np.ascontiguousarray(reg_f[:, 4])
-    has_sig = reg_i[:, 2] != 0
-    healthy = reg_i[:, 3] != 0
-    idx = np.arange(R)
-    codes = np.empty(R, dtype=np.int64)
-    keys = np.empty(R)
-    lat_bad = np.empty(R, dtype=np.bool_)
-    fresh_ok = np.empty(R, dtype=np.bool_)
-    cap_bad = np.empty(R, dtype=np.bool_)
-    fixed_nh = np.empty(R)
+    if not _finite(req_f):
+        return BAD_REQ_F
+    if not _finite(reg_f):
+        return BAD_REG_F
+    for j in range(R):
+        if win_len[j] + N > C:
+            return WINDOWS_FULL
+    W = (R + 63) >> 6
+    lam, fixed, regional, bw, window_s = scalars[0], scalars[1], scalars[2], scalars[3], scalars[4]
+    usd_wh, co2_wh, unit, flags, f_start, f_end = _region_units(reg_f, reg_i, lam)
+    reg_bits = _row_bits(flags, W)  # healthy, valued
+    allow_bits = _row_bits(allow_table, W)
+    model_bits = _row_bits(model_ok, W)
+    fresh_w = np.zeros(W, dtype=np.int64)
+    f_lo, f_hi = np.inf, -np.inf  # fresh_w holds for f_lo <= t < f_hi (empty: computed at the first t)
+    min_room = _min_room(cap_nwh, win_sum)
+    one = np.int64(1)
     for i in range(N):
-        t = req_f[i, 0]
-        e = req_f[i, 1]
-        budget = req_f[i, 2]
-        compute = req_f[i, 3]
-        payload = req_f[i, 4]
-        sbytes = req_f[i, 5]
-        s = req_i[i, 0]
-        sr = req_i[i, 1]
-        pinned = req_i[i, 2] != 0
-        a = req_i[i, 3]
-        m = req_i[i, 4]
-        e_n = req_i[i, 5]
+        t, e, budget, compute = req_f[i, 0], req_f[i, 1], req_f[i, 2], req_f[i, 3]
+        payload, sbytes = req_f[i, 4], req_f[i, 5]
+        s, sr, a, m, e_n = req_i[i, 0], req_i[i, 1], req_i[i, 3], req_i[i, 4], req_i[i, 5]
         h = home[s]
-        _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next)
+        if win_next[0] <= t - window_s:  # something left the window (a call here costs as much as a request)
+            _evict(t, window_s, win_ts, win_e, win_head, win_len, win_sum, win_next)
+            min_room = _min_room(cap_nwh, win_sum)
+        if not f_lo <= t < f_hi:
+            f_lo, f_hi = _fresh_words(t, f_start, f_end, fresh_w)
         has_state = sr >= 0
         transfer = sbytes * 8.0 / (bw * 1e6) if has_state else 0.0
         src = sr if has_state else 0
         sb = sbytes if has_state else 0.0
-        rtt_s = rtt[s]
-        eg_h = egress_b[h]
-        eg_s = egress_b[src]
-        allow_a = allow_table[a]
-        model_m = model_ok[m]
-        for j in range(R):
-            fixed_nh[j] = fixed if j != h else 0.0
-        # pass 1, as simple loops over contiguous rows that the compiler vectorises
-        for j in range(R):
-            keys[j] = e * unit[j] + (payload * eg_h[j] + sb * eg_s[j] + fixed_nh[j])
-        for j in range(R):
-            moved = has_state & (idx[j] != sr)
-            lat_bad[j] = rtt_s[j] + compute + (transfer if moved else 0.0) > budget
-        for j in range(R):
-            fresh_ok[j] = has_sig[j] & (sig_ts[j] <= t) & (t - sig_ts[j] <= valid_s[j])
-        for j in range(R):
-            cap_bad[j] = win_sum[j] + e_n > cap_nwh[j]
-        for j in range(R):
-            moved = has_state & (idx[j] != sr)
-            stale_ok = valued[j] & (fresh_ok[j] | (idx[j] == h))
-            pin_ok = not (pinned & moved)
-            code = _F_PINNED if not pin_ok else 0
-            code = _F_STALE if not stale_ok else code
-            code = _F_CAPACITY if cap_bad[j] else code
-            code = _F_UNHEALTHY if not healthy[j] else code
-            code = _F_MODEL if not model_m[j] else code
-            code = _F_JUR if not allow_a[j] else code
-            code = _F_LATENCY if lat_bad[j] else code
-            codes[j] = code + (8 if (code == _F_CAPACITY) & stale_ok & pin_ok else 0)
-            keys[j] = keys[j] if code == 0 else np.inf
-        # pass 2: integer reductions (vectorised), then the first minimum (ties -> lowest index)
-        n1 = n2 = n3 = n4 = n5 = n6 = n7 = 0
-        max_fail = 0
-        n_reloc = 0
-        for j in range(R):
-            c = codes[j] & 7
-            n1 += c == 1
-            n2 += c == 2
-            n3 += c == 3
-            n4 += c == 4
-            n5 += c == 5
-            n6 += c == 6
-            n7 += c == 7
-            max_fail = max(max_fail, c)
-            n_reloc += (idx[j] != h) & ((c == 0) | (codes[j] > 7))
-        best = -1
-        best_key = np.inf
-        for j in range(R):
-            if keys[j] < best_key:
-                best_key = keys[j]
-                best = j
-        reloc = n_reloc > 0
-        removed[i, 0] = n1
-        removed[i, 1] = n2
-        removed[i, 2] = n3
-        removed[i, 3] = n4
-        removed[i, 4] = n5
-        removed[i, 5] = n6
-        removed[i, 6] = n7
-        home_ok = codes[h] & 7 == 0
-        out_f[i, 6] = e * usd_wh[h] if valued[h] else 0.0
-        out_f[i, 7] = e * co2_wh[h] if valued[h] else 0.0
-        out_i[i, 2] = R - (
-            removed[i, 0]
-            + removed[i, 1]
-            + removed[i, 2]
-            + removed[i, 3]
-            + removed[i, 4]
-            + removed[i, 5]
-            + removed[i, 6]
-        )
-        out_i[i, 3] = 1 if reloc else 0
-        out_i[i, 5] = 1 if home_ok else 0
-        out_i[i, 6] = 1 if valued[h] else 0
+        pin = has_state and req_i[i, 2] != 0
+        cap_all = e_n <= min_room
+        removed[i, :] = 0
+        n_ok = reloc = home_ok = 0
+        best, best_key = -1, np.inf
+        for w in range(W):
+            lo = w << 6
+            hi = min(R, lo + 64)
+            lat = np.int64(0)  # 2-D indexing, not row views: a view per request costs reference counting
+            for j in range(lo, hi):
+                lat |= np.int64(rtt[s, j] + compute + transfer <= budget) << (j - lo)
+            hbit = one << (h - lo) if lo <= h < hi else 0
+            sbit = one << (sr - lo) if has_state and lo <= sr < hi else 0
+            if sbit != 0:  # the state's own region moves nothing: no transfer time
+                lat = lat | sbit if rtt[s, sr] + compute + 0.0 <= budget else lat & ~sbit
+            p1 = lat
+            p2 = p1 & allow_bits[a, w]
+            p3 = p2 & model_bits[m, w]
+            p4 = p3 & reg_bits[0, w]
+            p5 = p4
+            if not cap_all:
+                cap_ok = np.int64(0)
+                for j in range(lo, hi):
+                    cap_ok |= np.int64(win_sum[j] + e_n <= cap_nwh[j]) << (j - lo)
+                p5 = p4 & cap_ok
+            stale_ok = reg_bits[1, w] & (fresh_w[w] | hbit)
+            pin_ok = sbit if pin else -1
+            p6 = p5 & stale_ok
+            p7 = p6 & pin_ok
+            masks = (p1, p2, p3, p4, p5, p6, p7)
+            before = hi - lo
+            for k in range(7):  # filter k + 1 removes the regions it clears from the mask
+                after = _popcount(masks[k])
+                removed[i, k] += before - after
+                before = after
+            n_ok += before
+            reloc |= p4 & stale_ok & pin_ok & ~hbit  # feasible but for capacity, away from home
+            home_ok |= p7 & hbit
+            f = p7
+            while f != 0:
+                j = lo + trailing_zeros(f)  # type: ignore[call-arg]  # numba intrinsic, typed by numba
+                f &= f - 1
+                nh = fixed if j != h else 0.0
+                key = e * unit[j] + (payload * egress_b[h, j] + sb * egress_b[src, j] + nh)
+                if key < best_key:
+                    best_key = key
+                    best = j
+        valued_h = flags[1, h]
+        out_f[i, 6] = e * usd_wh[h] if valued_h else 0.0
+        out_f[i, 7] = e * co2_wh[h] if valued_h else 0.0
+        out_i[i, 2] = n_ok
+        out_i[i, 3] = 1 if reloc != 0 else 0
+        out_i[i, 5] = 1 if home_ok != 0 else 0
+        out_i[i, 6] = 1 if valued_h else 0
         if best < 0:
-            out_i[i, 0] = -1
-            out_i[i, 1] = max_fail
-            out_i[i, 4] = -1
+            reason = 0
+            for k in range(7):  # the reason is the last filter that removed anything
+                if removed[i, k] != 0:
+                    reason = k + 1
+            out_i[i, 0], out_i[i, 1], out_i[i, 4] = -1, reason, -1
             for k in range(6):
                 out_f[i, k] = 0.0
             out_f[i, 8] = NO_AGE
             continue
         out_i[i, 0] = best
         out_i[i, 1] = 0
-        if best == h:
-            out_i[i, 4] = 0
-        elif rtt[s, best] <= regional:
-            out_i[i, 4] = 1
-        else:
-            out_i[i, 4] = 2
+        out_i[i, 4] = 0 if best == h else 1 if rtt[s, best] <= regional else 2
         moved_b = has_state and best != sr
-        out_f[i, 0] = rtt_s[best] + compute + (transfer if moved_b else 0.0)
+        out_f[i, 0] = rtt[s, best] + compute + (transfer if moved_b else 0.0)
         out_f[i, 1] = e * reg_f[best, 2]
         out_f[i, 2] = e * usd_wh[best]
         out_f[i, 3] = e * co2_wh[best]
-        out_f[i, 4] = payload * eg_h[best] + sb * eg_s[best]
+        out_f[i, 4] = payload * egress_b[h, best] + sb * egress_b[src, best]
         out_f[i, 5] = best_key
         out_f[i, 8] = t - reg_f[best, 3] if reg_i[best, 2] != 0 else NO_AGE
         # book the placement in the capacity window of the chosen region
@@ -283,8 +342,10 @@ def _decide_batch(  # type: ignore[no-untyped-def]
         win_e[best, slot] = e_n
         win_len[best] += 1
         win_sum[best] += e_n
+        min_room = min(min_room, cap_nwh[best] - win_sum[best])
         if t < win_next[0]:
             win_next[0] = t
+    return OK
 
 
 @njit(**NJIT_FLAGS)
@@ -329,55 +390,20 @@ def _candidate_costs(  # type: ignore[no-untyped-def]
 def _warm(_: object = None) -> None:
     """Compile both kernels on a one-request, one-region problem (called once at start-up)."""
     f = np.zeros((1, 6))
-    f[0, 1] = 1.0
-    f[0, 2] = 1.0
+    f[0, 1] = f[0, 2] = 1.0
     ii = np.zeros((1, 6), dtype=np.int64)
     ii[0, 1] = -1
-    rtt = np.zeros((1, 1))
-    home = np.zeros(1, dtype=np.int64)
-    eg = np.zeros((1, 1))
-    allow = np.ones((1, 1), dtype=np.bool_)
-    model_ok = np.ones((1, 1), dtype=np.bool_)
-    reg_f = np.ones((1, 6))
-    reg_i = np.ones((1, 4), dtype=np.int64)
-    cap = np.full(1, 10**12, dtype=np.int64)
+    z, z1, yes = np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.ones((1, 1), dtype=np.bool_)
+    plan = (z1, z, z1.copy(), yes, yes.copy(), np.ones((1, 6)), np.ones((1, 4), dtype=np.int64))
     sc = np.array([100.0, 0.0, 40.0, 10.0, 60.0])
-    wt = np.zeros((1, 4))
-    we = np.zeros((1, 4), dtype=np.int64)
-    z = np.zeros(1, dtype=np.int64)
-    _decide_batch(
-        f,
-        ii,
-        rtt,
-        home,
-        eg,
-        allow,
-        model_ok,
-        reg_f,
-        reg_i,
-        cap,
-        sc,
-        wt,
-        we,
-        z,
+    windows = (
+        np.zeros((1, 4)),
+        np.zeros((1, 4), dtype=np.int64),
+        z.copy(),
         z.copy(),
         z.copy(),
         np.full(1, _NEVER),
-        np.zeros((1, 9)),
-        np.zeros((1, 7), dtype=np.int64),
-        np.zeros((1, 7), dtype=np.int64),
     )
-    _candidate_costs(
-        f,
-        ii,
-        rtt,
-        home,
-        eg,
-        allow,
-        model_ok,
-        reg_f,
-        reg_i,
-        sc,
-        np.zeros((1, 1)),
-        np.zeros((1, 1), dtype=np.bool_),
-    )
+    outs = (np.zeros((1, 9)), np.zeros((1, 7), dtype=np.int64), np.zeros((1, 7), dtype=np.int64))
+    _decide_batch(f, ii, *plan, np.full(1, 10**12, dtype=np.int64), sc, *windows, *outs)
+    _candidate_costs(f, ii, *plan, sc, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.bool_))

@@ -117,7 +117,7 @@ class LiveRouter:
             )
             for k, p in zip(fresh, decided, strict=True):
                 out[k] = p
-                self._remember(p)
+                self.remember(p)
             self._recent.append(batch)
             self.latest_ts = max(self.latest_ts, float(batch.f[:, 0].max()))
             self._trim_recent()
@@ -126,7 +126,8 @@ class LiveRouter:
                 out[k] = out[first_in_batch[r.request_id]]
         return Decided(placements=[p for p in out if p is not None], repeated=len(reqs) - len(fresh))
 
-    def _remember(self, p: dict[str, Any]) -> None:
+    def remember(self, p: dict[str, Any]) -> None:
+        """Keep a published placement, so a later copy of its request gets the same decision."""
         if self.dedup_size <= 0:
             return
         self._seen[p["request_id"]] = p

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from router.errors import InputError
 
 __all__ = [
+    "MAX_ENERGY_WH",
     "MAX_ID_LEN",
     "Baseline",
     "DeadLetter",
@@ -25,6 +26,11 @@ __all__ = [
 ]
 
 MAX_ID_LEN = 256
+#: Largest IT energy of one request (1 MWh): far above any inference request, and small enough that the
+#: capacity windows' integer nano-Wh never overflow.
+MAX_ENERGY_WH = 1e6
+#: Largest latency budget or compute time (about 11.6 days), so that budget what-ifs stay finite.
+MAX_MS = 1e9
 
 _STRICT = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
 
@@ -41,11 +47,11 @@ class Request(BaseModel):
 
     request_id: Id
     origin: Id
-    latency_budget_ms: PositiveFloat
-    energy_wh: PositiveFloat | None = None
+    latency_budget_ms: Annotated[float, Field(gt=0, le=MAX_MS)]
+    energy_wh: Annotated[float, Field(gt=0, le=MAX_ENERGY_WH)] | None = None
     tokens: Annotated[int, Field(gt=0, le=10_000_000)] | None = None
     model: Id | None = None
-    compute_ms: NonNegFloat | None = None
+    compute_ms: Annotated[float, Field(ge=0, le=MAX_MS)] | None = None
     payload_bytes: Annotated[int, Field(ge=0, le=1 << 40)] = 0
     state_region: Id | None = None
     state_bytes: Annotated[int, Field(ge=0, le=1 << 44)] = 0

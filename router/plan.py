@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from router.errors import InputError
-from router.models import Request
+from router.models import MAX_ENERGY_WH, Request
 from router.topology import Topology
 
 __all__ = ["BoolArray", "FloatArray", "IntArray", "Plan", "RequestArrays"]
@@ -160,6 +160,15 @@ class Plan:
         if energy is None:
             assert req.tokens is not None and req.model is not None  # guaranteed by Request's validator
             energy = req.tokens * self.wh_per_token[req.model]
+        if not energy <= MAX_ENERGY_WH:  # tokens x Wh/token can exceed what one request may draw
+            raise InputError(
+                "energy too large",
+                source=source,
+                line=line,
+                field="tokens",
+                received=req.tokens,
+                expected=f"tokens x the model's Wh/token <= {MAX_ENERGY_WH:g} Wh",
+            )
         compute = req.compute_ms
         if compute is None:
             compute = 0.0

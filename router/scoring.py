@@ -1,8 +1,11 @@
 """The typed wrapper around the compiled kernel: arrays in a fixed order, validated, one call per batch.
 
 ``Scorer`` owns the live kernel inputs (plan, region state, capacity windows). ``decide`` checks dtype,
-shape and finiteness, calls ``router.kernel`` once for the whole batch, and returns the raw decision arrays;
-``router.encode`` turns them into Placement messages.
+shape and layout, calls ``router.kernel`` once for the whole batch, and returns the raw decision arrays;
+``router.encode`` turns them into Placement messages. Finiteness of the request and region values, and room
+in the capacity ring buffers, are checked by the kernel itself before it changes anything (one pass in
+compiled code instead of a NumPy temporary per array): it returns a code, and ``decide`` raises ValueError
+or grows the buffers and calls again.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ class Decisions:
 
 
 def _check(name: str, arr: np.ndarray, dtype: type, shape: tuple[int, ...]) -> None:
+    """Refuse an array of the wrong dtype, shape or memory layout (finiteness is checked in the kernel)."""
     if arr.dtype != dtype or arr.shape != shape or not arr.flags.c_contiguous:
         raise TypeError(
             f"kernel input {name}: got {arr.dtype}{arr.shape}, expected {dtype.__name__}{shape} C-order"
         )
-    if arr.dtype == np.float64 and not np.isfinite(arr).all():
-        raise ValueError(f"kernel input {name} holds NaN or inf; expected finite numbers")
+
+
+def _not_finite(name: str) -> ValueError:
+    return ValueError(f"kernel input {name} holds NaN or inf; expected finite numbers")
 
 
 def warm_up() -> None:
@@ -57,40 +63,50 @@ class Scorer:
         _check("req_f", batch.f, np.float64, (n, 6))
         _check("req_i", batch.i, np.int64, (n, 6))
         _check("reg_f", st.f, np.float64, (R, 6))
-        self.windows.reserve(n)
-        w = self.windows
-        out_f = np.zeros((n, len(kernel.OUT_FLOATS)), dtype=np.float64)
-        out_i = np.zeros((n, len(kernel.OUT_INTS)), dtype=np.int64)
-        removed = np.zeros((n, len(kernel.FILTER_NAMES)), dtype=np.int64)
+        # every element is written by the kernel; it checks finiteness and window room before any change
+        out_f = np.empty((n, len(kernel.OUT_FLOATS)), dtype=np.float64)
+        out_i = np.empty((n, len(kernel.OUT_INTS)), dtype=np.int64)
+        removed = np.empty((n, len(kernel.FILTER_NAMES)), dtype=np.int64)
         if n:
-            kernel._decide_batch(
-                batch.f,
-                batch.i,
-                p.rtt,
-                p.home,
-                p.egress_per_byte,
-                p.allow.array,
-                p.model_ok,
-                st.f,
-                st.i,
-                st.cap_nwh,
-                p.scalars,
-                w.ts,
-                w.e,
-                w.head,
-                w.len,
-                w.sum,
-                w.next_expiry,
-                out_f,
-                out_i,
-                removed,
-            )
+            while True:
+                w = self.windows
+                code = kernel._decide_batch(
+                    batch.f,
+                    batch.i,
+                    p.rtt,
+                    p.home,
+                    p.egress_per_byte,
+                    p.allow.array,
+                    p.model_ok,
+                    st.f,
+                    st.i,
+                    st.cap_nwh,
+                    p.scalars,
+                    w.ts,
+                    w.e,
+                    w.head,
+                    w.len,
+                    w.sum,
+                    w.next_expiry,
+                    out_f,
+                    out_i,
+                    removed,
+                )
+                if code != kernel.WINDOWS_FULL:
+                    break
+                w.reserve(n)
+            if code == kernel.BAD_REQ_F:
+                raise _not_finite("req_f")
+            if code == kernel.BAD_REG_F:
+                raise _not_finite("reg_f")
         return Decisions(out_f=out_f, out_i=out_i, removed=removed, signals_version=st.version)
 
     def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
         """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
         n, p, st = len(batch), self.plan, self.state
         _check("req_f", batch.f, np.float64, (n, 6))
+        if not np.isfinite(batch.f).all():
+            raise _not_finite("req_f")
         cost = np.zeros((n, p.n_regions), dtype=np.float64)
         reach = np.zeros((n, p.n_regions), dtype=np.bool_)
         if n:

@@ -14,10 +14,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
 from router.live import LiveRouter
+from router.models import Request
 from streams.codec import Rejected, check_request_ids, dead_letter, decode_request, encode
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
@@ -27,6 +30,7 @@ __all__ = ["DataPlane"]
 log = structlog.get_logger("carbon_router.dataplane")
 
 _RETRY_S = 1.0
+_RELOAD_TIMEOUT_S = 30.0
 _READY_TIMEOUT_S = 60.0
 
 
@@ -55,7 +59,8 @@ class DataPlane(Service):
         self.producer = AIOKafkaProducer(**producer_kwargs(s))
         await self.producer.start()
         self._placement_partitions = len(await self.producer.partitions_for(s.topic_placements) or {0})
-        self.consumer = AIOKafkaConsumer(s.topic_requests, **consumer_kwargs(s))
+        self.consumer = AIOKafkaConsumer(**consumer_kwargs(s))
+        self.consumer.subscribe([s.topic_requests], listener=_ReloadOnAssign(self))
         await self.consumer.start()
         log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
 
@@ -96,15 +101,12 @@ class DataPlane(Service):
         dead: list[tuple[int, bytes | None, bytes]] = []
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
-                got = decode_request(rec.value, s.max_message_bytes)
+                got = self._check(rec)
                 if not isinstance(got, Rejected):
-                    got_ids = check_request_ids(got, self.live.plan)
-                    if got_ids is None:
-                        reqs.append(got)
-                        ts.append(got.ts if got.ts is not None else rec.timestamp / 1000.0)
-                        recs.append(rec)
-                        continue
-                    got = got_ids
+                    reqs.append(got)
+                    ts.append(got.ts if got.ts is not None else rec.timestamp / 1000.0)
+                    recs.append(rec)
+                    continue
                 letter = dead_letter(
                     rec.value,
                     got,
@@ -144,6 +146,63 @@ class DataPlane(Service):
         m.record_placements(decided.placements, [r.timestamp / 1000.0 for r in recs])
         self._update_lag(fetched)
 
+    async def reload_placements(self, assigned: set[Any]) -> None:
+        """Remember the placements last published for newly assigned partitions.
+
+        A request whose placement was published but whose offset was not committed (the previous owner
+        died, or lost the partition, before committing) is fetched again; remembering the tail of its
+        placements partition makes it get the decision already published instead of a new one.
+        """
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self.assigned = len(assigned)
+        s = self.settings
+        parts = sorted(
+            {TopicPartition(s.topic_placements, tp.partition % self._placement_partitions) for tp in assigned}
+        )
+        if not parts or s.dedup_cache_size == 0:
+            return
+        reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
+        await reader.start()
+        loaded = 0
+        try:
+            reader.assign(parts)
+            ends = await reader.end_offsets(parts)
+            begins = await reader.beginning_offsets(parts)
+            tail = max(1, min(s.dedup_cache_size // len(parts), 2 * s.max_batch))
+            todo = {}
+            for tp in parts:
+                start = max(begins[tp], ends[tp] - tail)
+                if ends[tp] > start:
+                    reader.seek(tp, start)
+                    todo[tp] = ends[tp]
+            deadline = time.monotonic() + _RELOAD_TIMEOUT_S
+            while todo and time.monotonic() < deadline:
+                got = await reader.getmany(*todo, timeout_ms=200)
+                for tp, msgs in got.items():
+                    for m in msgs:
+                        try:
+                            self.live.remember(orjson.loads(m.value))
+                            loaded += 1
+                        except (orjson.JSONDecodeError, KeyError, TypeError):
+                            continue
+                    if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
+                        todo.pop(tp, None)
+        finally:
+            await reader.stop()
+        log.info("placements_reloaded", partitions=len(parts), placements=loaded)
+
+    def _check(self, rec: Any) -> Request | Rejected:
+        """Decode and check one record; any failure, even an unforeseen one, becomes a Rejected."""
+        try:
+            got = decode_request(rec.value, self.settings.max_message_bytes)
+            if isinstance(got, Rejected):
+                return got
+            return check_request_ids(got, self.live.plan) or got
+        except Exception as exc:  # a poison record must never stop the stream
+            log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
+            return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
+
     async def _publish(self, topic: str, items: list[tuple[int, bytes | None, bytes]]) -> list[Any]:
         """Send (partition, key, value) items with the batch API; returns the futures of their acks."""
         by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
@@ -171,3 +230,19 @@ class DataPlane(Service):
             high = self.consumer.highwater(tp)
             if high is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(max(0, high - (msgs[-1].offset + 1)))
+
+
+class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    """Reload recent placements of newly assigned partitions before their records are fetched again."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Nothing to hand over: a batch is committed before the next fetch."""
+
+    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        try:
+            await self.plane.reload_placements(assigned)
+        except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
+            log.warning("placements_reload_failed", error=repr(exc))

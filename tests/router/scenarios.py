@@ -16,9 +16,9 @@ from router.topology import Topology
 JURS = [("DE", ["EU"]), ("SE", ["EU"]), ("FR", ["EU"]), ("US", []), ("JP", [])]
 
 
-def random_topology(rng: np.random.Generator) -> Topology:
-    """1..8 regions (some exact duplicates, for ties), 1..3 nodes, 0..2 models."""
-    R = int(rng.integers(1, 9))
+def random_topology(rng: np.random.Generator, regions: tuple[int, int] = (1, 8)) -> Topology:
+    """``regions`` (inclusive range; default 1..8) regions, some exact duplicates for ties; 1..3 nodes."""
+    R = int(rng.integers(regions[0], regions[1] + 1))
     models = [
         {
             "id": f"m{k}",

@@ -15,9 +15,11 @@ from tests.router.reference import FILTERS, NaiveRouter
 from tests.router.scenarios import random_timeline, random_topology
 
 
-def _run_both(seed: int, n_requests: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], NaiveRouter]:
+def _run_both(
+    seed: int, n_requests: int, regions: tuple[int, int] = (1, 8)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], NaiveRouter]:
     rng = np.random.default_rng(seed)
-    topo = random_topology(rng)
+    topo = random_topology(rng, regions)
     plan = Plan(topo)
     scorer = Scorer(plan)
     ref = NaiveRouter(topo)
@@ -80,3 +82,10 @@ def test_batching_does_not_change_decisions(seed: int) -> None:
     a, _, _ = _run_both(seed, 200)
     b, _, _ = _run_both(seed, 200)
     assert a == b
+
+
+@pytest.mark.parametrize("seed", [101, 102, 103, 104])
+def test_kernel_matches_reference_with_more_than_64_regions(seed: int) -> None:
+    """Topologies of 60..140 regions (past one 64-bit mask word) place exactly as the reference does."""
+    got, want, _ = _run_both(seed, 40, regions=(60, 140))
+    assert got == want
