@@ -110,6 +110,11 @@ def test_score_on_bundled_data_is_byte_identical_across_runs(tmp_path: Path) -> 
         ),
         (
             "requests",
+            REQ.replace('"energy_wh":1.0', '"energy_wh":1e300'),
+            ["field 'energy_wh'", "received 1e+300", "<= 1000000"],
+        ),
+        (
+            "requests",
             REQ.replace('"latency_budget_ms":100', '"latency_budget_ms":0'),
             ["field 'latency_budget_ms'", "received 0"],
         ),
