@@ -27,6 +27,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.kernel_bench
+	$(BIN)/python -m bench.coldstart_bench
+	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.resolve_bench
+	$(BIN)/python -m bench.e2e_bench
 
 faults: $(STAMP)
 	$(BIN)/python -m faults.runner

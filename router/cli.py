@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from router.errors import InputError
+from router.errors import InputError, RouterError
 
 __all__ = ["main"]
 
@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"carbon-router: error: {exc.render()}", file=sys.stderr)
         return 2
+    except RouterError as exc:  # infrastructure, not input: say what failed, exit 1
+        print(f"carbon-router: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `carbon-router score | head`: the reader left, nothing is wrong

@@ -88,8 +88,17 @@ class LiveRouter:
         return True
 
     # -- decisions ---------------------------------------------------------------------------------
-    def decide(self, reqs: Sequence[Request], ts: Sequence[float], decided_at: float) -> Decided:
-        """One placement per request (input order); repeats of a recent request_id get its first decision."""
+    def decide(
+        self,
+        reqs: Sequence[Request],
+        ts: Sequence[float],
+        decided_at: float,
+        rows: Sequence[tuple[list[float], list[int]]] | None = None,
+    ) -> Decided:
+        """One placement per request (input order); repeats of a recent request_id get its first decision.
+
+        ``rows`` are the requests' kernel rows when the caller built them already (``Plan.request_row``).
+        """
         out: list[dict[str, Any] | None] = [None] * len(reqs)
         fresh: list[int] = []
         first_in_batch: dict[str, int] = {}
@@ -106,7 +115,12 @@ class LiveRouter:
         if fresh:
             batch = self.plan.arrays(
                 [reqs[k] for k in fresh],
-                [self.plan.request_row(reqs[k], ts=ts[k], source="request") for k in fresh],
+                [
+                    rows[k]
+                    if rows is not None
+                    else self.plan.request_row(reqs[k], ts=ts[k], source="request")
+                    for k in fresh
+                ],
             )
             decided = placements(
                 self.plan,
@@ -125,6 +139,11 @@ class LiveRouter:
             if out[k] is None:  # a second copy inside this batch
                 out[k] = out[first_in_batch[r.request_id]]
         return Decided(placements=[p for p in out if p is not None], repeated=len(reqs) - len(fresh))
+
+    def forget(self, request_ids: Sequence[str]) -> None:
+        """Drop decisions that were never published (their batch was abandoned)."""
+        for rid in request_ids:
+            self._seen.pop(rid, None)
 
     def remember(self, p: dict[str, Any]) -> None:
         """Keep a published placement, so a later copy of its request gets the same decision."""

@@ -49,9 +49,14 @@ class _AllowTable:
     array: BoolArray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.bool_))
 
     def index(self, allowed: tuple[str, ...] | None) -> int:
+        """Row of the mask for ``allowed`` (None: all regions), built on first use."""
+        raw = self.rows.get(allowed)  # the common case: this exact list (or None) was seen before
+        if raw is not None:
+            return raw
         key = None if allowed is None else tuple(sorted(set(allowed)))
         got = self.rows.get(key)
         if got is not None:
+            self.rows[allowed] = got
             return got
         n = len(self.jurisdiction)
         if key is None:
@@ -63,8 +68,10 @@ class _AllowTable:
                 dtype=np.bool_,
             )
         self.array = np.ascontiguousarray(np.vstack([self.array.reshape(-1, n), row[None, :]]))
-        self.rows[key] = len(self.rows)
-        return self.rows[key]
+        index = int(self.array.shape[0] - 1)
+        self.rows[key] = index
+        self.rows[allowed] = index  # also under the list as given, so the next lookup skips the sort
+        return index
 
 
 class Plan:

@@ -19,9 +19,10 @@ import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
+from router.errors import InputError
 from router.live import LiveRouter
 from router.models import Request
-from streams.codec import Rejected, check_request_ids, dead_letter, decode_request, encode
+from streams.codec import Rejected, dead_letter, decode_request, encode, rejected_from_input_error
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
@@ -92,19 +93,28 @@ class DataPlane(Service):
             if not fetched or self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
             async with self._busy:
-                await self._process(fetched)
+                await self._process(fetched, time.monotonic())
 
-    async def _process(self, fetched: dict[Any, list[Any]]) -> None:
+    def _still_owned(self, fetched: dict[Any, list[Any]], fetched_at: float) -> bool:
+        """False when this batch may already belong to another worker (we lost partitions, or stalled
+        longer than a session, e.g. a stopped process): publishing it could contradict the new owner."""
+        if time.monotonic() - fetched_at > self.settings.session_timeout_ms / 1000.0:
+            return False
+        owned = self.consumer.assignment()
+        return all(tp in owned for tp in fetched)
+
+    async def _process(self, fetched: dict[Any, list[Any]], fetched_at: float) -> None:
         started = time.perf_counter()
         s, m = self.settings, self.metrics
-        reqs, ts, recs = [], [], []
+        reqs, ts, recs, rows = [], [], [], []
         dead: list[tuple[int, bytes | None, bytes]] = []
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
                 got = self._check(rec)
                 if not isinstance(got, Rejected):
-                    reqs.append(got)
-                    ts.append(got.ts if got.ts is not None else rec.timestamp / 1000.0)
+                    reqs.append(got[0])
+                    ts.append(got[1][0][0])
+                    rows.append(got[1])
                     recs.append(rec)
                     continue
                 letter = dead_letter(
@@ -119,13 +129,26 @@ class DataPlane(Service):
                 m.record_dead_letter(s.topic_requests, got.field)
                 # the error may quote request fields: they stay at debug level
                 log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
-        decided = self.live.decide(reqs, ts, decided_at=time.time())
+        decided = self.live.decide(reqs, ts, decided_at=time.time(), rows=rows)
         out = [
             (rec.partition % self._placement_partitions, rec.key or p["request_id"].encode(), encode(p))
             for p, rec in zip(decided.placements, recs, strict=True)
         ]
         m.batch_seconds.observe(time.perf_counter() - started)
         m.batch_size.observe(len(reqs) + len(dead))
+        if not self._still_owned(fetched, fetched_at):
+            # drop it unpublished: whoever owns the partitions now decides these requests
+            self.live.forget([p["request_id"] for p in decided.placements])
+            m.broker_errors.labels("stale_batch").inc()
+            log.warning(
+                "batch_dropped_stale", requests=len(reqs), held_s=round(time.monotonic() - fetched_at, 3)
+            )
+            for tp, msgs in fetched.items():
+                try:
+                    self.consumer.seek(tp, msgs[0].offset)
+                except Exception:  # not ours any more
+                    continue
+            return
         try:
             acks = await self._publish(s.topic_placements, out)
             acks += await self._publish(s.topic_dlq, [(0, k, v) for _, k, v in dead])
@@ -192,13 +215,17 @@ class DataPlane(Service):
             await reader.stop()
         log.info("placements_reloaded", partitions=len(parts), placements=loaded)
 
-    def _check(self, rec: Any) -> Request | Rejected:
-        """Decode and check one record; any failure, even an unforeseen one, becomes a Rejected."""
+    def _check(self, rec: Any) -> tuple[Request, tuple[list[float], list[int]]] | Rejected:
+        """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
         try:
             got = decode_request(rec.value, self.settings.max_message_bytes)
             if isinstance(got, Rejected):
                 return got
-            return check_request_ids(got, self.live.plan) or got
+            ts = got.ts if got.ts is not None else rec.timestamp / 1000.0
+            try:
+                return got, self.live.plan.request_row(got, ts=ts, source="request")
+            except InputError as exc:
+                return rejected_from_input_error(exc)
         except Exception as exc:  # a poison record must never stop the stream
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
             return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
@@ -239,7 +266,8 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         self.plane = plane
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Nothing to hand over: a batch is committed before the next fetch."""
+        """Nothing to hand over (a batch is committed before the next fetch); keep /healthz honest."""
+        self.plane.assigned = max(0, self.plane.assigned - len(revoked))
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,24 +91,30 @@ class Metrics:
     def record_placements(self, placements: Sequence[dict[str, Any]], produced_at_s: Sequence[float]) -> None:
         """Count published placements; ``produced_at_s`` are the request records' timestamps."""
         now = time.time()
+        keys: Tally[tuple[str, str, str, str]] = Tally()
+        observe = self.latency.observe
+        du = dc = 0.0
         for p, t0 in zip(placements, produced_at_s, strict=True):
             region = p["region"] or "none"
             layer = p["layer"] or "none"
-            self.decisions.labels(p["status"], region, layer, p["reason"]).inc()
-            self.latency.observe(max(0.0, now - t0))
-            self._totals["decisions"] += 1
-            self._totals[p["status"]] += 1
-            self._by_region[region] = self._by_region.get(region, 0) + 1
-            self._by_layer[layer] = self._by_layer.get(layer, 0) + 1
+            keys[(p["status"], region, layer, p["reason"])] += 1
+            observe(max(0.0, now - t0))
             b = p["baseline"]
             if p["status"] == "placed" and b["energy_usd"] is not None:
-                du, dc = b["energy_usd"] - p["energy_usd"], b["carbon_g"] - p["carbon_g"]
-                self._saved[0] += du
-                self._saved[1] += dc
-                if du > 0:
-                    self.saved_usd.inc(du)
-                if dc > 0:
-                    self.saved_carbon.inc(dc)
+                du += b["energy_usd"] - p["energy_usd"]
+                dc += b["carbon_g"] - p["carbon_g"]
+        for (status, region, layer, reason), n in keys.items():  # one locked increment per label set
+            self.decisions.labels(status, region, layer, reason).inc(n)
+            self._totals["decisions"] += n
+            self._totals[status] += n
+            self._by_region[region] = self._by_region.get(region, 0) + n
+            self._by_layer[layer] = self._by_layer.get(layer, 0) + n
+        self._saved[0] += du
+        self._saved[1] += dc
+        if du > 0:  # Prometheus counters only go up: a batch that cost more than all-local adds nothing
+            self.saved_usd.inc(du)
+        if dc > 0:
+            self.saved_carbon.inc(dc)
 
     def record_dead_letter(self, topic: str, field: str | None) -> None:
         """Count one dead letter."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import faust
 import structlog
 
+from router.errors import RouterError
 from router.live import LiveRouter
 from router.scoring import warm_up
 from router.topology import load_topology
@@ -31,7 +32,15 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     log = structlog.get_logger("carbon_router.worker")
     topo = load_topology(topology or settings.topology)
     warm_up()
-    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(ensure_topics(settings))
+    except RouterError:
+        raise
+    except Exception as exc:  # unreachable cluster, refused TLS or credentials: one clear line, no traceback
+        raise RouterError(
+            f"cannot use the Kafka cluster at {settings.kafka_bootstrap_servers} "
+            f"({settings.security_protocol}): {type(exc).__name__}: {exc}"
+        ) from None
     live = LiveRouter(topo, dedup_size=settings.dedup_cache_size)
     metrics = Metrics(settings.worker_id)
     dataplane = DataPlane(settings, live, metrics)

@@ -1,0 +1,287 @@
+"""In-process pipeline benchmark (issue 4, item 3): bytes -> decode -> kernel -> encode, no broker.
+
+Pre-builds 200k request records as bytes (the bundled sample requests cycled with fresh ids, ``ts`` spread
+over the bundled signal timeline, orjson), then runs them through what the worker's data plane does per
+fetched batch, in batches of 4096, on one thread:
+
+* ``decode``: ``streams.codec.decode_request`` + ``check_request_ids`` per record (as ``DataPlane._check``);
+* ``decide``: ``LiveRouter.decide`` (dedup memory, ``Plan.request_row`` + ``Plan.arrays``, the kernel through
+  ``Scorer.decide``, ``router.encode.placements`` building the placement dicts); the kernel and the
+  placement dicts are timed separately by wrapping them, the rest is ``decide_other``;
+* ``encode``: ``streams.codec.encode`` per placement.
+
+The bundled grid signals are applied (as merged snapshots, like the state feed) before each batch whose
+requests reach their time, outside the timed stages. Prints microseconds per decision by stage and decisions
+per second (target >= 150k/s on one core), then profiles one pass with pyinstrument (cProfile when
+pyinstrument is missing) and prints the top 10 functions by cumulative time. Writes
+``bench/results/pipeline.json``.
+
+    python -m bench.pipeline_bench [--requests N] [--batch N] [--repeats N] [--no-profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+import router.live
+from bench.common import BusyMeter, load_average, machine, print_table, summary, write_json
+from router.commands import bundled
+from router.live import LiveRouter, merge_signal
+from router.models import GridSignal, Request
+from router.scoring import warm_up
+from router.topology import load_topology
+from streams.codec import DEFAULT_MAX_BYTES, Rejected, check_request_ids, decode_request, encode
+
+__all__ = ["build_records", "main"]
+
+STAGES = ("decode", "kernel", "placements", "decide_other", "encode")
+TARGET_PER_S = 150_000
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Pre-built request records and the signals to apply before the batch that reaches each one."""
+
+    records: list[bytes]
+    signals: list[GridSignal]  # in ts order
+    ts: list[float]  # each record's ts
+
+
+def build_records(n: int) -> Workload:
+    """``n`` request values as bytes: the bundled requests cycled, fresh ids, ts over the signal timeline."""
+    reqs = [orjson.loads(x) for x in bundled("sample_requests.jsonl").read_bytes().splitlines() if x.strip()]
+    sig_dicts = [
+        orjson.loads(x) for x in bundled("sample_signals.jsonl").read_bytes().splitlines() if x.strip()
+    ]
+    signals = sorted((GridSignal.model_validate(s) for s in sig_dicts), key=lambda s: s.ts)
+    t0 = signals[0].ts
+    span = max(max(r["ts"] for r in reqs), signals[-1].ts) - t0 + 1.0
+    records: list[bytes] = []
+    ts: list[float] = []
+    for k in range(n):
+        base = reqs[k % len(reqs)]
+        t = t0 + k * span / n
+        records.append(
+            orjson.dumps({**base, "request_id": f"{base['request_id']}-c{k // len(reqs)}", "ts": t})
+        )
+        ts.append(t)
+    return Workload(records, signals, ts)
+
+
+@dataclass(slots=True)
+class StageClock:
+    """Accumulated seconds per stage of one pass."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` with its wall time added to ``stage``."""
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - t0
+
+        return timed
+
+
+def _batches(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[float, int, int]:
+    """One pass over every record with a fresh LiveRouter; (seconds timed, decisions, rejected records)."""
+    live = LiveRouter(load_topology(None))
+    plan = live.plan
+    inner = clock or StageClock()
+    live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]
+    original_placements = router.live.placements
+    router.live.placements = inner.wrap("placements", original_placements)
+    snapshots: dict[str, dict[str, Any]] = {}
+    k_sig, timed, decisions, bad = 0, 0.0, 0, 0
+    perf = time.perf_counter
+    try:
+        for start, stop in _batches(len(w.records), batch):
+            while k_sig < len(w.signals) and w.signals[k_sig].ts <= w.ts[stop - 1]:  # not timed
+                sig = w.signals[k_sig]
+                merged = merge_signal(snapshots.get(sig.region), sig)
+                if merged is not None:
+                    snapshots[sig.region] = merged
+                    live.apply_snapshot(merged)
+                k_sig += 1
+            t0 = perf()
+            reqs: list[Request] = []
+            ts: list[float] = []
+            for raw in w.records[start:stop]:
+                got = decode_request(raw, DEFAULT_MAX_BYTES)
+                if not isinstance(got, Rejected):
+                    got = check_request_ids(got, plan) or got
+                if isinstance(got, Rejected):
+                    bad += 1
+                    continue
+                reqs.append(got)
+                ts.append(got.ts if got.ts is not None else 0.0)
+            t1 = perf()
+            kernel0, place0 = inner.seconds["kernel"], inner.seconds["placements"]
+            decided = live.decide(reqs, ts, decided_at=time.time())
+            t2 = perf()
+            out = [encode(p) for p in decided.placements]
+            t3 = perf()
+            inner.seconds["decode"] += t1 - t0
+            inner_s = inner.seconds["kernel"] - kernel0 + inner.seconds["placements"] - place0
+            inner.seconds["decide_other"] += (t2 - t1) - inner_s
+            inner.seconds["encode"] += t3 - t2
+            timed += t3 - t0
+            decisions += len(out)
+    finally:
+        router.live.placements = original_placements
+    return timed, decisions, bad
+
+
+def profile_pass(w: Workload, batch: int, top: int = 10) -> list[dict[str, Any]]:
+    """Profile one pass; the ``top`` functions by cumulative time (pyinstrument, else cProfile)."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return _cprofile_pass(w, batch, top)
+    prof = Profiler(interval=0.0005)
+    prof.start()
+    run_pass(w, batch)
+    session = prof.stop()
+    cumulative: dict[str, float] = {}
+    own: dict[str, float] = {}
+
+    def walk(frame: Any, on_stack: frozenset[str]) -> None:
+        key = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
+        if key not in on_stack:  # recursion counts once
+            cumulative[key] = cumulative.get(key, 0.0) + frame.time
+        own[key] = own.get(key, 0.0) + frame.total_self_time
+        for child in frame.children:
+            walk(child, on_stack | {key})
+
+    root = session.root_frame()
+    total = root.time if root is not None else 0.0
+    if root is not None:
+        walk(root, frozenset())
+    skip = ("run_pass", "profile_pass", "<module>", "main", "[self]", "_run_module", "_run_code")
+    ranked = [(k, v) for k, v in cumulative.items() if not k.startswith(skip)]
+    ranked.sort(key=lambda kv: -kv[1])
+    return [
+        {"function": k, "cumulative_s": v, "share": v / total if total else 0.0, "self_s": own.get(k, 0.0)}
+        for k, v in ranked[:top]
+    ] + [{"function": "(profiled pass total)", "cumulative_s": total, "share": 1.0, "self_s": 0.0}]
+
+
+def _cprofile_pass(w: Workload, batch: int, top: int) -> list[dict[str, Any]]:
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    run_pass(w, batch)
+    prof.disable()
+    st = pstats.Stats(prof)
+    rows = []
+    for (file, line, fn), (_cc, _nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        rows.append({"function": f"{fn} ({file}:{line})", "cumulative_s": ct, "share": 0.0, "self_s": tt})
+    rows.sort(key=lambda r: -float(r["cumulative_s"]))
+    return rows[:top]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the records, time ``--repeats`` passes, profile one, print and write the results."""
+    ap = argparse.ArgumentParser(prog="python -m bench.pipeline_bench", description="in-process pipeline")
+    ap.add_argument("--requests", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes (the report takes the median)")
+    ap.add_argument("--no-profile", action="store_true")
+    args = ap.parse_args(argv)
+    facts = machine()
+    warm_up()
+    w = build_records(args.requests)
+    run_pass(build_records(2 * args.batch), args.batch)  # warm-up: imports, caches, first allocations
+    passes: list[dict[str, Any]] = []
+    meter = BusyMeter()
+    for _ in range(args.repeats):
+        clock = StageClock()
+        gc.collect()
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        timed, decisions, bad = run_pass(w, args.batch, clock)
+        cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        passes.append(
+            {
+                "timed_s": timed,
+                "decisions": decisions,
+                "rejected_records": bad,
+                "decisions_per_s": decisions / timed,
+                "us_per_decision": {k: v / decisions * 1e6 for k, v in clock.seconds.items()},
+                "cpu_share": round(cpu_share, 3),
+                "load_average": load_average(),
+            }
+        )
+    busy = meter.busy_cpus()
+    best = sorted(passes, key=lambda p: p["decisions_per_s"])[len(passes) // 2]  # the median pass
+    rows = [
+        [
+            stage,
+            *(p["us_per_decision"][stage] for p in passes),
+            summary([p["us_per_decision"][stage] for p in passes])["median"],
+        ]
+        for stage in STAGES
+    ]
+    rows.append(
+        [
+            "total",
+            *(1e6 / p["decisions_per_s"] for p in passes),
+            summary([1e6 / p["decisions_per_s"] for p in passes])["median"],
+        ]
+    )
+    rows.append(["decisions/s", *(p["decisions_per_s"] for p in passes), best["decisions_per_s"]])
+    rows.append(["cpu share", *(p["cpu_share"] for p in passes), best["cpu_share"]])
+    print_table(
+        f"in-process pipeline: {args.requests:,} records, batches of {args.batch} (us per decision)",
+        ["stage", *(f"pass {k + 1}" for k in range(len(passes))), "median"],
+        rows,
+    )
+    ok = best["decisions_per_s"] >= TARGET_PER_S
+    print(
+        f"\n  {'PASS' if ok else 'MISS'}  pipeline {best['decisions_per_s']:,.0f} decisions/s "
+        f"(target >= {TARGET_PER_S:,}); load average {load_average()}, all CPUs busy {busy} during the run"
+    )
+    top: list[dict[str, Any]] = []
+    if not args.no_profile:
+        top = profile_pass(w, args.batch)
+        print_table(
+            "profile of one pass (top 10 by cumulative time)",
+            ["function", "cumulative s", "share", "self s"],
+            [[r["function"], r["cumulative_s"], f"{r['share']:.0%}", r["self_s"]] for r in top],
+        )
+    write_json(
+        "pipeline",
+        {
+            "argv": vars(args),
+            "machine": facts,
+            "passes": passes,
+            "median_pass": best,
+            "busy_cpus_during_timed_passes": busy,
+            "target": {"decisions_per_s": TARGET_PER_S, "measured": best["decisions_per_s"], "pass": ok},
+            "profile_top": top,
+            "load_average_at_end": load_average(),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

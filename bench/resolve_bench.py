@@ -1,0 +1,133 @@
+"""Re-solve benchmark (issue 4, item 5): cold and warm capacity LP solve times at three fleet sizes.
+
+For each (groups x regions) in 20x16, 50x40 and 100x64, ``router.resolve.time_warm_solve`` builds a random
+fleet (about 60 % of the pairs reachable, capacity about 1.2 x demand), times the first solve (cold: the
+HiGHS model is built) and then ``--warm`` warm re-solves with perturbed demand and prices. That is repeated
+``--repeats`` times with a fresh resolver each, so the cold time also gets a median and p99. Prints a table
+(milliseconds), the target (warm <= 5 ms at 50x40) and writes ``bench/results/resolve.json``.
+
+    python -m bench.resolve_bench [--repeats N] [--warm N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bench.common import load_average, machine, print_table, summary, write_json
+from router.resolve import CapacityResolver, ResolveInput
+
+__all__ = ["main", "time_solves"]
+
+SIZES = ((20, 16), (50, 40), (100, 64))
+TARGET_WARM_MS = 5.0
+TARGET_SIZE = (50, 40)
+
+
+def time_solves(G: int, R: int, warm_repeats: int, seed: int) -> tuple[float, list[float]]:
+    """(cold_s, warm_s list) on a random fleet, as ``router.resolve.time_warm_solve`` but every warm time.
+
+    Same construction as ``time_warm_solve`` (kept in step with it), with the seed as a parameter so that
+    repeats see different fleets, and returning every warm time instead of their median.
+    """
+    import time
+
+    rng = np.random.default_rng([seed, G, R])
+    demand = rng.uniform(1.0, 100.0, G)
+    inp = ResolveInput(
+        tuple(f"g{g}" for g in range(G)),
+        demand,
+        rng.normal(1e-4, 5e-5, (G, R)),
+        rng.random((G, R)) < 0.6,
+        rng.uniform(0.2, 2.2, R) * demand.sum() / R,
+    )
+    resolver = CapacityResolver(R, penalty_usd_per_wh=1e-3, time_limit_s=math.inf)
+    t0 = time.perf_counter()
+    first = resolver.solve(inp)
+    cold = time.perf_counter() - t0
+    if not first.ok:
+        raise RuntimeError(f"cold solve failed: {first.status}")
+    warm: list[float] = []
+    for _ in range(warm_repeats):
+        step = replace(
+            inp,
+            demand_kw=inp.demand_kw * rng.uniform(0.9, 1.1, G),
+            unit_usd_per_wh=inp.unit_usd_per_wh * rng.uniform(0.95, 1.05, (G, R)),
+        )
+        t0 = time.perf_counter()
+        res = resolver.solve(step)
+        warm.append(time.perf_counter() - t0)
+        if not (res.ok and res.warm):
+            raise RuntimeError(f"solve was not a successful warm solve: {res.status}")
+    return cold, warm
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time every size, print the table and the target, write the JSON."""
+    ap = argparse.ArgumentParser(prog="python -m bench.resolve_bench", description="capacity re-solve times")
+    ap.add_argument("--repeats", type=int, default=7, help="fresh resolvers (cold solves) per size")
+    ap.add_argument("--warm", type=int, default=30, help="warm re-solves per resolver")
+    ap.add_argument("--seed", type=int, default=20240601)
+    args = ap.parse_args(argv)
+    facts = machine()
+    from router.resolve import time_warm_solve
+
+    time_warm_solve(5, 4, 2)  # import HiGHS and touch every code path once
+    cells: list[dict[str, Any]] = []
+    for G, R in SIZES:
+        colds: list[float] = []
+        warms: list[float] = []
+        for k in range(args.repeats):
+            cold, warm = time_solves(G, R, args.warm, args.seed + k)
+            colds.append(cold * 1e3)
+            warms.extend(w * 1e3 for w in warm)
+        cells.append(
+            {
+                "groups": G,
+                "regions": R,
+                "cold_ms": summary(colds),
+                "warm_ms": summary(warms),
+                "load": load_average(),
+            }
+        )
+    print_table(
+        f"capacity re-solve (HiGHS), {args.repeats} resolvers x {args.warm} warm solves per size (ms)",
+        ["groups x regions", "cold median", "cold p99", "warm median", "warm p99", "warm max", "load avg 1m"],
+        [
+            [
+                f"{c['groups']} x {c['regions']}",
+                c["cold_ms"]["median"],
+                c["cold_ms"]["p99"],
+                c["warm_ms"]["median"],
+                c["warm_ms"]["p99"],
+                c["warm_ms"]["max"],
+                c["load"][0],
+            ]
+            for c in cells
+        ],
+    )
+    at = next(c for c in cells if (c["groups"], c["regions"]) == TARGET_SIZE)
+    ok = at["warm_ms"]["median"] <= TARGET_WARM_MS
+    print(
+        f"\n  {'PASS' if ok else 'MISS'}  warm re-solve at 50x40: median {at['warm_ms']['median']:.2f} ms, "
+        f"p99 {at['warm_ms']['p99']:.2f} ms (target <= {TARGET_WARM_MS:g} ms); load average {load_average()}"
+    )
+    write_json(
+        "resolve",
+        {
+            "argv": vars(args),
+            "machine": facts,
+            "cells": cells,
+            "target": {"warm_ms_median_50x40": at["warm_ms"]["median"], "goal": TARGET_WARM_MS, "pass": ok},
+            "load_average_at_end": load_average(),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
