@@ -12,14 +12,10 @@ HiGHS model is built) and then ``--warm`` warm re-solves with perturbed demand a
 from __future__ import annotations
 
 import argparse
-import math
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from bench.common import load_average, machine, print_table, summary, write_json
-from router.resolve import CapacityResolver, ResolveInput
+from router import resolve
 
 __all__ = ["main", "time_solves"]
 
@@ -29,41 +25,8 @@ TARGET_SIZE = (50, 40)
 
 
 def time_solves(G: int, R: int, warm_repeats: int, seed: int) -> tuple[float, list[float]]:
-    """(cold_s, warm_s list) on a random fleet, as ``router.resolve.time_warm_solve`` but every warm time.
-
-    Same construction as ``time_warm_solve`` (kept in step with it), with the seed as a parameter so that
-    repeats see different fleets, and returning every warm time instead of their median.
-    """
-    import time
-
-    rng = np.random.default_rng([seed, G, R])
-    demand = rng.uniform(1.0, 100.0, G)
-    inp = ResolveInput(
-        tuple(f"g{g}" for g in range(G)),
-        demand,
-        rng.normal(1e-4, 5e-5, (G, R)),
-        rng.random((G, R)) < 0.6,
-        rng.uniform(0.2, 2.2, R) * demand.sum() / R,
-    )
-    resolver = CapacityResolver(R, penalty_usd_per_wh=1e-3, time_limit_s=math.inf)
-    t0 = time.perf_counter()
-    first = resolver.solve(inp)
-    cold = time.perf_counter() - t0
-    if not first.ok:
-        raise RuntimeError(f"cold solve failed: {first.status}")
-    warm: list[float] = []
-    for _ in range(warm_repeats):
-        step = replace(
-            inp,
-            demand_kw=inp.demand_kw * rng.uniform(0.9, 1.1, G),
-            unit_usd_per_wh=inp.unit_usd_per_wh * rng.uniform(0.95, 1.05, (G, R)),
-        )
-        t0 = time.perf_counter()
-        res = resolver.solve(step)
-        warm.append(time.perf_counter() - t0)
-        if not (res.ok and res.warm):
-            raise RuntimeError(f"solve was not a successful warm solve: {res.status}")
-    return cold, warm
+    """(cold_s, warm_s list) on a random fleet: ``router.resolve.time_solves`` with a per-size seed."""
+    return resolve.time_solves(G, R, warm_repeats, seed=[seed, G, R])
 
 
 def main(argv: list[str] | None = None) -> int:

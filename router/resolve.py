@@ -39,7 +39,15 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BoolArray", "CapacityResolver", "FloatArray", "ResolveInput", "ResolveResult", "time_warm_solve"]
+__all__ = [
+    "BoolArray",
+    "CapacityResolver",
+    "FloatArray",
+    "ResolveInput",
+    "ResolveResult",
+    "time_solves",
+    "time_warm_solve",
+]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -308,9 +316,9 @@ class CapacityResolver:
         return shares, unserved
 
 
-def time_warm_solve(G: int, R: int, repeats: int) -> tuple[float, float]:
-    """(cold_s, median_warm_s) of solve() on a random fleet (~60 % reachable, capacity ~1.2 x demand)."""
-    rng = np.random.default_rng(0)
+def time_solves(G: int, R: int, repeats: int, seed: object = 0) -> tuple[float, list[float]]:
+    """(cold_s, every warm_s) of solve() on a random fleet (~60 % reachable, capacity ~1.2 x demand)."""
+    rng = np.random.default_rng(seed)  # type: ignore[arg-type]  # ints and int sequences both seed it
     demand = rng.uniform(1.0, 100.0, G)
     inp = ResolveInput(
         tuple(f"g{g}" for g in range(G)), demand, rng.normal(1e-4, 5e-5, (G, R)), rng.random((G, R)) < 0.6,
@@ -334,4 +342,10 @@ def time_warm_solve(G: int, R: int, repeats: int) -> tuple[float, float]:
         warm.append(time.perf_counter() - t0)
         if not (res.ok and res.warm):
             raise RuntimeError(f"benchmark solve was not a successful warm solve: {res.status}")
+    return cold, warm
+
+
+def time_warm_solve(G: int, R: int, repeats: int) -> tuple[float, float]:
+    """(cold_s, median_warm_s) of solve() on a random fleet (see ``time_solves``)."""
+    cold, warm = time_solves(G, R, repeats)
     return cold, float(np.median(warm)) if warm else math.nan
