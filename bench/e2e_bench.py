@@ -149,6 +149,7 @@ def _child_faust() -> None:
     from router.scoring import Scorer, warm_up
     from router.topology import load_topology
     from streams.codec import encode
+    from streams.control import faust_app
     from streams.settings import load_settings
 
     s = load_settings()
@@ -162,20 +163,7 @@ def _child_faust() -> None:
     for sig in sigs:
         if sig.ts <= t0:
             scorer.state.apply_signal(sig)
-    app = faust.App(
-        f"{s.group_id}-faust",
-        broker=f"kafka://{s.kafka_bootstrap_servers}",
-        store="memory://",
-        datadir=tempfile.mkdtemp(prefix="carbon-router-bench-faust-"),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=s.session_timeout_ms / 1000.0,
-        broker_heartbeat_interval=s.heartbeat_interval_ms / 1000.0,
-        producer_acks=-1,
-        stream_wait_empty=False,
-    )
+    app = faust_app(s, f"{s.group_id}-faust", web=False, partitions=PARTITIONS)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,

@@ -4,7 +4,8 @@ Pre-builds 200k request records as bytes (the bundled sample requests cycled wit
 over the bundled signal timeline, orjson), then runs them through what the worker's data plane does per
 fetched batch, in batches of 4096, on one thread:
 
-* ``decode``: ``streams.codec.decode_request`` + ``check_request_ids`` per record (as ``DataPlane._check``);
+* ``decode``: ``streams.codec.decode_checked_request`` per record (what ``DataPlane._check`` calls: decode,
+  id checks and the kernel row, built once and handed to ``decide``);
 * ``decide``: ``LiveRouter.decide`` (dedup memory, ``Plan.request_row`` + ``Plan.arrays``, the kernel through
   ``Scorer.decide``, ``router.encode.placements`` building the placement dicts); the kernel and the
   placement dicts are timed separately by wrapping them, the rest is ``decide_other``;
@@ -37,7 +38,7 @@ from router.live import LiveRouter, merge_signal
 from router.models import GridSignal, Request
 from router.scoring import warm_up
 from router.topology import load_topology
-from streams.codec import DEFAULT_MAX_BYTES, Rejected, check_request_ids, decode_request, encode
+from streams.codec import DEFAULT_MAX_BYTES, Rejected, decode_checked_request, encode
 
 __all__ = ["build_records", "main"]
 
@@ -122,18 +123,18 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
             t0 = perf()
             reqs: list[Request] = []
             ts: list[float] = []
+            rows: list[tuple[list[float], list[int]]] = []
             for raw in w.records[start:stop]:
-                got = decode_request(raw, DEFAULT_MAX_BYTES)
-                if not isinstance(got, Rejected):
-                    got = check_request_ids(got, plan) or got
+                got = decode_checked_request(raw, plan, DEFAULT_MAX_BYTES, 0.0)
                 if isinstance(got, Rejected):
                     bad += 1
                     continue
-                reqs.append(got)
-                ts.append(got.ts if got.ts is not None else 0.0)
+                reqs.append(got[0])
+                ts.append(got[1][0][0])
+                rows.append(got[1])
             t1 = perf()
             kernel0, place0 = inner.seconds["kernel"], inner.seconds["placements"]
-            decided = live.decide(reqs, ts, decided_at=time.time())
+            decided = live.decide(reqs, ts, decided_at=time.time(), rows=rows)
             t2 = perf()
             out = [encode(p) for p in decided.placements]
             t3 = perf()

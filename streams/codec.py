@@ -31,6 +31,7 @@ __all__ = [
     "check_region",
     "check_request_ids",
     "dead_letter",
+    "decode_checked_request",
     "decode_request",
     "decode_signal",
     "decode_status",
@@ -143,6 +144,19 @@ def rejected_from_input_error(exc: InputError) -> Rejected:
     if exc.expected:
         text += f"; expected {exc.expected}"
     return Rejected(text, exc.field)
+
+
+def decode_checked_request(
+    raw: bytes | None, plan: Plan, max_bytes: int, arrival_ts: float
+) -> tuple[Request, tuple[list[float], list[int]]] | Rejected:
+    """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``), or why not."""
+    got = decode_request(raw, max_bytes)
+    if isinstance(got, Rejected):
+        return got
+    try:
+        return got, plan.request_row(got, ts=got.ts if got.ts is not None else arrival_ts, source="message")
+    except InputError as exc:
+        return rejected_from_input_error(exc)
 
 
 def check_request_ids(req: Request, plan: Plan) -> Rejected | None:

@@ -27,7 +27,7 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.statefeed import StateFeed
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "faust_app"]
 
 log = structlog.get_logger("carbon_router.control")
 
@@ -50,23 +50,20 @@ def _credentials(s: Settings) -> Any:
     return faust.SSLCredentials(ssl_context)
 
 
-def build_app(
-    settings: Settings, live: LiveRouter, metrics: Metrics, dataplane: DataPlane, statefeed: StateFeed
-) -> faust.App:
-    """The faust app of one worker, wired to its LiveRouter, metrics and data plane."""
-    s = settings
+def faust_app(s: Settings, app_id: str, *, web: bool, partitions: int = 1) -> faust.App:
+    """A faust app on the settings' cluster, credentials and timings; memory store, a throwaway datadir."""
     servers = ";".join(f"kafka://{h.strip()}" for h in (s.kafka_bootstrap_servers or "").split(","))
-    app = faust.App(
-        f"{s.group_id}-control",
+    return faust.App(
+        app_id,
         broker=servers,
         broker_credentials=_credentials(s),
         store="memory://",
         datadir=tempfile.mkdtemp(prefix="carbon-router-faust-"),
-        web_enabled=True,
+        web_enabled=web,
         web_host=s.web_host,
         web_bind=s.web_host,
         web_port=s.web_port,
-        topic_partitions=1,
+        topic_partitions=partitions,
         topic_replication_factor=s.replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=s.session_timeout_ms / 1000.0,
@@ -74,6 +71,14 @@ def build_app(
         producer_acks=-1,
         stream_wait_empty=False,
     )
+
+
+def build_app(
+    settings: Settings, live: LiveRouter, metrics: Metrics, dataplane: DataPlane, statefeed: StateFeed
+) -> faust.App:
+    """The faust app of one worker, wired to its LiveRouter, metrics and data plane."""
+    s = settings
+    app = faust_app(s, f"{s.group_id}-control", web=True)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,

@@ -19,10 +19,9 @@ import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
-from router.errors import InputError
 from router.live import LiveRouter
 from router.models import Request
-from streams.codec import Rejected, dead_letter, decode_request, encode, rejected_from_input_error
+from streams.codec import Rejected, dead_letter, decode_checked_request, encode
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
@@ -218,14 +217,9 @@ class DataPlane(Service):
     def _check(self, rec: Any) -> tuple[Request, tuple[list[float], list[int]]] | Rejected:
         """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
         try:
-            got = decode_request(rec.value, self.settings.max_message_bytes)
-            if isinstance(got, Rejected):
-                return got
-            ts = got.ts if got.ts is not None else rec.timestamp / 1000.0
-            try:
-                return got, self.live.plan.request_row(got, ts=ts, source="request")
-            except InputError as exc:
-                return rejected_from_input_error(exc)
+            return decode_checked_request(
+                rec.value, self.live.plan, self.settings.max_message_bytes, rec.timestamp / 1000.0
+            )
         except Exception as exc:  # a poison record must never stop the stream
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
             return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
