@@ -46,8 +46,6 @@ class DataPlane(Service):
         self.producer: Any = None
         self._busy = asyncio.Lock()
         self._placement_partitions = 1
-        self.assigned = 0
-        self.total_partitions = 1
         self.batches = 0
         #: awaited before the first fetch: the control plane has recovered the region state
         self.ready_hook: Callable[[], Awaitable[None]] | None = None
@@ -177,7 +175,6 @@ class DataPlane(Service):
         """
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        self.assigned = len(assigned)
         s = self.settings
         parts = sorted(
             {TopicPartition(s.topic_placements, tp.partition % self._placement_partitions) for tp in assigned}
@@ -242,11 +239,23 @@ class DataPlane(Service):
                 acks.append(await self.producer.send_batch(batch, topic, partition=part))
         return acks
 
+    @property
+    def assigned(self) -> int:
+        """Request partitions this worker holds now."""
+        return 0 if self.consumer is None else len(self.consumer.assignment())
+
+    @property
+    def total_partitions(self) -> int:
+        """Partitions of the request topic (at least those held)."""
+        parts = (
+            None
+            if self.consumer is None
+            else self.consumer.partitions_for_topic(self.settings.topic_requests)
+        )
+        return len(parts) if parts else max(1, self.assigned)
+
     def _update_lag(self, fetched: dict[Any, list[Any]]) -> None:
-        """Consumer lag of the partitions just processed; the share of partitions this worker holds."""
-        self.assigned = len(self.consumer.assignment())
-        parts = self.consumer.partitions_for_topic(self.settings.topic_requests)
-        self.total_partitions = len(parts) if parts else max(1, self.assigned)
+        """Consumer lag of the partitions just processed."""
         for tp, msgs in fetched.items():
             high = self.consumer.highwater(tp)
             if high is not None:
@@ -260,8 +269,7 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         self.plane = plane
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Nothing to hand over (a batch is committed before the next fetch); keep /healthz honest."""
-        self.plane.assigned = max(0, self.plane.assigned - len(revoked))
+        """Nothing to hand over: a batch is committed (or dropped) before the next fetch."""
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         try:
