@@ -6,6 +6,7 @@ epoch seconds (float, UTC). Models are strict (no silent string-to-number coerci
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -14,9 +15,12 @@ from router.errors import InputError
 
 __all__ = [
     "MAX_ENERGY_WH",
+    "MAX_FORECAST_POINTS",
     "MAX_ID_LEN",
     "Baseline",
     "DeadLetter",
+    "ForecastPoint",
+    "GridForecast",
     "GridSignal",
     "Placement",
     "RegionStatus",
@@ -81,11 +85,72 @@ class GridSignal(BaseModel):
     pue: Annotated[float, Field(ge=1.0, le=5.0)] | None = None
     valid_for_s: PositiveFloat | None = None
     source: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
+    # provenance, filled by the provider adapters (streams.adapters); all optional
+    #: an *average* grid intensity (e.g. Electricity Maps); never used as the marginal value by itself
+    average_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    #: the provider estimated the value (True) or measured / cleared it (False)
+    estimated: bool | None = None
+    #: when the provider generated the value (epoch s)
+    generated_at: TimeStamp | None = None
+    #: the provider's own zone name (e.g. WattTime ``CAISO_NORTH``, ENTSO-E EIC ``10YAT-APG------L``)
+    provider_zone: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
 
     @model_validator(mode="after")
     def _carries_a_value(self) -> GridSignal:
-        if self.price_usd_per_mwh is None and self.marginal_gco2_per_kwh is None and self.pue is None:
-            raise ValueError("signal carries no value: give price_usd_per_mwh, marginal_gco2_per_kwh or pue")
+        values = (self.price_usd_per_mwh, self.marginal_gco2_per_kwh, self.pue, self.average_gco2_per_kwh)
+        if all(v is None for v in values):
+            raise ValueError(
+                "signal carries no value: give price_usd_per_mwh, marginal_gco2_per_kwh, pue"
+                " or average_gco2_per_kwh"
+            )
+        return self
+
+
+#: Most points one forecast may carry (WattTime issues 24 h at 5-minute steps = 288 points).
+MAX_FORECAST_POINTS = 4096
+
+
+class ForecastPoint(BaseModel):
+    """One point of a forecast: the value expected for the step starting at ``ts``."""
+
+    model_config = _STRICT
+
+    ts: TimeStamp
+    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
+    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+
+    @model_validator(mode="after")
+    def _carries_a_value(self) -> ForecastPoint:
+        if self.price_usd_per_mwh is None and self.marginal_gco2_per_kwh is None:
+            raise ValueError(
+                "forecast point carries no value: give marginal_gco2_per_kwh or price_usd_per_mwh"
+            )
+        return self
+
+
+class GridForecast(BaseModel):
+    """A provider's forecast for one region (topic ``grid.forecasts``): points in increasing ``ts``.
+
+    The latest forecast per region (by ``generated_at``) replaces the previous one. ``step_s`` is the
+    length of each point's step (WattTime: 300 s).
+    """
+
+    model_config = _STRICT
+
+    region: Id
+    generated_at: TimeStamp
+    step_s: PositiveFloat
+    points: Annotated[
+        tuple[ForecastPoint, ...], Field(strict=False, min_length=1, max_length=MAX_FORECAST_POINTS)
+    ]
+    source: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
+    provider_zone: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
+
+    @model_validator(mode="after")
+    def _increasing(self) -> GridForecast:
+        ts = [p.ts for p in self.points]
+        if any(b <= a for a, b in itertools.pairwise(ts)):
+            raise ValueError("forecast points must be in strictly increasing ts")
         return self
 
 
