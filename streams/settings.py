@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     topic_dlq: TopicName = "placements.dlq"
     topic_shares: TopicName = "router.shares"
     topic_metrics: TopicName = "router.metrics"
+    topic_forecasts: TopicName = "grid.forecasts"
+    topic_raw_watttime: TopicName = "grid.raw.watttime"
+    topic_raw_electricitymaps: TopicName = "grid.raw.electricitymaps"
+    topic_raw_entsoe: TopicName = "grid.raw.entsoe"
     request_partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=32)
 

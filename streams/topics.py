@@ -17,7 +17,19 @@ from streams.settings import Settings, client_kwargs, env_var
 __all__ = ["TOPIC_KEYS", "TopicError", "ensure_topics", "topic_names", "topic_partitions"]
 
 #: Logical topic names (keys of ``topic_names``), in the contract's order.
-TOPIC_KEYS = ("requests", "signals", "status", "placements", "dlq", "shares", "metrics")
+TOPIC_KEYS = (
+    "requests",
+    "signals",
+    "status",
+    "placements",
+    "dlq",
+    "shares",
+    "metrics",
+    "forecasts",
+    "raw_watttime",
+    "raw_electricitymaps",
+    "raw_entsoe",
+)
 
 _ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 
