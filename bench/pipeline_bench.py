@@ -6,10 +6,13 @@ fetched batch, in batches of 4096, on one thread:
 
 * ``decode``: ``streams.codec.decode_checked_request`` per record (what ``DataPlane._check`` calls: decode,
   id checks and the kernel row, built once and handed to ``decide``);
-* ``decide``: ``LiveRouter.decide`` (dedup memory, ``Plan.request_row`` + ``Plan.arrays``, the kernel through
-  ``Scorer.decide``, ``router.encode.placements`` building the placement dicts); the kernel and the
-  placement dicts are timed separately by wrapping them, the rest is ``decide_other``;
-* ``encode``: ``streams.codec.encode`` per placement.
+* ``decide``: ``LiveRouter.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
+  ``router.encode.placements`` building the placement dicts, ``router.encode.encode_placement`` making each
+  message value, which the dedup memory keeps); ``kernel``, ``placements`` and ``encode`` are timed by
+  wrapping them, the rest of ``decide`` is ``decide_other``;
+* ``metrics``: ``Metrics.record_placements`` for the batch (the data plane does it after the acks).
+
+The garbage collector is tuned as in the worker (``streams.worker.tune_gc``) unless ``--default-gc``.
 
 The bundled grid signals are applied (as merged snapshots, like the state feed) before each batch whose
 requests reach their time, outside the timed stages. Prints microseconds per decision by stage and decisions
@@ -17,7 +20,7 @@ per second (target >= 150k/s on one core), then profiles one pass with pyinstrum
 pyinstrument is missing) and prints the top 10 functions by cumulative time. Writes
 ``bench/results/pipeline.json``.
 
-    python -m bench.pipeline_bench [--requests N] [--batch N] [--repeats N] [--no-profile]
+    python -m bench.pipeline_bench [--requests N] [--batch N] [--repeats N] [--no-profile] [--default-gc]
 """
 
 from __future__ import annotations
@@ -35,14 +38,17 @@ import router.live
 from bench.common import BusyMeter, load_average, machine, print_table, summary, write_json
 from router.commands import bundled
 from router.live import LiveRouter, merge_signal
-from router.models import GridSignal, Request
+from router.models import GridSignal
+from router.plan import RequestIds
 from router.scoring import warm_up
 from router.topology import load_topology
-from streams.codec import DEFAULT_MAX_BYTES, Rejected, decode_checked_request, encode
+from streams.codec import DEFAULT_MAX_BYTES, Rejected, decode_checked_request
+from streams.metrics import Metrics
+from streams.worker import tune_gc
 
 __all__ = ["build_records", "main"]
 
-STAGES = ("decode", "kernel", "placements", "decide_other", "encode")
+STAGES = ("decode", "kernel", "placements", "encode", "decide_other", "metrics")
 TARGET_PER_S = 150_000
 
 
@@ -106,8 +112,10 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
     plan = live.plan
     inner = clock or StageClock()
     live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]
-    original_placements = router.live.placements
+    original_placements, original_encode = router.live.placements, router.live.encode_placement
     router.live.placements = inner.wrap("placements", original_placements)
+    router.live.encode_placement = inner.wrap("encode", original_encode)
+    metrics = Metrics("bench")
     snapshots: dict[str, dict[str, Any]] = {}
     k_sig, timed, decisions, bad = 0, 0.0, 0, 0
     perf = time.perf_counter
@@ -121,7 +129,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
                     live.apply_snapshot(merged)
                 k_sig += 1
             t0 = perf()
-            reqs: list[Request] = []
+            reqs: list[RequestIds] = []
             ts: list[float] = []
             rows: list[tuple[list[float], list[int]]] = []
             for raw in w.records[start:stop]:
@@ -133,19 +141,19 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
                 ts.append(got[1][0][0])
                 rows.append(got[1])
             t1 = perf()
-            kernel0, place0 = inner.seconds["kernel"], inner.seconds["placements"]
+            before = sum(inner.seconds[k] for k in ("kernel", "placements", "encode"))
             decided = live.decide(reqs, ts, decided_at=time.time(), rows=rows)
             t2 = perf()
-            out = [encode(p) for p in decided.placements]
+            metrics.record_placements(decided.placements, ts)  # what the data plane does after the acks
             t3 = perf()
             inner.seconds["decode"] += t1 - t0
-            inner_s = inner.seconds["kernel"] - kernel0 + inner.seconds["placements"] - place0
-            inner.seconds["decide_other"] += (t2 - t1) - inner_s
-            inner.seconds["encode"] += t3 - t2
+            inside = sum(inner.seconds[k] for k in ("kernel", "placements", "encode")) - before
+            inner.seconds["decide_other"] += (t2 - t1) - inside
+            inner.seconds["metrics"] += t3 - t2
             timed += t3 - t0
-            decisions += len(out)
+            decisions += len(decided.values)
     finally:
-        router.live.placements = original_placements
+        router.live.placements, router.live.encode_placement = original_placements, original_encode
     return timed, decisions, bad
 
 
@@ -206,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--repeats", type=int, default=3, help="timed passes (the report takes the median)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--default-gc", action="store_true", help="keep CPython's GC thresholds (no tune_gc)")
     args = ap.parse_args(argv)
     facts = machine()
     warm_up()
+    if not args.default_gc:
+        tune_gc()
     w = build_records(args.requests)
     run_pass(build_records(2 * args.batch), args.batch)  # warm-up: imports, caches, first allocations
     passes: list[dict[str, Any]] = []
@@ -273,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "argv": vars(args),
             "machine": facts,
+            "gc_threshold": gc.get_threshold(),
             "passes": passes,
             "median_pass": best,
             "busy_cpus_during_timed_passes": busy,

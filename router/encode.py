@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from router.kernel import FILTER_NAMES, NO_AGE
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
-__all__ = ["LAYERS", "placements"]
+__all__ = ["LAYERS", "encode_placement", "placements"]
 
 LAYERS = ("local", "regional", "energy")
 
@@ -24,18 +26,22 @@ def placements(
     """One placement dict per request of the batch; ``decided_at`` defaults to the event time (replay)."""
     out: list[dict[str, Any]] = []
     regions = plan.region_ids
-    home_of = plan.home
+    home_of = plan.home.tolist()
     f_rows = dec.out_f.tolist()
     i_rows = dec.out_i.tolist()
     rem_rows = dec.removed.tolist()
     req_f = batch.f.tolist()
     req_i = batch.i.tolist()
+    removed_of: dict[tuple[int, ...], dict[str, int]] = {}  # few distinct rows per batch: build each once
     for k, rid in enumerate(batch.ids):
         of, oi, rf = f_rows[k], i_rows[k], req_f[k]
         h = regions[home_of[req_i[k][0]]]
         choice, reason_code = oi[0], oi[1]
         placed = choice >= 0
-        removed = {FILTER_NAMES[c]: n for c, n in enumerate(rem_rows[k]) if n}
+        rem_key = tuple(rem_rows[k])
+        removed = removed_of.get(rem_key)
+        if removed is None:
+            removed = removed_of[rem_key] = {FILTER_NAMES[c]: n for c, n in enumerate(rem_key) if n}
         home_valued = oi[6] == 1
         out.append(
             {
@@ -61,7 +67,7 @@ def placements(
                 },
                 "feasible_regions": oi[2],
                 "relocatable": oi[3] == 1,
-                "removed": removed,
+                "removed": dict(removed),
                 "signal_age_s": of[8] if placed and of[8] != NO_AGE else None,
                 "signals_version": dec.signals_version,
                 "shares_version": shares_version,
@@ -70,3 +76,8 @@ def placements(
             }
         )
     return out
+
+
+def encode_placement(p: dict[str, Any]) -> bytes:
+    """One placement as its message value: compact JSON, keys in the contract's order (as built above)."""
+    return orjson.dumps(p)

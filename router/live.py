@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from router.demand import build_resolve_input, uncontended
-from router.encode import placements
+from router.encode import encode_placement, placements
 from router.models import GridSignal, RegionStatus, Request
-from router.plan import Plan, RequestArrays
+from router.plan import Plan, RequestArrays, RequestIds
 from router.resolve import ResolveInput
 from router.scoring import Scorer
 from router.state import MU
@@ -30,9 +31,11 @@ __all__ = ["Decided", "LiveRouter", "merge_signal"]
 
 @dataclass(frozen=True, slots=True)
 class Decided:
-    """Placements of one batch, in input order, and how many came from the dedup memory."""
+    """Placements of one batch in input order, as dicts and as the message values to publish, and how many
+    came from the dedup memory (a repeat gets the remembered value byte for byte)."""
 
     placements: list[dict[str, Any]]
+    values: list[bytes]
     repeated: int
 
 
@@ -49,6 +52,12 @@ def merge_signal(old: dict[str, Any] | None, sig: GridSignal) -> dict[str, Any] 
     return merged
 
 
+def _full(r: RequestIds) -> Request:
+    if not isinstance(r, Request):
+        raise TypeError(f"decide needs rows for requests given as {type(r).__name__}, not Request")
+    return r
+
+
 class LiveRouter:
     """Plan + kernel state + dedup memory + demand window of one worker."""
 
@@ -57,7 +66,9 @@ class LiveRouter:
         self.scorer = Scorer(self.plan)
         self.objective = topology.objective
         self.dedup_size = dedup_size
-        self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: request_id -> the published placement value; bytes, not dicts: 100k dicts would be 300k objects
+        #: for every full garbage collection to walk (measured: the dominant cost of a batch before)
+        self._seen: OrderedDict[str, bytes] = OrderedDict()
         self._recent: deque[RequestArrays] = deque()
         self._signal_counts: dict[str, int] = {}
         self.shares_version = 0
@@ -90,22 +101,26 @@ class LiveRouter:
     # -- decisions ---------------------------------------------------------------------------------
     def decide(
         self,
-        reqs: Sequence[Request],
+        reqs: Sequence[RequestIds],
         ts: Sequence[float],
         decided_at: float,
         rows: Sequence[tuple[list[float], list[int]]] | None = None,
     ) -> Decided:
         """One placement per request (input order); repeats of a recent request_id get its first decision.
 
-        ``rows`` are the requests' kernel rows when the caller built them already (``Plan.request_row``).
+        ``rows`` are the requests' kernel rows when the caller built them already (``Plan.request_row`` or
+        ``router.fastrow``); without them every request must be a ``Request``.
         """
-        out: list[dict[str, Any] | None] = [None] * len(reqs)
+        n = len(reqs)
+        out: list[dict[str, Any] | None] = [None] * n
+        values: list[bytes | None] = [None] * n
         fresh: list[int] = []
         first_in_batch: dict[str, int] = {}
         for k, r in enumerate(reqs):
             prev = self._seen.get(r.request_id)
             if prev is not None:
-                out[k] = prev
+                values[k] = prev
+                out[k] = orjson.loads(prev)
             elif r.request_id in first_in_batch:
                 continue  # filled from the first copy below
             else:
@@ -118,7 +133,7 @@ class LiveRouter:
                 [
                     rows[k]
                     if rows is not None
-                    else self.plan.request_row(reqs[k], ts=ts[k], source="request")
+                    else self.plan.request_row(_full(reqs[k]), ts=ts[k], source="request")
                     for k in fresh
                 ],
             )
@@ -131,27 +146,35 @@ class LiveRouter:
             )
             for k, p in zip(fresh, decided, strict=True):
                 out[k] = p
-                self.remember(p)
+                values[k] = self.remember(p)
             self._recent.append(batch)
             self.latest_ts = max(self.latest_ts, float(batch.f[:, 0].max()))
             self._trim_recent()
         for k, r in enumerate(reqs):
             if out[k] is None:  # a second copy inside this batch
-                out[k] = out[first_in_batch[r.request_id]]
-        return Decided(placements=[p for p in out if p is not None], repeated=len(reqs) - len(fresh))
+                first = first_in_batch[r.request_id]
+                out[k], values[k] = out[first], values[first]
+        return Decided(
+            placements=[p for p in out if p is not None],
+            values=[v for v in values if v is not None],
+            repeated=n - len(fresh),
+        )
 
     def forget(self, request_ids: Sequence[str]) -> None:
         """Drop decisions that were never published (their batch was abandoned)."""
         for rid in request_ids:
             self._seen.pop(rid, None)
 
-    def remember(self, p: dict[str, Any]) -> None:
-        """Keep a published placement, so a later copy of its request gets the same decision."""
-        if self.dedup_size <= 0:
-            return
-        self._seen[p["request_id"]] = p
-        while len(self._seen) > self.dedup_size:
-            self._seen.popitem(last=False)
+    def remember(self, p: dict[str, Any], value: bytes | None = None) -> bytes:
+        """Keep a placement (and its message value, encoded here when not given), so that a later copy of
+        its request gets the same decision; returns the value."""
+        if value is None:
+            value = encode_placement(p)
+        if self.dedup_size > 0:
+            self._seen[p["request_id"]] = value
+            while len(self._seen) > self.dedup_size:
+                self._seen.popitem(last=False)
+        return value
 
     def _trim_recent(self) -> None:
         edge = self.latest_ts - self.objective.demand_window_s

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from router.errors import InputError
-from router.models import MAX_ENERGY_WH, Request
+from router.models import MAX_ENERGY_WH
 from router.topology import Topology
 
-__all__ = ["BoolArray", "FloatArray", "IntArray", "Plan", "RequestArrays"]
+__all__ = ["BoolArray", "FloatArray", "IntArray", "Plan", "RequestArrays", "RequestFields", "RequestIds"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -24,6 +25,40 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Energy in the capacity windows is counted in integer nano-Wh, so window sums are exact.
 NWH_PER_WH = 1e9
+
+
+class RequestIds(Protocol):
+    """What a batch keeps of each request: a ``Request``, or ``router.fastrow.FastRequest``."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+
+
+class RequestFields(RequestIds, Protocol):
+    """What ``Plan.request_row`` reads of a request (a validated ``Request`` has all of it)."""
+
+    @property
+    def latency_budget_ms(self) -> float: ...
+    @property
+    def energy_wh(self) -> float | None: ...
+    @property
+    def tokens(self) -> int | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def compute_ms(self) -> float | None: ...
+    @property
+    def payload_bytes(self) -> int: ...
+    @property
+    def state_region(self) -> str | None: ...
+    @property
+    def state_bytes(self) -> int: ...
+    @property
+    def state_pinned(self) -> bool: ...
+    @property
+    def allowed_jurisdictions(self) -> tuple[str, ...] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +159,7 @@ class Plan:
         )
 
     def request_row(
-        self, req: Request, *, ts: float, source: str, line: int | None = None
+        self, req: RequestFields, *, ts: float, source: str, line: int | None = None
     ) -> tuple[list[float], list[int]]:
         """One request as kernel columns; raises InputError naming the field for unknown ids."""
         s = self.node_index.get(req.origin)
@@ -188,7 +223,9 @@ class Plan:
             [s, sr, int(req.state_pinned), self.allow.index(req.allowed_jurisdictions), m, max(1, e_nwh)],
         )
 
-    def arrays(self, reqs: Sequence[Request], rows: Sequence[tuple[list[float], list[int]]]) -> RequestArrays:
+    def arrays(
+        self, reqs: Sequence[RequestIds], rows: Sequence[tuple[list[float], list[int]]]
+    ) -> RequestArrays:
         """Stack prepared rows into contiguous kernel arrays."""
         n = len(rows)
         f = np.array([r[0] for r in rows], dtype=np.float64).reshape(n, 6)

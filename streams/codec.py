@@ -21,8 +21,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from router.errors import InputError
+from router.fastrow import fast_request_row
 from router.models import DeadLetter, GridSignal, RegionStatus, Request, input_error_from_validation
-from router.plan import Plan
+from router.plan import Plan, RequestIds
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -148,8 +149,19 @@ def rejected_from_input_error(exc: InputError) -> Rejected:
 
 def decode_checked_request(
     raw: bytes | None, plan: Plan, max_bytes: int, arrival_ts: float
-) -> tuple[Request, tuple[list[float], list[int]]] | Rejected:
-    """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``), or why not."""
+) -> tuple[RequestIds, tuple[list[float], list[int]]] | Rejected:
+    """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``), or why not.
+
+    Plainly valid records take ``router.fastrow`` (no pydantic model); anything else takes the full path,
+    which accepts it or names what is wrong.
+    """
+    if raw is not None and len(raw) <= max_bytes:
+        try:
+            fast = fast_request_row(plan, orjson.loads(raw), arrival_ts)
+        except orjson.JSONDecodeError:
+            fast = None
+        if fast is not None:
+            return fast
     got = decode_request(raw, max_bytes)
     if isinstance(got, Rejected):
         return got

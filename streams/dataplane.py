@@ -1,9 +1,13 @@
 """The batched request data plane: one aiokafka consumer group over ``inference.requests``.
 
 Per fetched batch: decode every record, place the valid ones with one kernel call, publish one placement per
-request (and one dead letter per malformed record) with aiokafka's batch API, wait until the broker has
-acknowledged all of them, and only then commit the batch's offsets (at-least-once). If publishing fails, the
-consumer seeks back and the batch is retried; the dedup memory makes the retry publish the same decisions.
+request (and one dead letter per malformed record) with aiokafka's batch API; a task then waits until the
+broker has acknowledged all of them and only then commits the batch's offsets (at-least-once) and counts it
+in the metrics. That wait overlaps the fetch and the decisions of the next batch, which is published only
+once the previous one is committed (so at most one batch is in flight and commits stay in order). If a batch
+is not acknowledged or not committed, the consumer seeks back to its start (and drops the next batch,
+decided but not yet published) and the batch is retried; the dedup memory makes the retry publish the same
+decisions. A rebalance waits for the batch in flight before the partitions move.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,8 +25,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
 from router.live import LiveRouter
-from router.models import Request
-from streams.codec import Rejected, dead_letter, decode_checked_request, encode
+from router.plan import RequestIds
+from streams.codec import Rejected, dead_letter, decode_checked_request
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
@@ -32,6 +37,26 @@ log = structlog.get_logger("carbon_router.dataplane")
 _RETRY_S = 1.0
 _RELOAD_TIMEOUT_S = 30.0
 _READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One decided batch, ready to publish: placements and dead letters as (partition, key, value)."""
+
+    requests: int
+    out: list[tuple[int, bytes | None, bytes]]
+    dead: list[tuple[int, bytes | None, bytes]]
+    placements: list[dict[str, Any]]
+    produced_at_s: list[float]
+    repeated: int
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A published batch: its fetched records and the task that awaits its acks and commits it."""
+
+    fetched: dict[Any, list[Any]]
+    done: asyncio.Future[bool]
 
 
 class DataPlane(Service):
@@ -45,6 +70,8 @@ class DataPlane(Service):
         self.consumer: Any = None
         self.producer: Any = None
         self._busy = asyncio.Lock()
+        #: the last published batch whose acks and commit are still awaited (at most one)
+        self._inflight: _InFlight | None = None
         self._placement_partitions = 1
         self.batches = 0
         #: awaited before the first fetch: the control plane has recovered the region state
@@ -63,7 +90,8 @@ class DataPlane(Service):
         log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
 
     async def on_stop(self) -> None:
-        async with self._busy:  # let the batch in flight finish and commit
+        async with self._busy:  # let the batch being decided and the one in flight finish and commit
+            await self.settle()
             if self.consumer is not None:
                 await self.consumer.stop()
             if self.producer is not None:
@@ -90,7 +118,7 @@ class DataPlane(Service):
             if not fetched or self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
             async with self._busy:
-                await self._process(fetched, time.monotonic())
+                await self._handle(fetched, time.monotonic())
 
     def _still_owned(self, fetched: dict[Any, list[Any]], fetched_at: float) -> bool:
         """False when this batch may already belong to another worker (we lost partitions, or stalled
@@ -100,10 +128,45 @@ class DataPlane(Service):
         owned = self.consumer.assignment()
         return all(tp in owned for tp in fetched)
 
-    async def _process(self, fetched: dict[Any, list[Any]], fetched_at: float) -> None:
+    async def _handle(self, fetched: dict[Any, list[Any]], fetched_at: float) -> None:
+        """Decide one fetched batch, then (once the previous batch is settled) publish it and leave its
+        acks and commit in flight while the next batch is fetched and decided."""
+        work = self._prepare(fetched)
+        previous = self._inflight
+        if previous is not None and not await self.settle():
+            # the previous batch was not acknowledged or not committed: fetch from its start again (this
+            # batch came after it; its decisions stay remembered, so the retry publishes the same ones)
+            self._rewind([previous.fetched, fetched])
+            await asyncio.sleep(_RETRY_S)
+            return
+        m = self.metrics
+        if not self._still_owned(fetched, fetched_at):
+            # drop it unpublished: whoever owns the partitions now decides these requests
+            self.live.forget([p["request_id"] for p in work.placements])
+            m.broker_errors.labels("stale_batch").inc()
+            log.warning(
+                "batch_dropped_stale", requests=work.requests, held_s=round(time.monotonic() - fetched_at, 3)
+            )
+            self._rewind([fetched])
+            return
+        try:
+            acks = await self._publish(self.settings.topic_placements, work.out)
+            acks += await self._publish(self.settings.topic_dlq, work.dead)
+        except Exception as exc:  # could not even be handed to the producer: fetch the batch again
+            self._failed("publish", exc, work.requests)
+            self._rewind([fetched])
+            await asyncio.sleep(_RETRY_S)
+            return
+        self._inflight = _InFlight(fetched, asyncio.ensure_future(self._finish(acks, work, fetched)))
+
+    def _prepare(self, fetched: dict[Any, list[Any]]) -> _Work:
+        """Decode every record, decide the valid ones with one kernel call, encode; no I/O."""
         started = time.perf_counter()
         s, m = self.settings, self.metrics
-        reqs, ts, recs, rows = [], [], [], []
+        reqs: list[RequestIds] = []
+        ts: list[float] = []
+        recs: list[Any] = []
+        rows: list[tuple[list[float], list[int]]] = []
         dead: list[tuple[int, bytes | None, bytes]] = []
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
@@ -122,49 +185,63 @@ class DataPlane(Service):
                     offset=rec.offset,
                     max_raw_bytes=s.max_message_bytes,
                 )
-                dead.append((rec.partition, rec.key, letter))
+                dead.append((0, rec.key, letter))
                 m.record_dead_letter(s.topic_requests, got.field)
                 # the error may quote request fields: they stay at debug level
                 log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
         decided = self.live.decide(reqs, ts, decided_at=time.time(), rows=rows)
+        parts = self._placement_partitions
         out = [
-            (rec.partition % self._placement_partitions, rec.key or p["request_id"].encode(), encode(p))
-            for p, rec in zip(decided.placements, recs, strict=True)
+            (rec.partition % parts, rec.key or r.request_id.encode(), value)
+            for r, rec, value in zip(reqs, recs, decided.values, strict=True)
         ]
         m.batch_seconds.observe(time.perf_counter() - started)
         m.batch_size.observe(len(reqs) + len(dead))
-        if not self._still_owned(fetched, fetched_at):
-            # drop it unpublished: whoever owns the partitions now decides these requests
-            self.live.forget([p["request_id"] for p in decided.placements])
-            m.broker_errors.labels("stale_batch").inc()
-            log.warning(
-                "batch_dropped_stale", requests=len(reqs), held_s=round(time.monotonic() - fetched_at, 3)
-            )
-            for tp, msgs in fetched.items():
-                try:
-                    self.consumer.seek(tp, msgs[0].offset)
-                except Exception:  # not ours any more
-                    continue
-            return
+        return _Work(
+            requests=len(reqs),
+            out=out,
+            dead=dead,
+            placements=decided.placements,
+            produced_at_s=[r.timestamp / 1000.0 for r in recs],
+            repeated=decided.repeated,
+        )
+
+    async def _finish(self, acks: list[Any], work: _Work, fetched: dict[Any, list[Any]]) -> bool:
+        """Wait for every ack of a published batch, then commit its offsets; count it only then."""
         try:
-            acks = await self._publish(s.topic_placements, out)
-            acks += await self._publish(s.topic_dlq, [(0, k, v) for _, k, v in dead])
             await asyncio.gather(*acks)
             await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
-        except Exception as exc:  # not acknowledged or not committed: fetch the batch again
-            m.broker_errors.labels("publish").inc()
-            log.warning("publish_failed", error=repr(exc), requests=len(reqs))
-            for tp, msgs in fetched.items():
-                try:
-                    self.consumer.seek(tp, msgs[0].offset)
-                except Exception:  # the partition moved to another worker, which resumes from the commit
-                    log.info("partition_moved", partition=tp.partition)
-            await asyncio.sleep(_RETRY_S)
-            return
+        except Exception as exc:  # not acknowledged or not committed: the main loop rewinds
+            self._failed("publish", exc, work.requests)
+            return False
         self.batches += 1
-        m.duplicates.inc(decided.repeated)
-        m.record_placements(decided.placements, [r.timestamp / 1000.0 for r in recs])
+        self.metrics.duplicates.inc(work.repeated)
+        self.metrics.record_placements(work.placements, work.produced_at_s)
         self._update_lag(fetched)
+        return True
+
+    async def settle(self) -> bool:
+        """Wait for the batch in flight (acks and commit); False when it failed. True when none is."""
+        current, self._inflight = self._inflight, None
+        if current is None:
+            return True
+        return await current.done
+
+    def _failed(self, op: str, exc: BaseException, requests: int) -> None:
+        self.metrics.broker_errors.labels(op).inc()
+        log.warning("publish_failed", error=repr(exc), requests=requests)
+
+    def _rewind(self, batches: list[dict[Any, list[Any]]]) -> None:
+        """Seek every partition of ``batches`` back to its first fetched offset in them."""
+        first: dict[Any, int] = {}
+        for fetched in batches:
+            for tp, msgs in fetched.items():
+                first[tp] = min(first.get(tp, msgs[0].offset), msgs[0].offset)
+        for tp, offset in first.items():
+            try:
+                self.consumer.seek(tp, offset)
+            except Exception:  # the partition moved to another worker, which resumes from the commit
+                log.info("partition_moved", partition=tp.partition)
 
     async def reload_placements(self, assigned: set[Any]) -> None:
         """Remember the placements last published for newly assigned partitions.
@@ -201,7 +278,7 @@ class DataPlane(Service):
                 for tp, msgs in got.items():
                     for m in msgs:
                         try:
-                            self.live.remember(orjson.loads(m.value))
+                            self.live.remember(orjson.loads(m.value), m.value)
                             loaded += 1
                         except (orjson.JSONDecodeError, KeyError, TypeError):
                             continue
@@ -211,7 +288,7 @@ class DataPlane(Service):
             await reader.stop()
         log.info("placements_reloaded", partitions=len(parts), placements=loaded)
 
-    def _check(self, rec: Any) -> tuple[Request, tuple[list[float], list[int]]] | Rejected:
+    def _check(self, rec: Any) -> tuple[RequestIds, tuple[list[float], list[int]]] | Rejected:
         """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
         try:
             return decode_checked_request(
@@ -269,7 +346,18 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         self.plane = plane
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Nothing to hand over: a batch is committed (or dropped) before the next fetch."""
+        """Let the batch in flight be acknowledged and committed before its partitions move (bounded: a
+        batch that cannot be committed in time is fetched again by the new owner, which gets the same
+        decisions from the placements it reloads)."""
+        plane = self.plane
+        if plane._inflight is None:
+            return
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(plane._inflight.done), plane.settings.session_timeout_ms / 2000
+            )
+        except Exception as exc:
+            log.warning("inflight_not_settled_before_revoke", error=repr(exc))
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         try:

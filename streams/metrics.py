@@ -4,15 +4,54 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+class BatchHistogram(Collector):
+    """A Prometheus histogram fed a whole batch of observations with one NumPy call.
+
+    ``prometheus_client.Histogram.observe`` takes one value under a lock (about 1 us each); a batch of
+    4,096 decisions would spend 4 ms there. Exposed in the same text format as a ``Histogram``.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry):
+        self.name, self.documentation = name, documentation
+        self.bounds = np.asarray(sorted(buckets), dtype=np.float64)
+        self.counts = np.zeros(len(self.bounds) + 1, dtype=np.int64)  # the last one is +Inf
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe_many(self, values: Sequence[float] | np.ndarray) -> None:
+        """Count every value in its bucket (``le``: a value equal to a bound counts in that bucket)."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.size:
+            self.counts += np.bincount(
+                np.searchsorted(self.bounds, v, side="left"), minlength=len(self.counts)
+            )
+            self.sum += float(v.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        """The histogram family, cumulative buckets as Prometheus expects."""
+        cum = np.cumsum(self.counts).tolist()
+        les = [floatToGoString(b) for b in self.bounds.tolist()]  # type: ignore[no-untyped-call]  # untyped lib
+        yield HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=[*zip(les, cum[:-1], strict=True), ("+Inf", cum[-1])],
+            sum_value=self.sum,
+        )
 
 
 class Metrics:
@@ -31,11 +70,11 @@ class Metrics:
         self.duplicates = Counter(
             "carbon_router_duplicate_requests", "Requests answered from memory", registry=r
         )
-        self.latency = Histogram(
+        self.latency = BatchHistogram(
             "carbon_router_decision_latency_seconds",
             "Request record timestamp to placement acknowledged by the broker",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
+            r,
         )
         self.batch_size = Histogram(
             "carbon_router_batch_size", "Requests per batch", buckets=_BATCH_BUCKETS, registry=r
@@ -92,13 +131,14 @@ class Metrics:
         """Count published placements; ``produced_at_s`` are the request records' timestamps."""
         now = time.time()
         keys: Tally[tuple[str, str, str, str]] = Tally()
-        observe = self.latency.observe
+        if len(placements) != len(produced_at_s):
+            raise ValueError("one record timestamp per placement expected")
+        self.latency.observe_many(np.maximum(0.0, now - np.asarray(produced_at_s, dtype=np.float64)))
         du = dc = 0.0
-        for p, t0 in zip(placements, produced_at_s, strict=True):
+        for p in placements:
             region = p["region"] or "none"
             layer = p["layer"] or "none"
             keys[(p["status"], region, layer, p["reason"])] += 1
-            observe(max(0.0, now - t0))
             b = p["baseline"]
             if p["status"] == "placed" and b["energy_usd"] is not None:
                 du += b["energy_usd"] - p["energy_usd"]
