@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.resolve_bench
 	$(BIN)/python -m bench.e2e_bench
+	$(BIN)/python -m bench.soak_bench
 
 faults: $(STAMP)
 	$(BIN)/python -m faults.runner

@@ -6,7 +6,8 @@ subject under test:
 
 * ``router``: the real worker, ``python -m router.cli worker`` with ``streams.demo.worker_env``;
 * ``null``: a minimal aiokafka consume -> produce loop (whole fetched batches, the batch API, no decoding or
-  scoring, commit after the acks): the transport's limit;
+  scoring, commit after the acks, and like the router the acks and commit of one batch overlap the fetch
+  of the next): the transport's limit;
 * ``faust``: the pipeline written the obvious way, a faust agent that per event decodes with pydantic,
   scores the one request with ``router.scoring.Scorer`` and ``send``s one placement.
 
@@ -106,11 +107,19 @@ def _child_null() -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         parts = len(await producer.partitions_for(s.topic_placements) or {0})
+
+        async def settle(acks: list[Any], offsets: dict[Any, int]) -> None:
+            await asyncio.gather(*acks)
+            await consumer.commit(offsets)
+
+        inflight: asyncio.Future[None] | None = None
         try:
             while not stop.is_set():
                 fetched = await consumer.getmany(timeout_ms=100, max_records=s.max_batch)
                 if not fetched:
                     continue
+                if inflight is not None:  # like the router: one batch in flight, commits in order
+                    await inflight
                 acks = []
                 for tp, msgs in fetched.items():
                     batch = producer.create_batch()
@@ -129,8 +138,10 @@ def _child_null() -> None:
                                 batch, s.topic_placements, partition=tp.partition % parts
                             )
                         )
-                await asyncio.gather(*acks)
-                await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()}
+                inflight = asyncio.ensure_future(settle(acks, offsets))
+            if inflight is not None:
+                await inflight
         finally:
             await consumer.stop()
             await producer.stop()

@@ -74,39 +74,61 @@ class RequestArrays:
         return len(self.ids)
 
 
+#: Most distinct ``allowed_jurisdictions`` lists remembered as given; past it the memo starts again (the
+#: masks themselves stay: one per distinct set of allowed regions, at most 2^R and in practice a handful).
+ALLOW_MEMO_SIZE = 4096
+
+
 @dataclass(slots=True)
 class _AllowTable:
-    """Rows of allowed-region masks, one per distinct allowed_jurisdictions set; row 0 allows all."""
+    """Rows of allowed-region masks, one per distinct set of allowed regions; row 0 allows all.
+
+    Bounded under hostile input: a flood of requests with ever new ``allowed_jurisdictions`` lists only
+    adds rows for new *masks* (codes that match no region give the all-false row), and the memo of lists
+    as given is cleared when it reaches ``ALLOW_MEMO_SIZE``. ``array`` grows by doubling (rows past
+    ``n_rows`` are unused), so adding a mask is amortised O(R).
+    """
 
     jurisdiction: tuple[str, ...]
     tags: tuple[frozenset[str], ...]
     rows: dict[tuple[str, ...] | None, int] = field(default_factory=dict)
+    by_mask: dict[bytes, int] = field(default_factory=dict)
     array: BoolArray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.bool_))
+    n_rows: int = 0
 
     def index(self, allowed: tuple[str, ...] | None) -> int:
         """Row of the mask for ``allowed`` (None: all regions), built on first use."""
-        raw = self.rows.get(allowed)  # the common case: this exact list (or None) was seen before
-        if raw is not None:
-            return raw
-        key = None if allowed is None else tuple(sorted(set(allowed)))
-        got = self.rows.get(key)
+        got = self.rows.get(allowed)  # the common case: this exact list (or None) was seen before
         if got is not None:
-            self.rows[allowed] = got
             return got
         n = len(self.jurisdiction)
-        if key is None:
+        if allowed is None:
             row = np.ones(n, dtype=np.bool_)
         else:
-            codes = set(key)
+            codes = set(allowed)
             row = np.array(
                 [self.jurisdiction[j] in codes or bool(self.tags[j] & codes) for j in range(n)],
                 dtype=np.bool_,
             )
-        self.array = np.ascontiguousarray(np.vstack([self.array.reshape(-1, n), row[None, :]]))
-        index = int(self.array.shape[0] - 1)
-        self.rows[key] = index
-        self.rows[allowed] = index  # also under the list as given, so the next lookup skips the sort
+        key = row.tobytes()
+        index = self.by_mask.get(key)
+        if index is None:
+            index = self._add(row)
+            self.by_mask[key] = index
+        if len(self.rows) >= ALLOW_MEMO_SIZE:
+            self.rows = {None: self.rows[None]} if None in self.rows else {}
+        self.rows[allowed] = index
         return index
+
+    def _add(self, row: BoolArray) -> int:
+        if self.n_rows == self.array.shape[0]:
+            grown = np.zeros((max(4, 2 * self.n_rows), len(row)), dtype=np.bool_)
+            if self.n_rows:
+                grown[: self.n_rows] = self.array[: self.n_rows]
+            self.array = grown
+        self.array[self.n_rows] = row
+        self.n_rows += 1
+        return self.n_rows - 1
 
 
 class Plan:
