@@ -6,12 +6,19 @@ HiGHS model is built) and then ``--warm`` warm re-solves with perturbed demand a
 ``--repeats`` times with a fresh resolver each, so the cold time also gets a median and p99. Prints a table
 (milliseconds), the target (warm <= 5 ms at 50x40) and writes ``bench/results/resolve.json``.
 
+"Never stalling the data plane": the worker runs the re-solve in a thread (``run_in_executor``), and HiGHS
+releases the GIL while it solves. ``loop_lateness`` measures it: an asyncio ticker that wants to run every
+millisecond records how late each tick is, for ``--stall-s`` seconds without solves and again while 100x64
+re-solves run back to back in the executor. Reported: p50, p99 and max lateness of both.
+
     python -m bench.resolve_bench [--repeats N] [--warm N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from typing import Any
 
 from bench.common import load_average, machine, print_table, summary, write_json
@@ -29,12 +36,43 @@ def time_solves(G: int, R: int, warm_repeats: int, seed: int) -> tuple[float, li
     return resolve.time_solves(G, R, warm_repeats, seed=[seed, G, R])
 
 
+def loop_lateness(seconds: float, *, solving: bool, seed: int) -> dict[str, float]:
+    """Lateness (ms) of a 1 ms asyncio ticker over ``seconds``, optionally with 100x64 re-solves running
+    back to back in the default executor; also how many solves ran."""
+
+    async def run() -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + seconds
+        solves = 0
+
+        async def solver() -> None:
+            nonlocal solves
+            k = 0
+            while loop.time() < stop:
+                await loop.run_in_executor(None, time_solves, 100, 64, 5, seed + k)
+                solves += 6
+                k += 1
+
+        task = asyncio.create_task(solver()) if solving else None
+        late: list[float] = []
+        while loop.time() < stop:
+            want = time.perf_counter() + 0.001
+            await asyncio.sleep(0.001)
+            late.append(max(0.0, time.perf_counter() - want) * 1e3)
+        if task is not None:
+            await task
+        return {**{k: v for k, v in summary(late).items() if k in ("median", "p99", "max")}, "solves": solves}
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Time every size, print the table and the target, write the JSON."""
     ap = argparse.ArgumentParser(prog="python -m bench.resolve_bench", description="capacity re-solve times")
     ap.add_argument("--repeats", type=int, default=7, help="fresh resolvers (cold solves) per size")
     ap.add_argument("--warm", type=int, default=30, help="warm re-solves per resolver")
     ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--stall-s", type=float, default=3.0, help="seconds of each event-loop lateness run")
     args = ap.parse_args(argv)
     facts = machine()
     from router.resolve import time_warm_solve
@@ -79,9 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         f"\n  {'PASS' if ok else 'MISS'}  warm re-solve at 50x40: median {at['warm_ms']['median']:.2f} ms, "
         f"p99 {at['warm_ms']['p99']:.2f} ms (target <= {TARGET_WARM_MS:g} ms); load average {load_average()}"
     )
+    idle = loop_lateness(args.stall_s, solving=False, seed=args.seed)
+    busy = loop_lateness(args.stall_s, solving=True, seed=args.seed)
+    print_table(
+        f"event-loop lateness of a 1 ms ticker over {args.stall_s:g} s (ms)",
+        ["", "median", "p99", "max", "solves"],
+        [
+            ["no re-solve", idle["median"], idle["p99"], idle["max"], 0],
+            ["100x64 re-solves in the executor", busy["median"], busy["p99"], busy["max"], busy["solves"]],
+        ],
+    )
     write_json(
         "resolve",
         {
+            "loop_lateness_ms": {"idle": idle, "while_solving": busy},
             "argv": vars(args),
             "machine": facts,
             "cells": cells,
