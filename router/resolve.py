@@ -45,6 +45,8 @@ __all__ = [
     "FloatArray",
     "ResolveInput",
     "ResolveResult",
+    "never_solved",
+    "random_fleet",
     "time_solves",
     "time_warm_solve",
 ]
@@ -173,7 +175,7 @@ def _row_bounds(inp: ResolveInput, kw: float) -> tuple[FloatArray, FloatArray]:
     return np.concatenate([demand, np.full(R, -_INF)]), np.concatenate([demand, capacity])
 
 
-def _never_solved(R: int) -> ResolveResult:
+def never_solved(R: int) -> ResolveResult:
     """The version-0 result: no groups, zero duals."""
     return ResolveResult(
         version=0, ok=False, status="not solved yet", shares=_frozen(np.zeros((0, R))),
@@ -218,7 +220,7 @@ class CapacityResolver:
         self._highs.setOptionValue("output_flag", False)
         self.time_limit_s = time_limit_s
         self._structure: _Structure | None = None
-        self._last = _never_solved(self._R)
+        self._last = never_solved(self._R)
 
     @property
     def last(self) -> ResolveResult:
@@ -316,14 +318,19 @@ class CapacityResolver:
         return shares, unserved
 
 
-def time_solves(G: int, R: int, repeats: int, seed: object = 0) -> tuple[float, list[float]]:
-    """(cold_s, every warm_s) of solve() on a random fleet (~60 % reachable, capacity ~1.2 x demand)."""
-    rng = np.random.default_rng(seed)  # type: ignore[arg-type]  # ints and int sequences both seed it
+def random_fleet(G: int, R: int, rng: np.random.Generator) -> ResolveInput:
+    """A random LP input: G groups x R regions, ~60 % of pairs reachable, capacity ~1.2 x demand."""
     demand = rng.uniform(1.0, 100.0, G)
-    inp = ResolveInput(
+    return ResolveInput(
         tuple(f"g{g}" for g in range(G)), demand, rng.normal(1e-4, 5e-5, (G, R)), rng.random((G, R)) < 0.6,
         rng.uniform(0.2, 2.2, R) * demand.sum() / R,
     )  # fmt: skip
+
+
+def time_solves(G: int, R: int, repeats: int, seed: object = 0) -> tuple[float, list[float]]:
+    """(cold_s, every warm_s) of solve() on a ``random_fleet``."""
+    rng = np.random.default_rng(seed)  # type: ignore[arg-type]  # ints and int sequences both seed it
+    inp = random_fleet(G, R, rng)
     resolver = CapacityResolver(R, penalty_usd_per_wh=1e-3, time_limit_s=math.inf)
     t0 = time.perf_counter()
     first = resolver.solve(inp)

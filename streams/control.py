@@ -3,15 +3,14 @@
 - ``grid.signals`` / ``region.status``: a faust agent (one worker per record, through faust's consumer
   group) validates each record; a bad one is dead-lettered once, with its reason, and never changes state.
   Every worker's region state itself comes from ``streams.statefeed`` (the log, read by every worker).
-- the leader alone re-solves the capacity LP every ``resolve_interval_s`` (in a thread: the event loop and
-  the data plane never wait for it) and publishes the result on ``router.shares``, which every worker's
-  state feed applies.
+- the leader alone re-solves the capacity LP every ``resolve_interval_s`` (in a child process,
+  ``streams.solver``: the event loop and the data plane never wait for it) and publishes the result on
+  ``router.shares``, which every worker's state feed applies.
 - every worker publishes a metrics snapshot on ``router.metrics`` and serves ``/metrics`` and ``/healthz``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
 from typing import Any
@@ -20,11 +19,11 @@ import faust
 import structlog
 
 from router.live import LiveRouter
-from router.resolve import CapacityResolver
 from streams.codec import Rejected, check_region, dead_letter, decode_signal, decode_status, encode
 from streams.dataplane import DataPlane
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.solver import SolverProcess
 from streams.statefeed import StateFeed
 
 __all__ = ["build_app", "faust_app"]
@@ -90,7 +89,7 @@ def build_app(
     shares_topic = app.topic(s.topic_shares, partitions=1, **raw)
     dlq_topic = app.topic(s.topic_dlq, **raw)
     metrics_topic = app.topic(s.topic_metrics, **raw)
-    resolver = CapacityResolver(
+    solver = SolverProcess(
         live.plan.n_regions, penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh, time_limit_s=1.0
     )
 
@@ -159,7 +158,7 @@ def build_app(
         if inp is None:
             return
         started = time.perf_counter()
-        res = await asyncio.get_running_loop().run_in_executor(None, resolver.solve, inp)
+        res = await solver.solve(inp)  # in a child process: the event loop never waits for the GIL
         metrics.resolve_seconds.observe(time.perf_counter() - started)
         metrics.resolves.labels("ok" if res.ok else "failed").inc()
         if not res.ok:
