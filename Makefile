@@ -26,7 +26,7 @@ test: lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.kernel_bench
+	$(BIN)/python -m bench.kernel_bench --full
 	$(BIN)/python -m bench.coldstart_bench
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.resolve_bench
