@@ -15,6 +15,7 @@
     if (a >= 1e3) return (g / 1e3).toFixed(3) + " kg";
     return g.toFixed(1) + " g";
   };
+  const dual = (v) => (v === null || v === undefined ? "–" : v === 0 ? "0" : v.toExponential(2));
   const pct = (p) => (p === null || p === undefined ? "–" : p.toFixed(1) + "%");
   const age = (s) => {
     if (s === null || s === undefined) return "no signal";
@@ -93,7 +94,7 @@
       cell(tr, "price", num(r.price_usd_per_mwh, 2), r.price_usd_per_mwh);
       cell(tr, "carbon", num(r.marginal_gco2_per_kwh, 1), r.marginal_gco2_per_kwh);
       cell(tr, "healthy", r.healthy ? "yes" : "no");
-      cell(tr, "mu", r.mu_usd_per_wh.toExponential(3), r.mu_usd_per_wh);
+      cell(tr, "mu", dual(r.mu_usd_per_wh), r.mu_usd_per_wh);
       cell(tr, "load", `${num(r.load_kw, 2)} / ${num(r.capacity_kw, 0)}`, r.load_kw);
       body.appendChild(tr);
     }
@@ -122,7 +123,7 @@
     cell(mu, "group", "dual µ $/Wh");
     sh.regions.forEach((r) => {
       const v = sh.mu_usd_per_wh[r];
-      cell(mu, "mu", v === null || v === undefined ? "–" : v.toExponential(3), v);
+      cell(mu, "mu", dual(v), v);
     });
     cell(mu, "unserved", "");
     body.appendChild(mu);
