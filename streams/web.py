@@ -199,6 +199,8 @@ def add_web_page(
     rate = RateWindow()
     common = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
+    # "/" first and another page after it: faust's own index page also mounts at "/" when the server starts,
+    # and aiohttp refuses a second GET "/" on the last resource added (on an earlier one, the first wins)
     @app.page("/")
     async def index(web: Any, request: Any) -> Any:
         return web.html(html, headers={**common, "Content-Security-Policy": csp})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -9,11 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from router.commands import bundled
 from router.live import LiveRouter
 from router.models import Request
 from router.topology import load_topology
+from streams.control import build_app
+from streams.dataplane import DataPlane
 from streams.metrics import Metrics
 from streams.settings import Settings, load_settings
 from streams.statefeed import StateFeed
@@ -178,3 +182,28 @@ def test_page_is_self_contained_and_its_csp_pins_the_inline_code() -> None:
         assert f"'sha256-{digest}'" in csp
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
     assert 'fetch("/api/state"' in html
+
+
+def test_web_port_routes_are_the_page_its_json_metrics_and_health_only() -> None:
+    """The worker's web server, as it starts, routes GET and HEAD of /, /api/state, /metrics and /healthz and
+    nothing else (faust's /router, /table and statistics endpoints are off), with the page ahead of faust's
+    own index at /."""
+    s = _settings()
+    live = LiveRouter(load_topology())
+    m = Metrics("w-unit")
+    app = build_app(s, live, m, DataPlane(s, live, m), StateFeed(s, live))
+    app.web.init_server()
+    routes = [(r.method, r.resource.canonical) for r in app.web.web_app.router.routes() if r.resource]
+    assert set(routes) == {
+        (v, p) for v in ("GET", "HEAD") for p in ("/", "/api/state", "/metrics", "/healthz")
+    }
+
+    async def get(path: str) -> Any:
+        request = make_mocked_request("GET", path, app=app.web.web_app)
+        match = await app.web.web_app.router.resolve(request)
+        return await match.handler(request)
+
+    page, state = asyncio.run(get("/")), asyncio.run(get("/api/state"))
+    assert page.status == 200 and page.body.startswith(b"<!doctype html>")
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert state.status == 200 and orjson.loads(state.body)["worker_id"] == s.worker_id
