@@ -55,7 +55,7 @@
       return [r, layers, total];
     });
     rows.sort((a, b) => b[2] - a[2]);
-    const width = 1000, left = 190, right = 90, rowH = 24;
+    const width = 1000, left = 240, right = 90, rowH = 24;
     const height = Math.max(1, rows.length) * rowH + 4;
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.setAttribute("height", String(height));
@@ -168,7 +168,7 @@
     if (rates.length > 60) rates.shift();
     const top = Math.max(1, ...rates);
     $("rate-line").setAttribute("points",
-      rates.map((r, k) => `${(200 * k) / 59},${(40 - (38 * r) / top).toFixed(1)}`).join(" "));
+      rates.map((r, k) => `${(200 * k) / Math.max(1, rates.length - 1)},${(40 - (38 * r) / top).toFixed(1)}`).join(" "));
     renderBars(s.by_region);
     renderRegions(s.regions);
     renderShares(s.shares);

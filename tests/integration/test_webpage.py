@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import struct
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,55 @@ def _scenario(shift: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return sig, req
 
 
+async def _watch(url: str, tmp: Path, act: Callable[[], None], until: float) -> list[float]:
+    """Open ``url`` once in Chromium and read the decisions it shows over the DevTools protocol: wait for a
+    first value, run ``act`` (in a thread), then read until the page shows ``until`` without a reload."""
+    import aiohttp  # faust-streaming's web server dependency
+
+    profile = tmp / f"chromium-live-{time.monotonic_ns()}"
+    cmd = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", url]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: list[float] = []
+    try:
+        deadline = time.time() + 60
+        port_file = profile / "DevToolsActivePort"
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.time() < deadline and proc.poll() is None, "chromium opened no DevTools port"
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
+                targets = await r.json()
+            ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+            async with http.ws_connect(ws_url, max_msg_size=0) as ws:
+                expression = "Number(document.getElementById('decisions-total').dataset.value)"
+
+                async def shown(call: int) -> float:
+                    params = {"expression": expression, "returnByValue": True}
+                    await ws.send_json({"id": call, "method": "Runtime.evaluate", "params": params})
+                    while True:
+                        msg = await ws.receive_json(timeout=30)
+                        if msg.get("id") == call:
+                            return float(msg["result"]["result"].get("value") or 0)
+
+                call = 0
+                while not seen or seen[-1] <= 0:
+                    assert time.time() < deadline, f"the page showed no decisions: {seen}"
+                    call += 1
+                    seen.append(await shown(call))
+                    await asyncio.sleep(0.25)
+                await asyncio.to_thread(act)
+                while seen[-1] < until:
+                    assert time.time() < deadline + 60, f"the page did not update: {seen}"
+                    call += 1
+                    seen.append(await shown(call))
+                    await asyncio.sleep(0.25)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return seen
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
@@ -137,8 +188,9 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
     settings: Settings, tmp_path: Path
 ) -> None:
     """Chromium renders the page from a live worker: decisions, regions with counts, signal ages, the
-    installed shares and duals; a second load shows more decisions and older signals; a screenshot is saved;
-    and the web port serves only the page, its JSON, /metrics and /healthz, with no request field in them."""
+    installed shares and duals; an open page updates itself and a second load shows more decisions and older
+    signals; a screenshot is saved; and the web port serves only the page, its JSON, /metrics and /healthz,
+    with no request field in them."""
     _chromium()
     shift = time.time() - (T0 + 4500) - 5.0
     sig, req = _scenario(shift)
@@ -171,8 +223,9 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
         )
         assert len(drain(settings, settings.topic_placements, len(first))) == len(first)
         one = _Page(_browse(base + "/", tmp_path, "--dump-dom"))
-        produce(
-            settings, settings.topic_requests, [(r["request_id"].encode(), orjson.dumps(r)) for r in second]
+        feed = [(r["request_id"].encode(), orjson.dumps(r)) for r in second]
+        shown = asyncio.run(
+            _watch(base + "/", tmp_path, lambda: produce(settings, settings.topic_requests, feed), len(req))
         )
         assert len(drain(settings, settings.topic_placements, len(req))) == len(req) > 100
         time.sleep(1.0)  # the second load must see signals at least a second older
@@ -197,6 +250,10 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
     assert two.value("decisions-total") == len(first) + len(second)
     assert two.by_id["decisions-total"]["text"] == f"{len(first) + len(second)}"
     assert two.value("placed-total") + two.value("rejected-total") == len(req)
+    # and they move in an open page too: it showed the first batch, then all, without a reload
+    live = [v for v in shown if v > 0]  # 0 until the page's first poll came back
+    assert live[0] == len(first) and live[-1] == len(req)
+    assert live == sorted(live)
     # placements by region: rows carry counts that add up to the placed total, bars agree with them
     placed_rows = {r: float(c["placed"]["value"]) for r, c in two.rows.items() if float(c["placed"]["value"])}
     assert sum(placed_rows.values()) == two.value("placed-total") > 0
