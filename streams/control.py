@@ -25,6 +25,7 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.solver import SolverProcess
 from streams.statefeed import StateFeed
+from streams.web import add_web_page
 
 __all__ = ["build_app", "faust_app"]
 
@@ -62,6 +63,8 @@ def faust_app(s: Settings, app_id: str, *, web: bool, partitions: int = 1) -> fa
         web_host=s.web_host,
         web_bind=s.web_host,
         web_port=s.web_port,
+        web_router_enabled=False,  # the web port serves /metrics, /healthz and the read-only page only
+        web_tables_enabled=False,
         topic_partitions=partitions,
         topic_replication_factor=s.replication_factor,
         consumer_auto_offset_reset="earliest",
@@ -209,4 +212,5 @@ def build_app(
             }
         )
 
+    add_web_page(app, s, live, metrics, lambda: statefeed.latest_shares)
     return app

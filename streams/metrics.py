@@ -108,6 +108,17 @@ class Metrics:
         self.saved_carbon = Counter(
             "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", registry=r
         )
+        # savings = baseline - placed, both counters only go up (a batch that cost more shows as negative)
+        self.baseline_usd = Counter(
+            "carbon_router_baseline_energy_usd", "All-local energy cost of placed requests", registry=r
+        )
+        self.placed_usd = Counter("carbon_router_placed_energy_usd", "Energy cost as placed", registry=r)
+        self.baseline_carbon = Counter(
+            "carbon_router_baseline_carbon_grams", "All-local marginal carbon of placed requests", registry=r
+        )
+        self.placed_carbon = Counter(
+            "carbon_router_placed_carbon_grams", "Marginal carbon as placed", registry=r
+        )
         self.broker_errors = Counter(
             "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
         )
@@ -134,7 +145,7 @@ class Metrics:
         if len(placements) != len(produced_at_s):
             raise ValueError("one record timestamp per placement expected")
         self.latency.observe_many(np.maximum(0.0, now - np.asarray(produced_at_s, dtype=np.float64)))
-        du = dc = 0.0
+        du = dc = bu = bc = 0.0
         for p in placements:
             region = p["region"] or "none"
             layer = p["layer"] or "none"
@@ -143,6 +154,8 @@ class Metrics:
             if p["status"] == "placed" and b["energy_usd"] is not None:
                 du += b["energy_usd"] - p["energy_usd"]
                 dc += b["carbon_g"] - p["carbon_g"]
+                bu += b["energy_usd"]
+                bc += b["carbon_g"]
         for (status, region, layer, reason), n in keys.items():  # one locked increment per label set
             self.decisions.labels(status, region, layer, reason).inc(n)
             self._totals["decisions"] += n
@@ -155,6 +168,10 @@ class Metrics:
             self.saved_usd.inc(du)
         if dc > 0:
             self.saved_carbon.inc(dc)
+        self.baseline_usd.inc(bu)
+        self.placed_usd.inc(max(0.0, bu - du))  # rounding must never make a counter go down
+        self.baseline_carbon.inc(bc)
+        self.placed_carbon.inc(max(0.0, bc - dc))
 
     def record_dead_letter(self, topic: str, field: str | None) -> None:
         """Count one dead letter."""

@@ -40,6 +40,7 @@ class StateFeed(Service):
         self._targets: dict[Any, int] = {}
         self.caught_up = asyncio.Event()
         self.applied = {"signal": 0, "status": 0, "shares": 0, "skipped": 0}
+        self.latest_shares: dict[str, Any] | None = None  # the installed re-solve, for the web page
 
     async def on_start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -114,7 +115,8 @@ class StateFeed(Service):
             self.applied["status"] += 1
         else:
             try:
-                msg = SharesMessage.model_validate(orjson.loads(value or b""))
+                raw = orjson.loads(value or b"")
+                msg = SharesMessage.model_validate_json(value or b"")  # JSON mode: the rows are arrays
                 mu = [msg.mu_usd_per_wh[r] for r in live.plan.region_ids]
             except (ValidationError, orjson.JSONDecodeError, KeyError) as exc:
                 self.applied["skipped"] += 1
@@ -122,3 +124,4 @@ class StateFeed(Service):
                 return
             if live.set_duals(msg.version, mu):
                 self.applied["shares"] += 1
+                self.latest_shares = {**msg.model_dump(), "leader": raw.get("leader")}

@@ -168,3 +168,167 @@ def test_dockerfile_runs_carbon_router_worker() -> None:
     assert args["EXPOSE"] == "6066" and "HEALTHCHECK" in args
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
     assert "carbon-router" in scripts
+
+
+# -- Grafana ------------------------------------------------------------------------------------------------
+GRAFANA = DEPLOY / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "carbon-router.json"
+_PROM_LABELS = {
+    "le",
+    "instance",
+    "job",
+}  # histogram buckets, and what Prometheus adds to every scraped series
+
+
+def _dashboard() -> dict[str, Any]:
+    data = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _datasource() -> dict[str, Any]:
+    config = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text("utf-8"))
+    (source,) = config["datasources"]
+    assert isinstance(source, dict)
+    return source
+
+
+def _queries() -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target and every templating query of the dashboard."""
+    out = []
+    for panel in _dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            out.append((panel["title"], target["expr"]))
+    for var in _dashboard()["templating"]["list"]:
+        query = var["query"]
+        out.append((f"${var['name']}", query["query"] if isinstance(query, dict) else query))
+    return out
+
+
+def _exposition_series() -> dict[str, set[str]]:
+    """Sample name -> label names in a real worker's /metrics text after every kind of event was recorded."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from streams.metrics import Metrics
+
+    m = Metrics("w-deploy")
+    placed = {
+        "status": "placed",
+        "region": "gcp:europe-west6-a",
+        "layer": "energy",
+        "reason": "min_score",
+        "energy_usd": 1e-5,
+        "carbon_g": 0.02,
+        "baseline": {"energy_usd": 3e-5, "carbon_g": 0.3},
+    }
+    rejected = {**placed, "status": "rejected", "region": None, "layer": None, "reason": "latency_budget"}
+    m.record_placements([placed, rejected], [0.0, 0.0])
+    m.record_dead_letter("grid.signals", "region")
+    m.batch_size.observe(2)
+    m.batch_seconds.observe(0.001)
+    m.lag.labels("0").set(3)
+    m.signal_age.labels("gcp:europe-west6-a").set(12.0)
+    m.resolve_seconds.observe(0.02)
+    m.resolves.labels("ok").inc()
+    m.signals.labels("valid").inc()
+    m.broker_errors.labels("produce").inc()
+    m.region_load.labels("gcp:europe-west6-a").set(1.5)
+    m.is_leader.set(1)
+    m.shares_version.set(3)
+    m.duplicates.inc()
+    series: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(m.exposition().decode()):
+        for sample in family.samples:
+            series.setdefault(sample.name, set()).update(sample.labels)
+    return series
+
+
+def test_dashboard_covers_the_issue_panels() -> None:
+    """The dashboard JSON parses and has panels for decisions/s, region, layer, savings, signal age, re-solve
+    time and outcome, lag, dead letters and decision latency p50/p99."""
+    dash = _dashboard()
+    assert dash["uid"] == "carbon-router" and dash["schemaVersion"] >= 36
+    titles = " | ".join(p["title"].lower() for p in dash["panels"])
+    for words in (
+        "decisions/s by status",
+        "by region",
+        "by layer",
+        "energy cost",
+        "carbon",
+        "signal age",
+        "re-solve time",
+        "re-solves by outcome",
+        "consumer lag",
+        "dead letters by topic and field",
+        "decision latency",
+    ):
+        assert words in titles, words
+    latency = " ".join(e for t, e in _queries() if t == "Decision latency")
+    assert "histogram_quantile(0.5," in latency and "histogram_quantile(0.99," in latency
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_promql_metric_and_label_exists_in_a_real_exposition() -> None:
+    """Every carbon_router_* series a panel or variable queries is in a real Metrics exposition, with every
+    label the query groups by or matches on."""
+    series = _exposition_series()
+    queried: set[str] = set()
+    for where, expr in _queries():
+        names = set(re.findall(r"\b(carbon_router_[a-z0-9_]+)", expr))
+        assert names, f"{where}: {expr}"
+        for name in names:
+            assert name in series, f"{where}: {name} is not exported"
+        queried |= names
+        labels = {x.strip() for group in re.findall(r"\bby \(([^)]*)\)", expr) for x in group.split(",")}
+        labels |= set(re.findall(r"\b([a-z_]+)\s*=~?\s*\"", expr))
+        available = set().union(*(series[n] for n in names)) | _PROM_LABELS
+        assert labels <= available, f"{where}: labels {labels - available} not on {names}"
+    savings = {
+        "carbon_router_baseline_energy_usd_total",
+        "carbon_router_placed_energy_usd_total",
+        "carbon_router_baseline_carbon_grams_total",
+        "carbon_router_placed_carbon_grams_total",
+    }
+    assert savings <= queried
+
+
+def test_panels_use_the_provisioned_prometheus_datasource() -> None:
+    """The datasource: the compose Prometheus under a fixed uid; every panel, target and variable uses it."""
+    source = _datasource()
+    assert source["type"] == "prometheus" and source["access"] == "proxy"
+    url = urlsplit(source["url"])
+    assert url.hostname == "prometheus" and url.port == 9090
+    assert any(str(p).endswith(":9090") for p in _service("prometheus")["ports"])
+    uid = source["uid"]
+    dash = _dashboard()
+    refs = [p["datasource"] for p in dash["panels"] if p["type"] != "row"]
+    refs += [t["datasource"] for p in dash["panels"] for t in p.get("targets", [])]
+    refs += [v["datasource"] for v in dash["templating"]["list"]]
+    assert refs and all(r == {"type": "prometheus", "uid": uid} for r in refs)
+
+
+def test_compose_runs_grafana_with_the_provisioning_mounted_read_only() -> None:
+    """Compose runs a pinned grafana-oss on port 3000 with the provisioning and the dashboards mounted
+    read-only where the provider looks, and anonymous visitors as viewers."""
+    grafana, env = _service("grafana"), _env("grafana")
+    image = grafana["image"]
+    assert image.startswith("grafana/grafana-oss:") and re.fullmatch(r"[^:]+:\d+\.\d+\.\d+", image)
+    mounts = grafana["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    provider_conf = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "carbon-router.yml").read_text()
+    )
+    (provider,) = provider_conf["providers"]
+    assert f"./grafana/dashboards:{provider['options']['path']}:ro" in mounts
+    for mount in mounts:
+        source = mount.split(":")[0]
+        if source.startswith("./"):
+            assert (DEPLOY / source).is_dir(), mount
+        else:
+            assert source in _compose()["volumes"], mount
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
+    assert [_container_port(p) for p in grafana["ports"]] == [3000]
+    assert "prometheus" in grafana["depends_on"]
