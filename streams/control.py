@@ -147,6 +147,7 @@ def build_app(
         now = time.time()
         st = live.scorer.state
         metrics.shares_version.set(live.shares_version)
+        metrics.is_leader.set(int(app.is_leader()))  # back to 0 when leadership moves to another worker
         load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
         for j, region in enumerate(live.plan.region_ids):
             metrics.region_load.labels(region).set(float(load_kw[j]))
