@@ -6,13 +6,15 @@ with the topology's zone map and the wall clock as ``now``:
 
 - signals go to ``settings.topic_signals`` and forecasts to ``settings.topic_forecasts``, keyed by region id;
   the control plane and every worker's state feed then treat them like any other signal;
+- the ENTSO-E steps still ahead (cleared day-ahead prices) are also kept and released on ``grid.signals``
+  by a 1-second timer when each step starts, by the worker that converted the document;
 - a rejected payload goes to ``settings.topic_dlq`` as a DeadLetter naming the field and the reason;
 - every record is counted in ``carbon_router_provider_records{provider, outcome}`` (``converted``,
   ``rejected``, ``failed``); one failing record never stops the agent.
 
 | raw topic (setting) | payload |
 |---|---|
-| ``grid.raw.watttime`` (``topic_raw_watttime``) | WattTime v3 JSON: historical, signal-index or forecast |
+| ``grid.raw.watttime`` (``topic_raw_watttime``) | WattTime v3 JSON: historical or forecast |
 | ``grid.raw.electricitymaps`` (``topic_raw_electricitymaps``) | Electricity Maps v3 JSON: latest or history |
 | ``grid.raw.entsoe`` (``topic_raw_entsoe``) | ENTSO-E A44 day-ahead prices XML |
 """
@@ -27,6 +29,7 @@ import faust
 import orjson
 import structlog
 
+from router.models import GridSignal
 from router.providers import (
     Parsed,
     Rejection,
@@ -34,6 +37,7 @@ from router.providers import (
     parse_entsoe,
     parse_watttime,
 )
+from router.providers.entsoe import cleared_price_signals
 from router.topology import Topology
 from streams.codec import Rejected, dead_letter
 from streams.metrics import Metrics
@@ -86,6 +90,8 @@ def register_adapters(
     s = settings
     signals_topic = app.topic(s.topic_signals, partitions=1, **_RAW)
     forecasts_topic = app.topic(s.topic_forecasts, **_RAW)
+    #: region -> step start -> the cleared price signal to release when the step starts
+    scheduled: dict[str, dict[float, GridSignal]] = {}
 
     async def handle(provider: str, topic: str, ev: Any) -> None:
         """Convert one raw record and publish the result or its dead letter. Never raises."""
@@ -112,6 +118,8 @@ def register_adapters(
             for fc in got.forecasts:
                 value = orjson.dumps(fc.model_dump(exclude_none=True))
                 await forecasts_topic.send(key=fc.region.encode(), value=value)
+                for sig in cleared_price_signals(fc):
+                    scheduled.setdefault(sig.region, {})[sig.ts] = sig
             metrics.provider_records.labels(provider, "converted").inc()
             log.info(
                 "provider_payload_converted",
@@ -122,6 +130,23 @@ def register_adapters(
         except Exception as exc:  # one bad record never stops the agent
             metrics.provider_records.labels(provider, "failed").inc()
             log.error("provider_payload_failed", provider=provider, error=repr(exc))
+
+    async def release_cleared_prices() -> None:
+        """Publish each scheduled price signal whose step has started. Never raises."""
+        now = clock()
+        for by_ts in scheduled.values():
+            for ts in sorted(t for t in by_ts if t <= now):
+                sig = by_ts.pop(ts)
+                try:
+                    await signals_topic.send(
+                        key=sig.region.encode(), value=orjson.dumps(sig.model_dump(exclude_none=True))
+                    )
+                    log.info("cleared_price_released", region=sig.region, ts=sig.ts)
+                except Exception as exc:
+                    metrics.broker_errors.labels("cleared_price").inc()
+                    log.warning("cleared_price_release_failed", region=sig.region, error=repr(exc))
+
+    app.timer(1.0)(release_cleared_prices)
 
     for provider, setting in PROVIDERS.items():
         topic_name: str = getattr(s, setting)

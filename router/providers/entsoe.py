@@ -8,8 +8,10 @@ A03 (the default of A44) a missing position repeats the price before it; positio
 
 A step that has started by ``now`` becomes a price GridSignal (``ts`` = step start, ``valid_for_s`` =
 resolution, ``estimated`` false, ``generated_at`` = ``createdDateTime``); the steps still ahead form one price
-GridForecast per region (``step_s`` = resolution). When a zone has series of several resolutions (since the
-15-minute day-ahead MTU some zones publish both), the finest wins.
+GridForecast per region (``step_s`` = resolution). Day-ahead prices are cleared, not estimated, so each step
+ahead is also released as a signal when it starts (``cleared_price_signals``, used by ``streams.adapters``):
+ENTSO-E publishes the next day's prices once, before any of its steps has started. When a zone has series
+of several resolutions (since the 15-minute day-ahead MTU some zones publish both), the finest wins.
 
 The XML is parsed with the standard library after refusing any DOCTYPE or entity declaration (no entity
 expansion, no external resources) and bounding the size.
@@ -37,7 +39,7 @@ from router.providers.common import (
     price_value,
 )
 
-__all__ = ["NAMESPACE", "RESOLUTIONS_S", "SOURCE", "parse_entsoe"]
+__all__ = ["NAMESPACE", "RESOLUTIONS_S", "SOURCE", "cleared_price_signals", "parse_entsoe"]
 
 SOURCE = "entsoe"
 #: The A44 document's namespace (version 7:3; any 7:x is read the same way).
@@ -59,6 +61,26 @@ def parse_entsoe(
 ) -> Parsed | Rejection:
     """One A44 document as price signals (started steps) and forecasts (steps ahead), or why not."""
     return guarded(_parse, raw, zones, now, usd_per, max_bytes)
+
+
+def cleared_price_signals(fc: GridForecast) -> tuple[GridSignal, ...]:
+    """The price signal of each step of an ENTSO-E price forecast, to publish when the step starts."""
+    if fc.source != SOURCE:
+        return ()
+    return tuple(
+        GridSignal(
+            region=fc.region,
+            ts=p.ts,
+            price_usd_per_mwh=p.price_usd_per_mwh,
+            valid_for_s=fc.step_s,
+            source=SOURCE,
+            estimated=False,
+            generated_at=fc.generated_at,
+            provider_zone=fc.provider_zone,
+        )
+        for p in fc.points
+        if p.price_usd_per_mwh is not None
+    )
 
 
 def _child_text(el: ET.Element, ns: str, path: str, field: str) -> str:

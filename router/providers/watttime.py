@@ -5,13 +5,14 @@ Both payloads have the v3 shape ``{"data": [{"point_time", "value"}, ...], "meta
 
 - a **forecast** (``/v3/forecast``) carries ``meta.generated_at_period_seconds`` (and ``meta.generated_at``,
   then required): one GridForecast per mapped region, ``step_s`` = ``meta.data_point_period_seconds``;
-- anything else is **data** (``/v3/signal-index``, ``/v3/historical``): one marginal GridSignal per point and
-  region, ``ts`` = ``point_time``, ``valid_for_s`` = ``meta.data_point_period_seconds``, ``estimated`` false,
-  ``generated_at`` = ``meta.generated_at`` when given.
+- anything else is **data** (``/v3/historical``, or the latest point of it): one marginal GridSignal per
+  point and region, ``ts`` = ``point_time``, ``valid_for_s`` = ``meta.data_point_period_seconds``,
+  ``estimated`` false, ``generated_at`` = ``meta.generated_at`` when given.
 
 A wrong signal type or unit, a missing field, an unmapped ``meta.region``, a time in the future (beyond
 ``FUTURE_TOLERANCE_S``; for a forecast only its generation time), a NaN or an implausible value rejects the
-whole payload, naming the field (e.g. ``data[3].value``).
+whole payload, naming the field (e.g. ``data[3].value``). So is a ``/v3/signal-index`` payload: its units
+are ``percentile`` (0-100, relative to the coming day), which is no emission rate.
 """
 
 from __future__ import annotations

@@ -189,3 +189,46 @@ def test_raw_provider_payloads_become_signals_forecasts_and_dead_letters(
     )
     assert _counter(metrics, "carbon_router_provider_records_total", outcome="rejected") == n_bad
     assert _counter(metrics, "carbon_router_provider_records_total", outcome="failed") == 0
+
+
+def _release_doc() -> tuple[int, bytes]:
+    """An A44 document of two 15-minute steps (real FR prices) starting a few seconds from now."""
+    start = int(time.time()) + 8  # the worker converts the document well before its first step starts
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    doc = f"""<?xml version="1.0" encoding="UTF-8"?>
+<Publication_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3">
+  <type>A44</type><createdDateTime>{iso(start - 60)}</createdDateTime>
+  <TimeSeries><in_Domain.mRID codingScheme="A01">10YFR-RTE------C</in_Domain.mRID>
+    <currency_Unit.name>EUR</currency_Unit.name><price_Measure_Unit.name>MWH</price_Measure_Unit.name>
+    <curveType>A03</curveType>
+    <Period><timeInterval><start>{iso(start)}</start><end>{iso(start + 1800)}</end></timeInterval>
+      <resolution>PT15M</resolution>
+      <Point><position>1</position><price.amount>24.15</price.amount></Point>
+      <Point><position>2</position><price.amount>17.73</price.amount></Point>
+    </Period></TimeSeries></Publication_MarketDocument>""".encode()
+    return start, doc
+
+
+def test_cleared_day_ahead_prices_are_released_when_their_step_starts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An A44 document whose steps all lie ahead gives a forecast at once and each step's price signal
+    on grid.signals when the step starts (real FR prices, times moved to just after now)."""
+    w = WorkerProc(settings, "w-release", tmp_path)
+    try:
+        w.wait()
+        start, doc = _release_doc()
+        produce(settings, settings.topic_raw_entsoe, [(None, doc)])
+        fcs = drain(settings, settings.topic_forecasts, 1, timeout_s=30)
+        signals = drain(settings, settings.topic_signals, 1, timeout_s=40, settle_s=2.0)
+        released_at = time.time()
+    finally:
+        assert w.stop() == 0
+    (fc,) = [GridForecast.model_validate(orjson.loads(m.value)) for m in fcs]
+    assert fc.region == "azure:francecentral" and [p.ts for p in fc.points] == [start, start + 900]
+    sig = [GridSignal.model_validate(orjson.loads(m.value)) for m in signals]
+    assert len(sig) == 1, sig  # the second step starts 15 minutes later
+    assert sig[0].ts == start and sig[0].region == "azure:francecentral"
+    assert sig[0].price_usd_per_mwh == pytest.approx(24.15 * 1.0787)
+    assert (sig[0].source, sig[0].valid_for_s, sig[0].estimated) == ("entsoe", 900.0, False)
+    assert released_at >= start

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from router.providers import Parsed, Rejection, parse_entsoe
-from router.providers.entsoe import NAMESPACE
+from router.providers.entsoe import NAMESPACE, cleared_price_signals
 from router.topology import load_topology
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
@@ -99,6 +99,36 @@ def test_started_steps_are_signals_and_later_steps_a_forecast() -> None:
     assert len(fc.points) == 61 and fc.points[0].ts == now + 3600
     assert fc.points[3].price_usd_per_mwh == pytest.approx(-55.01 * EUR)  # 14:00
     assert all(p.marginal_gco2_per_kwh is None for p in fc.points)
+
+
+def test_cleared_prices_ahead_become_signals_for_later_release() -> None:
+    """Each step of an ENTSO-E price forecast gives the signal to publish when the step starts."""
+    now = T0 + 10 * 3600
+    got = _parse(DOC, now=now)
+    assert isinstance(got, Parsed)
+    fc = next(f for f in got.forecasts if f.region == "gcp:europe-west4-a")
+    later = cleared_price_signals(fc)
+    assert [s.ts for s in later] == [p.ts for p in fc.points]
+    assert [s.price_usd_per_mwh for s in later] == [p.price_usd_per_mwh for p in fc.points]
+    s = later[0]
+    assert (s.region, s.valid_for_s, s.source, s.estimated) == ("gcp:europe-west4-a", 3600.0, "entsoe", False)
+    assert (s.generated_at, s.provider_zone) == (fc.generated_at, "10YNL----------L")
+    # every step of the document is covered exactly once: started ones now, the rest when they start
+    assert len(got.signals) + sum(len(cleared_price_signals(f)) for f in got.forecasts) == 3 * 72
+
+
+def test_marginal_forecasts_are_never_released_as_signals() -> None:
+    """A WattTime forecast is an estimate, not a cleared price: it gives no signals to release."""
+    from router.models import GridForecast
+
+    fc = GridForecast(
+        region="aws:us-west-1",
+        generated_at=0.0,
+        step_s=300.0,
+        source="watttime",
+        points=({"ts": 1.0, "marginal_gco2_per_kwh": 400.0},),  # type: ignore[arg-type]
+    )
+    assert cleared_price_signals(fc) == ()
 
 
 def _doc(

@@ -98,6 +98,7 @@ _FUTURE = "2100-01-01T00:00:00+00:00"
     [
         (("meta", "units"), "kg_co2_per_mwh", "meta.units", False),
         (("meta", "units"), _DELETE, "meta.units", False),
+        (("meta", "units"), "percentile", "meta.units", False),
         (("meta", "signal_type"), "co2_aoer", "meta.signal_type", False),
         (("meta", "signal_type"), "health_damage", "meta.signal_type", True),
         (("meta", "region"), "PJM_DC", "meta.region", False),
