@@ -685,9 +685,7 @@ def render_topology(
         "# Signal providers (router.providers): exchange rates of provider prices, and each provider's zones",
         "# -> region ids. Rates: " + FX_SOURCE + ", column " + FX_DATE + " (see PROVENANCE.md).",
         "[providers]",
-        "usd_per = { "
-        + ", ".join(f"{cur} = {_num(USD_PER_UNIT[cur], 6)}" for cur in FX_QUOTED)
-        + " }",
+        "usd_per = { " + ", ".join(f"{cur} = {_num(USD_PER_UNIT[cur], 6)}" for cur in FX_QUOTED) + " }",
     ]
     for provider, zones in PROVIDER_ZONES.items():
         lines += ["", f"[providers.{provider}]"]

@@ -1,9 +1,9 @@
-"""Build the provider test fixtures (tests/fixtures/providers/) from the real series of the shared data folder.
+"""Build the provider test fixtures (tests/fixtures/providers/) from the real series of the shared data.
 
 Each fixture is shaped like its provider's documented payload and carries real values; what was changed is
 written in tests/fixtures/providers/PROVENANCE.md. Stdlib only; byte-identical on every run:
 
-    python scripts/build_provider_fixtures.py --data-dir <shared real-data folder> --out-dir tests/fixtures/providers
+    python scripts/build_provider_fixtures.py --data-dir <shared data> --out-dir tests/fixtures/providers
 """
 
 from __future__ import annotations
@@ -85,12 +85,15 @@ def entsoe_a44(data_dir: Path) -> str:
         "  <mRID>fixture-a44-2024-04-13</mRID>",
         "  <revisionNumber>1</revisionNumber>",
         "  <type>A44</type>",
-        '  <sender_MarketParticipant.mRID codingScheme="A01">10X1001A1001A450</sender_MarketParticipant.mRID>',
+        '  <sender_MarketParticipant.mRID codingScheme="A01">10X1001A1001A450'
+        "</sender_MarketParticipant.mRID>",
         "  <sender_MarketParticipant.marketRole.type>A32</sender_MarketParticipant.marketRole.type>",
-        '  <receiver_MarketParticipant.mRID codingScheme="A01">10X1001A1001A450</receiver_MarketParticipant.mRID>',
+        '  <receiver_MarketParticipant.mRID codingScheme="A01">10X1001A1001A450'
+        "</receiver_MarketParticipant.mRID>",
         "  <receiver_MarketParticipant.marketRole.type>A33</receiver_MarketParticipant.marketRole.type>",
         "  <createdDateTime>2024-04-12T12:00:00Z</createdDateTime>",
-        "  <period.timeInterval><start>2024-04-13T00:00Z</start><end>2024-04-16T00:00Z</end></period.timeInterval>",
+        "  <period.timeInterval><start>2024-04-13T00:00Z</start><end>2024-04-16T00:00Z</end>"
+        "</period.timeInterval>",
     ]
     n = 0
     for zone, eic in ENTSOE_ZONES.items():
@@ -121,7 +124,8 @@ def entsoe_a44(data_dir: Path) -> str:
                 if price == previous:  # curve type A03: a repeated price is left out
                     continue
                 previous = price
-                lines.append(f"      <Point><position>{pos}</position><price.amount>{price}</price.amount></Point>")
+                amount = f"<price.amount>{price}</price.amount>"
+                lines.append(f"      <Point><position>{pos}</position>{amount}</Point>")
             lines += ["    </Period>", "  </TimeSeries>"]
     lines.append("</Publication_MarketDocument>")
     return "\n".join(lines) + "\n"
@@ -159,14 +163,16 @@ def main() -> None:
     a = ap.parse_args()
     out: Path = a.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    dump = {"indent": 1, "ensure_ascii": False}
-    (out / "watttime_caiso_north_historical.json").write_text(json.dumps(watttime_data(a.data_dir), **dump) + "\n")
+    historical = json.dumps(watttime_data(a.data_dir), indent=1, ensure_ascii=False)
+    (out / "watttime_caiso_north_historical.json").write_text(historical + "\n")
     (out / "watttime_caiso_north_forecasts.json").write_text(
-        json.dumps(watttime_forecasts(a.data_dir), **dump) + "\n"
+        json.dumps(watttime_forecasts(a.data_dir), indent=1, ensure_ascii=False) + "\n"
     )
     (out / "entsoe_a44_fr_nl_be_2024-04-13.xml").write_text(entsoe_a44(a.data_dir))
     (out / "au_sa_5min_2019-12-30.csv").write_text(sa_csv(a.data_dir))
-    (out / "electricitymaps_latest.json").write_text(json.dumps(electricitymaps(a.data_dir), **dump) + "\n")
+    (out / "electricitymaps_latest.json").write_text(
+        json.dumps(electricitymaps(a.data_dir), indent=1, ensure_ascii=False) + "\n"
+    )
     print(f"wrote {out}")
 
 
