@@ -88,6 +88,10 @@ def cmd_topology(path: Path | None) -> int:
         f"\n{len(topo.models)} models: "
         + ", ".join(f"{m.id} ({m.wh_per_token} Wh/token)" for m in topo.models)
     )
+    p = topo.providers
+    zones = [f"{name} {len(p.zones(name))}" for name in ("watttime", "electricitymaps", "entsoe", "csv")]
+    rates = ", ".join(f"{cur} {rate:g}" for cur, rate in sorted(p.usd_per.items())) or "none"
+    print(f"\nsignal providers: zones mapped: {', '.join(zones)}; USD per unit: {rates}")
     return 0
 
 

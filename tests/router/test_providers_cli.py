@@ -94,3 +94,11 @@ def test_bad_csv_exits_2_naming_file_line_field_value(tmp_path: Path, body: str,
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     """A CSV that cannot be read exits 2 naming it."""
     assert main(["signals", "--csv", str(tmp_path / "nope.csv")]) == 2
+
+
+def test_topology_command_shows_the_provider_mapping(capsys: pytest.CaptureFixture[str]) -> None:
+    """`carbon-router topology` says how many zones each provider maps and the exchange rates."""
+    assert main(["topology"]) == 0
+    out = capsys.readouterr().out
+    assert "zones mapped: watttime 1, electricitymaps 13, entsoe 6, csv 8" in out
+    assert "EUR 1.0787" in out
