@@ -2,9 +2,10 @@
 
 Payloads: ``/v3/carbon-intensity/latest`` (``zone``, ``carbonIntensity``, ``datetime``, ``updatedAt``,
 ``createdAt``, ``isEstimated``, ``emissionFactorType``, ``estimationMethod``) or
-``/v3/carbon-intensity/history`` (``zone`` and ``history``: a list of such entries). Each entry becomes a
-GridSignal that carries ``average_gco2_per_kwh`` only (``marginal_gco2_per_kwh`` stays empty: the kernel
-prices marginal carbon, and an average intensity is not one), ``estimated`` = ``isEstimated``,
+``/v3/carbon-intensity/history`` or ``/past-range`` (``zone`` and ``history`` or ``data``: a list of such
+entries). Each entry becomes a GridSignal that carries ``average_gco2_per_kwh`` only
+(``marginal_gco2_per_kwh`` stays empty: the kernel prices marginal carbon, and an average intensity is not
+one), ``estimated`` = ``isEstimated``,
 ``generated_at`` = ``updatedAt``, ``ts`` = ``datetime``, ``source`` ``electricitymaps``. Forecast payloads
 are refused: they forecast an average too.
 """
@@ -56,18 +57,19 @@ def _parse(raw: bytes | None, zones: ZoneMap, now: float, max_bytes: int) -> Par
         )
     zone = text(obj.get("zone"), "zone")
     regions = lookup_zone(zones, zone, "zone", "electricitymaps")
-    if "history" in obj:
-        history = obj["history"]
+    key = "history" if "history" in obj else "data" if "data" in obj else None
+    if key is not None:
+        history = obj[key]
         if not isinstance(history, list) or not history:
             raise fail(
                 "missing or empty",
-                "history",
+                key,
                 None if history is None else type(history).__name__,
                 "a non-empty array of carbon-intensity entries",
             )
         if len(history) > MAX_FORECAST_POINTS:
-            raise fail("too many entries", "history", len(history), f"at most {MAX_FORECAST_POINTS}")
-        entries = [(f"history[{k}].", e) for k, e in enumerate(history)]
+            raise fail("too many entries", key, len(history), f"at most {MAX_FORECAST_POINTS}")
+        entries = [(f"{key}[{k}].", e) for k, e in enumerate(history)]
     else:
         entries = [("", obj)]
     signals: list[GridSignal] = []

@@ -93,6 +93,16 @@ def test_bad_payloads_are_rejected_naming_the_field(change: dict[str, Any], fiel
     assert got.field == field, got.error
 
 
+def test_past_range_payload_reads_its_data_list() -> None:
+    """A /past-range payload (entries under ``data``) is read like a history payload."""
+    entries = [dict(_latest()[2], datetime=f"2024-04-13T0{h}:00:00.000Z") for h in range(2)]
+    got = _parse({"zone": "NL", "data": entries})
+    assert isinstance(got, Parsed)
+    assert [s.average_gco2_per_kwh for s in got.signals] == [252.7, 252.7]
+    bad = _parse({"zone": "NL", "data": [entries[0], dict(entries[1], isEstimated=None)]})
+    assert isinstance(bad, Rejection) and bad.field == "data[1].isEstimated"
+
+
 def test_bad_history_entry_names_its_index() -> None:
     """A bad entry of a history payload is named with its index."""
     entries = [_latest()[1], dict(_latest()[1], carbonIntensity=None)]
