@@ -3,6 +3,8 @@
 Both payloads have the v3 shape ``{"data": [{"point_time", "value"}, ...], "meta": {...}}`` with
 ``meta.units`` ``lbs_co2_per_mwh``, converted here to g/kWh (``* 0.45359237``). Which one a payload is:
 
+- a **historical forecast** (``/v3/forecast/historical``) has ``data`` items of ``generated_at`` and
+  ``forecast`` (a list of points): one GridForecast per item and mapped region;
 - a **forecast** (``/v3/forecast``) carries ``meta.generated_at_period_seconds`` (and ``meta.generated_at``,
   then required): one GridForecast per mapped region, ``step_s`` = ``meta.data_point_period_seconds``;
 - anything else is **data** (``/v3/historical``, or the latest point of it): one marginal GridSignal per
@@ -83,22 +85,23 @@ def _parse(raw: bytes | None, zones: ZoneMap, now: float, max_bytes: int) -> Par
     period = number(period_raw, "meta.data_point_period_seconds")
     if not 0 < period <= 86400:
         raise fail("implausible period", "meta.data_point_period_seconds", period_raw, "1 to 86400 seconds")
+    data_list = obj.get("data")
+    if (
+        isinstance(data_list, list)
+        and data_list
+        and isinstance(data_list[0], dict)
+        and "forecast" in data_list[0]
+    ):
+        return _historical_forecasts(data_list, regions, zone, period, now)
     forecast = "generated_at_period_seconds" in meta
     generated_at: float | None = None
     if "generated_at" in meta or forecast:
         generated_at = parse_time(meta.get("generated_at"), "meta.generated_at")
         check_not_future(generated_at, now, "meta.generated_at", meta.get("generated_at"))
-    points = _points(obj.get("data"))
+    points = _points(data_list)
     if forecast:
         assert generated_at is not None
-        last_ts, _ = points[-1]
-        if last_ts > generated_at + MAX_FORECAST_AHEAD_S:
-            raise fail(
-                "forecast reaches too far ahead",
-                f"data[{len(points) - 1}].point_time",
-                last_ts - generated_at,
-                f"at most {MAX_FORECAST_AHEAD_S:.0f} s after generated_at",
-            )
+        _check_horizon(points, generated_at, "data")
         return Parsed(forecasts=tuple(_forecast(r, zone, generated_at, period, points) for r in regions))
     signals: list[GridSignal] = []
     for k, (ts, g) in enumerate(points):
@@ -118,28 +121,58 @@ def _parse(raw: bytes | None, zones: ZoneMap, now: float, max_bytes: int) -> Par
     return Parsed(signals=tuple(signals))
 
 
-def _points(data: object) -> list[tuple[float, float]]:
+def _historical_forecasts(
+    items: list[Any], regions: tuple[str, ...], zone: str, period: float, now: float
+) -> Parsed:
+    """A ``/v3/forecast/historical`` payload: ``data`` is a list of {generated_at, forecast: [points]}."""
+    if len(items) > MAX_FORECAST_POINTS:
+        raise fail("too many forecasts", "data", len(items), f"at most {MAX_FORECAST_POINTS}")
+    out: list[GridForecast] = []
+    for k, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise fail("not an object", f"data[{k}]", type(item).__name__, "{generated_at, forecast}")
+        generated_at = parse_time(item.get("generated_at"), f"data[{k}].generated_at")
+        check_not_future(generated_at, now, f"data[{k}].generated_at", item.get("generated_at"))
+        points = _points(item.get("forecast"), f"data[{k}].forecast")
+        _check_horizon(points, generated_at, f"data[{k}].forecast")
+        out += [_forecast(r, zone, generated_at, period, points) for r in regions]
+    return Parsed(forecasts=tuple(out))
+
+
+def _check_horizon(points: list[tuple[float, float]], generated_at: float, field: str) -> None:
+    last_ts, _ = points[-1]
+    if last_ts > generated_at + MAX_FORECAST_AHEAD_S:
+        raise fail(
+            "forecast reaches too far ahead",
+            f"{field}[{len(points) - 1}].point_time",
+            last_ts - generated_at,
+            f"at most {MAX_FORECAST_AHEAD_S:.0f} s after generated_at",
+        )
+
+
+def _points(data: object, field: str = "data") -> list[tuple[float, float]]:
     """(point_time as epoch s, value in g/kWh), strictly increasing in time."""
     if not isinstance(data, list) or not data:
         raise fail(
             "missing or empty",
-            "data",
+            field,
             None if data is None else type(data).__name__,
             "a non-empty array of {point_time, value}",
         )
     if len(data) > MAX_FORECAST_POINTS:
-        raise fail("too many points", "data", len(data), f"at most {MAX_FORECAST_POINTS}")
+        raise fail("too many points", field, len(data), f"at most {MAX_FORECAST_POINTS}")
     out: list[tuple[float, float]] = []
     for k, item in enumerate(data):
+        f = f"{field}[{k}]"
         if not isinstance(item, dict):
-            raise fail("not an object", f"data[{k}]", type(item).__name__, "{point_time, value}")
-        ts = parse_time(item.get("point_time"), f"data[{k}].point_time")
-        lbs = number(item.get("value"), f"data[{k}].value")
-        g = carbon_value(lbs * LBS_PER_MWH_TO_G_PER_KWH, f"data[{k}].value", item.get("value"))
+            raise fail("not an object", f, type(item).__name__, "{point_time, value}")
+        ts = parse_time(item.get("point_time"), f"{f}.point_time")
+        lbs = number(item.get("value"), f"{f}.value")
+        g = carbon_value(lbs * LBS_PER_MWH_TO_G_PER_KWH, f"{f}.value", item.get("value"))
         if out and ts <= out[-1][0]:
             raise fail(
                 "points not in increasing time",
-                f"data[{k}].point_time",
+                f"{f}.point_time",
                 item.get("point_time"),
                 "each point_time later than the one before",
             )

@@ -155,3 +155,35 @@ def test_one_zone_can_feed_several_regions() -> None:
     got = parse_watttime(orjson.dumps(_data()), {"CAISO_NORTH": ("a", "b")}, NOW)
     assert isinstance(got, Parsed)
     assert [s.region for s in got.signals[:2]] == ["a", "b"]
+
+
+def _historical_forecast_payload() -> dict[str, Any]:
+    """The three real issued forecasts of the fixture in the /v3/forecast/historical shape."""
+    fcs = _forecasts()
+    meta = {k: v for k, v in fcs[0]["meta"].items() if k != "generated_at"}
+    return {
+        "meta": meta,
+        "data": [{"generated_at": f["meta"]["generated_at"], "forecast": f["data"]} for f in fcs],
+    }
+
+
+def test_historical_forecast_payload_gives_one_forecast_per_issue() -> None:
+    """A /v3/forecast/historical payload yields one GridForecast per issued forecast, in order."""
+    got = _parse(_historical_forecast_payload())
+    assert isinstance(got, Parsed) and not got.signals
+    assert [f.generated_at for f in got.forecasts] == [1686182400.0, 1686204000.0, 1686225600.0]
+    single = _parse(_forecasts()[2])
+    assert isinstance(single, Parsed)
+    assert got.forecasts[2] == single.forecasts[0]
+
+
+def test_bad_historical_forecast_item_names_its_path() -> None:
+    """A bad point inside one issued forecast is named with both indices."""
+    payload = _historical_forecast_payload()
+    payload["data"][1]["forecast"][4]["value"] = None
+    got = _parse(payload)
+    assert isinstance(got, Rejection) and got.field == "data[1].forecast[4].value"
+    payload = _historical_forecast_payload()
+    payload["data"][2]["generated_at"] = _FUTURE
+    got = _parse(payload)
+    assert isinstance(got, Rejection) and got.field == "data[2].generated_at"
