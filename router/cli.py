@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--topology", type=Path, default=None, help="topology file (default: settings, else bundled)"
     )
+    g = sub.add_parser("signals", help="convert a recorded-series CSV into grid.signals JSONL")
+    g.add_argument("--csv", type=Path, required=True, help="recorded series (see router.providers.csvreplay)")
+    g.add_argument("--topology", type=Path, default=None, help="topology file (default: bundled)")
+    g.add_argument("--out", type=Path, default=None, help="output JSONL (default: stdout)")
     t = sub.add_parser("topology", help="validate and print the topology in use")
     t.add_argument("--topology", type=Path, default=None)
     return p
@@ -81,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.cmd_score(args)
         if args.command == "frontier":
             return commands.cmd_frontier(args)
+        if args.command == "signals":
+            return commands.cmd_signals(args)
         if args.command == "worker":
             return commands.cmd_worker(args)
         return commands.cmd_demo(args)

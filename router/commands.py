@@ -18,7 +18,16 @@ from router.models import GridSignal, RegionStatus, Request
 from router.replay import ReplayOptions, encode_placement, replay
 from router.topology import Topology, default_topology_path, load_topology
 
-__all__ = ["bundled", "cmd_demo", "cmd_frontier", "cmd_score", "cmd_topology", "cmd_worker", "load_inputs"]
+__all__ = [
+    "bundled",
+    "cmd_demo",
+    "cmd_frontier",
+    "cmd_score",
+    "cmd_signals",
+    "cmd_topology",
+    "cmd_worker",
+    "load_inputs",
+]
 
 
 def bundled(name: str) -> Path:
@@ -79,6 +88,10 @@ def cmd_topology(path: Path | None) -> int:
         f"\n{len(topo.models)} models: "
         + ", ".join(f"{m.id} ({m.wh_per_token} Wh/token)" for m in topo.models)
     )
+    p = topo.providers
+    zones = [f"{name} {len(p.zones(name))}" for name in ("watttime", "electricitymaps", "entsoe", "csv")]
+    rates = ", ".join(f"{cur} {rate:g}" for cur, rate in sorted(p.usd_per.items())) or "none"
+    print(f"\nsignal providers: zones mapped: {', '.join(zones)}; USD per unit: {rates}")
     return 0
 
 
@@ -88,6 +101,32 @@ def cmd_score(args: argparse.Namespace) -> int:
     opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals)
     res = replay(topo, sig, req, statuses=st, options=opts, sources=sources)
     write_jsonl([encode_placement(p) for p in res.placements], args.out)
+    return 0
+
+
+def cmd_signals(args: argparse.Namespace) -> int:
+    """A recorded-series CSV as canonical grid.signals JSONL in ts order (input of ``score --signals``)."""
+    from router.providers import Rejection, parse_csv
+
+    topo = load_topology(args.topology)
+    src = str(args.csv)
+    try:
+        raw = Path(args.csv).read_bytes()
+    except OSError as exc:
+        raise InputError(
+            "cannot read file", source=src, received=exc.strerror, expected="a readable CSV file"
+        ) from None
+    got = parse_csv(raw, topo, time.time())
+    if isinstance(got, Rejection):
+        raise InputError(
+            got.problem,
+            source=src,
+            line=got.line,
+            field=got.field,
+            received=got.received,
+            expected=got.expected,
+        )
+    write_jsonl([orjson.dumps(s.model_dump(exclude_none=True)) for s in got], args.out)
     return 0
 
 

@@ -3,6 +3,18 @@
 Loaded from TOML (or the same structure as JSON, by file extension), validated as a whole, and refused at
 load when it is inconsistent. Missing RTT pairs are estimated from great-circle distance; missing egress
 pairs use ``objective.default_egress_usd_per_gb``.
+
+The optional ``[providers]`` table maps each signal provider's own zone names to topology regions and holds
+the exchange rates used to turn provider prices into USD (see ``router.providers``)::
+
+    [providers]
+    usd_per = { EUR = 1.0787, AUD = 0.651 }        # USD per one unit of each currency (ISO 4217)
+    watttime = { "CAISO_NORTH" = "aws:us-west-1" }  # WattTime v3 region -> region id (or a list of ids)
+    electricitymaps = { "FR" = "azure:francecentral" }
+    entsoe = { "10YFR-RTE------C" = "azure:francecentral" }  # ENTSO-E bidding zone EIC code
+    csv = { "AU-SA" = "gcp:australia-southeast2-a" }         # zone column of the CSV replay source
+
+Every mapped region must be a region of the file, and one region is fed by at most one zone per provider.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import ConfigError
 from router.models import input_error_from_validation
@@ -23,6 +35,7 @@ __all__ = [
     "INTRA_REGION_RTT_MS",
     "Model",
     "Objective",
+    "Providers",
     "Region",
     "ServiceNode",
     "Topology",
@@ -109,6 +122,42 @@ class Model(BaseModel):
     base_ms: NonNeg = 0.0
 
 
+def _as_ids(value: object) -> object:
+    """A zone maps to one region id or a list of them; both become a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+#: provider zone -> the region ids it feeds
+ZoneMap = dict[Id, Annotated[tuple[Id, ...], BeforeValidator(_as_ids), Field(min_length=1)]]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class Providers(BaseModel):
+    """Signal providers: zone mappings per provider and exchange rates (see the module docstring)."""
+
+    model_config = _CFG
+
+    #: USD per one unit of a currency; USD itself is always 1
+    usd_per: dict[Currency, Annotated[float, Field(gt=0, le=1e4)]] = {}
+    watttime: ZoneMap = {}
+    electricitymaps: ZoneMap = {}
+    entsoe: ZoneMap = {}
+    csv: ZoneMap = {}
+
+    def zones(self, provider: str) -> dict[str, tuple[str, ...]]:
+        """The zone map of one provider (``watttime``, ``electricitymaps``, ``entsoe`` or ``csv``)."""
+        got: dict[str, tuple[str, ...]] = getattr(self, provider)
+        return got
+
+    def usd_rate(self, currency: str) -> float | None:
+        """USD per unit of ``currency`` (1.0 for USD), or None when the file gives no rate."""
+        return 1.0 if currency == "USD" else self.usd_per.get(currency)
+
+
 class Topology(BaseModel):
     """The whole topology, checked for internal consistency."""
 
@@ -120,6 +169,7 @@ class Topology(BaseModel):
     models: Annotated[tuple[Model, ...], Field(strict=False)] = ()
     rtt_ms: dict[Id, dict[Id, NonNeg]] = {}
     egress_usd_per_gb: dict[Id, dict[Id, NonNeg]] = {}
+    providers: Providers = Providers()
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -159,6 +209,7 @@ class Topology(BaseModel):
             for dst in row:
                 if dst not in region_ids:
                     raise ValueError(f"egress_usd_per_gb['{src}'] names unknown region '{dst}'")
+        _check_providers(self.providers, region_ids)
         return self
 
     def region_index(self) -> dict[str, int]:
@@ -192,6 +243,24 @@ def _unique(what: str, ids: list[str]) -> None:
         if i in seen:
             raise ValueError(f"duplicate id '{i}' in {what}; expected every id once")
         seen.add(i)
+
+
+def _check_providers(providers: Providers, region_ids: set[str]) -> None:
+    for name in ("watttime", "electricitymaps", "entsoe", "csv"):
+        fed: dict[str, str] = {}
+        for zone, regions in providers.zones(name).items():
+            for region in regions:
+                if region not in region_ids:
+                    raise ValueError(
+                        f"providers.{name}['{zone}'] names unknown region '{region}'; "
+                        f"expected one of {sorted(region_ids)}"
+                    )
+                if region in fed:
+                    raise ValueError(
+                        f"providers.{name}: region '{region}' is fed by zones '{fed[region]}' and '{zone}'; "
+                        "expected at most one zone per region"
+                    )
+                fed[region] = zone
 
 
 def estimate_rtt_ms(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

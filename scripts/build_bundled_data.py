@@ -74,6 +74,48 @@ USD_PER_UNIT: dict[str, float] = {
     "JPY": 1.0 / 148.54,
 }
 
+#: Signal provider zones -> region ids (the topology's [providers] table, configuration). WattTime: the
+#: region of the bundled MOER series. Electricity Maps: its public zone keys for each region's grid zone.
+#: ENTSO-E: the EIC code of each European region's day-ahead bidding zone (DE-LU for Frankfurt, IT-North for
+#: Milan; GB is left out: ENTSO-E stopped publishing GB after 2020). csv: the zone column of the shared price
+#: series the bundled signals come from, with the same proxies (AT for Frankfurt, AU-SA for Melbourne).
+PROVIDER_ZONES: dict[str, dict[str, str]] = {
+    "watttime": {"CAISO_NORTH": "aws:us-west-1"},
+    "electricitymaps": {
+        "DE": "aws:eu-central-1",
+        "FR": "azure:francecentral",
+        "BE": "gcp:europe-west1-b",
+        "NL": "gcp:europe-west4-a",
+        "IT-NO": "aws:eu-south-1",
+        "GB": "aws:eu-west-2",
+        "CH": "gcp:europe-west6-a",
+        "US-MIDA-PJM": "aws:us-east-1",
+        "US-CAL-CISO": "aws:us-west-1",
+        "CA-ON": "gcp:northamerica-northeast2-a",
+        "JP-TK": "aws:ap-northeast-1",
+        "JP-KN": "gcp:asia-northeast2-a",
+        "AU-VIC": "gcp:australia-southeast2-a",
+    },
+    "entsoe": {
+        "10Y1001A1001A82H": "aws:eu-central-1",
+        "10YFR-RTE------C": "azure:francecentral",
+        "10YBE----------2": "gcp:europe-west1-b",
+        "10YNL----------L": "gcp:europe-west4-a",
+        "10Y1001A1001A73I": "aws:eu-south-1",
+        "10YCH-SWISSGRIDZ": "gcp:europe-west6-a",
+    },
+    "csv": {
+        "AT": "aws:eu-central-1",
+        "FR": "azure:francecentral",
+        "BE": "gcp:europe-west1-b",
+        "NL": "gcp:europe-west4-a",
+        "IT": "aws:eu-south-1",
+        "GB": "aws:eu-west-2",
+        "CH": "gcp:europe-west6-a",
+        "AU-SA": "gcp:australia-southeast2-a",
+    },
+}
+
 #: Providers' published fleet-wide PUE (not per-site measurements).
 FLEET_PUE: dict[str, float] = {"gcp": 1.10, "aws": 1.15, "azure": 1.18}
 
@@ -638,6 +680,16 @@ def render_topology(
     for src_id, row in egress.items():
         lines += ["", f"[egress_usd_per_gb.{_str(src_id)}]"]
         lines += [f"{_str(dst_id)} = {_num(price)}" for dst_id, price in row.items()]
+    lines += [
+        "",
+        "# Signal providers (router.providers): exchange rates of provider prices, and each provider's zones",
+        "# -> region ids. Rates: " + FX_SOURCE + ", column " + FX_DATE + " (see PROVENANCE.md).",
+        "[providers]",
+        "usd_per = { " + ", ".join(f"{cur} = {_num(USD_PER_UNIT[cur], 6)}" for cur in FX_QUOTED) + " }",
+    ]
+    for provider, zones in PROVIDER_ZONES.items():
+        lines += ["", f"[providers.{provider}]"]
+        lines += [f"{_str(zone)} = {_str(region)}" for zone, region in zones.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -1042,6 +1094,16 @@ All `[objective]` values are **configuration**: `carbon_usd_per_tonne` 100, `rel
 `regional_rtt_ms` 40, `signal_max_age_s` 900, `capacity_window_s` 60, `resolve_interval_s` 10,
 `bandwidth_gbps` 10, `unserved_penalty_usd_per_wh` 1.0, `demand_window_s` 60; `default_egress_usd_per_gb` as
 above.
+
+## Signal providers (`[providers]`)
+
+**Configuration**: which provider zone feeds which region (`router.providers`, `streams.adapters`).
+`usd_per` holds the exchange rates above. WattTime: `CAISO_NORTH`, the region of the bundled MOER series,
+feeds `aws:us-west-1`. Electricity Maps: its public zone key of each region's grid zone (average intensity
+only; never used as marginal). ENTSO-E: the EIC code of each European region's day-ahead bidding zone
+(DE-LU `10Y1001A1001A82H` for Frankfurt, IT-North `10Y1001A1001A73I` for Milan; London is not mapped, ENTSO-E
+has no GB prices after 2020). `csv`: the zone column of the shared price series these files were built from,
+with the same proxies (AT for Frankfurt, AU-SA for Melbourne).
 
 ## Sample requests (synthetic)
 

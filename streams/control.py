@@ -19,6 +19,7 @@ import faust
 import structlog
 
 from router.live import LiveRouter
+from streams.adapters import register_adapters
 from streams.codec import Rejected, check_region, dead_letter, decode_signal, decode_status, encode
 from streams.dataplane import DataPlane
 from streams.metrics import Metrics
@@ -92,6 +93,7 @@ def build_app(
     shares_topic = app.topic(s.topic_shares, partitions=1, **raw)
     dlq_topic = app.topic(s.topic_dlq, **raw)
     metrics_topic = app.topic(s.topic_metrics, **raw)
+    register_adapters(app, s, live.plan.topology, metrics, dlq_topic)
     solver = SolverProcess(
         live.plan.n_regions, penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh, time_limit_s=1.0
     )

@@ -104,6 +104,12 @@ class Metrics:
             "carbon_router_dead_letters", "Messages dead-lettered", ["topic", "field"], registry=r
         )
         self.signals = Counter("carbon_router_signals", "Grid signals by outcome", ["outcome"], registry=r)
+        self.provider_records = Counter(
+            "carbon_router_provider_records",
+            "Raw provider payloads (streams.adapters) by provider and outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.saved_usd = Counter("carbon_router_saved_usd", "Energy cost saved against all-local", registry=r)
         self.saved_carbon = Counter(
             "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", registry=r

@@ -1,0 +1,74 @@
+"""What an average-only signal (Electricity Maps) does to the live router state: never the marginal value."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from router.live import LiveRouter, merge_signal
+from router.models import GridSignal, Request
+from router.topology import load_topology
+
+FR = "azure:francecentral"
+
+
+def _router() -> tuple[LiveRouter, dict[str, object] | None]:
+    live = LiveRouter(load_topology())
+    snap = merge_signal(
+        None,
+        GridSignal(region=FR, ts=0.0, price_usd_per_mwh=5.0, marginal_gco2_per_kwh=158.0, valid_for_s=300.0),
+    )
+    assert snap is not None
+    live.apply_snapshot(snap)
+    return live, snap
+
+
+_ids = itertools.count()
+
+
+def _pinned_to_fr(live: LiveRouter, ts: float) -> dict[str, object]:
+    req = Request.model_validate(
+        {
+            "request_id": f"r{next(_ids)}",
+            "origin": "fe-frankfurt",
+            "latency_budget_ms": 1000,
+            "energy_wh": 2.0,
+            "state_region": FR,
+            "state_pinned": True,
+            "ts": ts,
+        }
+    )
+    return live.decide([req], [ts], time.time()).placements[0]
+
+
+def test_average_value_never_becomes_the_marginal_one() -> None:
+    """After an average-only signal the kernel still prices the region's last marginal value (158, not 44)."""
+    live, snap = _router()
+    snap = merge_signal(
+        snap, GridSignal(region=FR, ts=100.0, average_gco2_per_kwh=44.18, source="electricitymaps")
+    )
+    assert snap is not None
+    live.apply_snapshot(snap)
+    p = _pinned_to_fr(live, 150.0)
+    assert p["status"] == "placed"
+    assert p["carbon_g"] == pytest.approx(p["facility_wh"] * 158.0 / 1e3)  # type: ignore[operator]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="router/state.py (owned by the forecast-fallback work) advances a region's signal time on any "
+    "signal, so an average-only signal makes a stale marginal value and price look fresh again; fix: only "
+    "price, marginal or pue values should refresh freshness. Remove this marker with that fix.",
+)
+def test_average_only_signal_does_not_refresh_a_stale_region() -> None:
+    """A region whose marginal value and price are stale stays stale after an average-only signal."""
+    live, snap = _router()
+    assert _pinned_to_fr(live, 1000.0)["reason"] == "pinned_state"  # FR is stale at 1000 s: not placed
+    snap = merge_signal(
+        snap, GridSignal(region=FR, ts=900.0, average_gco2_per_kwh=44.18, source="electricitymaps")
+    )
+    assert snap is not None
+    live.apply_snapshot(snap)
+    assert _pinned_to_fr(live, 1000.0)["status"] == "rejected"
