@@ -1,8 +1,9 @@
 """Every worker's copy of the region state, read from the log itself.
 
-Each worker reads ``grid.signals``, ``region.status`` and ``router.shares`` from the beginning with its own
-group-less consumer (every partition, every record), merges signals in event time and applies them to its
-kernel inputs between batches. Workers that read the same log hold the same state: the log is the
+Each worker reads ``grid.signals``, ``region.status``, ``router.shares`` and ``grid.forecasts`` from the
+beginning with its own group-less consumer (every partition, every record), merges signals in event time
+(value by value), keeps the latest forecast per region (by ``generated_at``) and applies them to its kernel
+inputs between batches. Workers that read the same log hold the same state: the log is the
 replicated state. (faust GlobalTables were measured not to replicate to a second worker here, which is
 faust-streaming issue #283; a group-less reader has no such failure mode.) Validation and dead-lettering of
 bad records happen once, in the control plane's agents; this reader skips what it cannot use.
@@ -19,7 +20,7 @@ from mode import Service
 from pydantic import ValidationError
 
 from router.live import LiveRouter, merge_signal
-from router.models import SharesMessage
+from router.models import GridForecast, SharesMessage
 from streams.codec import Rejected, check_region, decode_signal, decode_status
 from streams.settings import Settings, consumer_kwargs
 
@@ -39,13 +40,13 @@ class StateFeed(Service):
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._targets: dict[Any, int] = {}
         self.caught_up = asyncio.Event()
-        self.applied = {"signal": 0, "status": 0, "shares": 0, "skipped": 0}
+        self.applied = {"signal": 0, "status": 0, "shares": 0, "forecast": 0, "skipped": 0}
 
     async def on_start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         s = self.settings
-        topics = (s.topic_signals, s.topic_status, s.topic_shares)
+        topics = (s.topic_signals, s.topic_status, s.topic_shares, s.topic_forecasts)
         self.consumer = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
         await self.consumer.start()
         parts: list[Any] = []
@@ -105,6 +106,14 @@ class StateFeed(Service):
                 self._snapshots[sig.region] = merged
                 live.apply_snapshot(merged)
                 self.applied["signal"] += 1
+        elif topic == s.topic_forecasts:
+            fc = _decode_forecast(value, s.max_message_bytes)
+            if fc is None or check_region(fc.region, live.plan) is not None:
+                self.applied["skipped"] += 1
+                return
+            if live.apply_forecast(fc):
+                self.applied["forecast"] += 1
+                log.debug("forecast_applied", region=fc.region, generated_at=fc.generated_at)
         elif topic == s.topic_status:
             st = decode_status(value, s.max_message_bytes)
             if isinstance(st, Rejected) or check_region(st.region, live.plan) is not None:
@@ -122,3 +131,13 @@ class StateFeed(Service):
                 return
             if live.set_duals(msg.version, mu):
                 self.applied["shares"] += 1
+
+
+def _decode_forecast(value: bytes | None, max_bytes: int) -> GridForecast | None:
+    """One ``grid.forecasts`` value as a GridForecast, or None when it cannot be used; never raises."""
+    if value is None or len(value) > max_bytes:
+        return None
+    try:
+        return GridForecast.model_validate(orjson.loads(value))
+    except (ValidationError, orjson.JSONDecodeError, ValueError, TypeError):
+        return None
