@@ -20,11 +20,11 @@ from mode import Service
 from pydantic import ValidationError
 
 from router.live import LiveRouter, merge_signal
-from router.models import GridForecast, SharesMessage
-from streams.codec import Rejected, check_region, decode_signal, decode_status
+from router.models import GridForecast, SharesMessage, input_error_from_validation
+from streams.codec import Rejected, check_region, decode_signal, decode_status, rejected_from_input_error
 from streams.settings import Settings, consumer_kwargs
 
-__all__ = ["StateFeed"]
+__all__ = ["StateFeed", "decode_forecast"]
 
 log = structlog.get_logger("carbon_router.statefeed")
 
@@ -107,8 +107,8 @@ class StateFeed(Service):
                 live.apply_snapshot(merged)
                 self.applied["signal"] += 1
         elif topic == s.topic_forecasts:
-            fc = _decode_forecast(value, s.max_message_bytes)
-            if fc is None or check_region(fc.region, live.plan) is not None:
+            fc = decode_forecast(value, s.max_message_bytes)
+            if isinstance(fc, Rejected) or check_region(fc.region, live.plan) is not None:
                 self.applied["skipped"] += 1
                 return
             if live.apply_forecast(fc):
@@ -133,11 +133,26 @@ class StateFeed(Service):
                 self.applied["shares"] += 1
 
 
-def _decode_forecast(value: bytes | None, max_bytes: int) -> GridForecast | None:
-    """One ``grid.forecasts`` value as a GridForecast, or None when it cannot be used; never raises."""
-    if value is None or len(value) > max_bytes:
-        return None
+def decode_forecast(raw: bytes | None, max_bytes: int) -> GridForecast | Rejected:
+    """One ``grid.forecasts`` value as a GridForecast, or why it cannot be used (naming the field when one
+    is at fault); never raises."""
+    if raw is None or not raw.strip():
+        return Rejected("message has no value; expected a JSON object (GridForecast)", None)
+    if len(raw) > max_bytes:
+        return Rejected(
+            f"message is {len(raw)} bytes, more than the limit of {max_bytes} bytes "
+            "(CARBON_ROUTER_MAX_MESSAGE_BYTES)",
+            None,
+        )
     try:
-        return GridForecast.model_validate(orjson.loads(value))
-    except (ValidationError, orjson.JSONDecodeError, ValueError, TypeError):
-        return None
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected(f"message is not valid JSON ({exc.msg}); expected a JSON object (GridForecast)", None)
+    if not isinstance(obj, dict):
+        return Rejected(f"message is a JSON {type(obj).__name__}, not a JSON object (GridForecast)", None)
+    try:
+        return GridForecast.model_validate(obj)
+    except ValidationError as exc:
+        return rejected_from_input_error(input_error_from_validation(exc, source="message"))
+    except (ValueError, TypeError, RecursionError) as exc:  # a validator bug must not stop the stream
+        return Rejected(f"message could not be validated: {type(exc).__name__}", None)
