@@ -15,11 +15,13 @@ import numpy.typing as npt
 
 from router.models import GridForecast
 from router.plan import FloatArray, IntArray, Plan
+from router.state import valid_end
 
-__all__ = ["FC_GENERATED_AT", "FC_STEP_S", "ForecastState"]
+__all__ = ["FC_GENERATED_AT", "FC_STEP_S", "FC_USABLE_END", "ForecastState"]
 
-#: columns of ForecastState.meta
-FC_GENERATED_AT, FC_STEP_S = 0, 1
+#: columns of ForecastState.meta: usable for ``generated_at <= t < usable_end`` (exactly ``t - generated_at
+#: <= forecast_horizon_s``; ``usable_end == generated_at`` when the horizon is 0, i.e. never)
+FC_GENERATED_AT, FC_STEP_S, FC_USABLE_END = 0, 1, 2
 
 
 class ForecastState:
@@ -37,7 +39,7 @@ class ForecastState:
         #: whether point k of region j carries value [0] price, [1] carbon
         self.has: npt.NDArray[np.bool_] = np.zeros((2, R, P), dtype=np.bool_)
         self.n: IntArray = np.zeros(R, dtype=np.int64)
-        self.meta: FloatArray = np.zeros((R, 2), dtype=np.float64)
+        self.meta: FloatArray = np.zeros((R, 3), dtype=np.float64)
         self.version = 0
 
     def apply(self, fc: GridForecast) -> bool:
@@ -62,6 +64,8 @@ class ForecastState:
         self.n[j] = n
         self.meta[j, FC_GENERATED_AT] = fc.generated_at
         self.meta[j, FC_STEP_S] = fc.step_s
+        h = self.horizon_s
+        self.meta[j, FC_USABLE_END] = valid_end(fc.generated_at, h) if h > 0 else fc.generated_at
         self.version += 1
         return True
 

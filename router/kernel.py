@@ -157,47 +157,17 @@ def _row_bits(table, W):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_FLAGS)
-def _valid_end(s, v):  # type: ignore[no-untyped-def]
-    """The smallest double ``x`` with ``x - s > v``: ``t - s <= v`` holds exactly for ``t < x``.
-
-    The rounded ``t - s`` is monotone in ``t``, so the test holds exactly below the smallest double where it
-    fails, found from ``s + v`` in a few ulp steps (timestamps >= 0, ``v`` > 0).
-    """
-    x = s + v
-    if x - s > v:
-        y = np.nextafter(x, -np.inf)
-        while y - s > v:
-            x = y
-            y = np.nextafter(x, -np.inf)
-    else:
-        while not x - s > v:
-            x = np.nextafter(x, np.inf)
-    return x
-
-
-@njit(**NJIT_FLAGS)
-def _region_ends(reg_f, reg_i, fc_n, fc_meta, horizon):  # type: ignore[no-untyped-def]
-    """Per batch: the end of each live value's freshness ([0] price, [1] carbon: fresh at ``t`` when
-    ``ts <= t < end``) and of each region's forecast horizon ([2]: usable when ``generated_at <= t < end``);
-    ``-inf`` when there is no such value or forecast (or the horizon is 0)."""
-    R = reg_f.shape[0]
-    ends = np.empty((3, R))
-    for j in range(R):
-        ends[0, j] = _valid_end(reg_f[j, 6], reg_f[j, 7]) if reg_i[j, 4] != 0 else -np.inf
-        ends[1, j] = _valid_end(reg_f[j, 8], reg_f[j, 9]) if reg_i[j, 5] != 0 else -np.inf
-        ends[2, j] = _valid_end(fc_meta[j, 0], horizon) if fc_n[j] > 0 and horizon > 0 else -np.inf
-    return ends
-
-
-@njit(**NJIT_FLAGS)
 def _region_at(  # type: ignore[no-untyped-def]
-    t, reg_f, reg_i, ends, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
+    t, reg_f, reg_i, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
 ):
     """Every region's values at time ``t``, and the interval ``[lo, hi)`` of times where they stay the same.
 
-    Per value (price, marginal carbon): the live value when it is fresh; else the latest forecast's point
-    with the largest ``ts <= t`` when its step covers ``t``, it carries the value and ``generated_at <= t <
-    ends[2]``; else the last live value or the topology default (stale: only the home region may use it).
+    Per value (price, marginal carbon): the live value when it is fresh (``ts <= t < end``, where ``end``
+    in ``reg_f`` is the smallest double with ``end - ts > valid_s``, see ``router.state.valid_end``, so
+    this is exactly ``t - ts <= valid_s``); else the latest forecast's point with the largest ``ts <= t``
+    when its step covers ``t``, it carries the value and ``generated_at <= t < fc_meta[j, 2]`` (exactly
+    ``t - generated_at <= forecast_horizon_s``); else the last live value or the topology default (stale:
+    only the home region may use it).
     Writes ``cur`` rows: price, carbon, USD per IT Wh, grams per IT Wh, unit score per IT Wh, the oldest
     time a value used was generated (its ``ts``, or the forecast's ``generated_at``), the ``generated_at``
     of the forecast used (``NO_AGE`` when none); ``cur_i`` rows: valued, fresh (both values live or
@@ -215,7 +185,7 @@ def _region_at(  # type: ignore[no-untyped-def]
         n_live = 0
         base = np.inf
         for v in range(2):
-            s, end = reg_f[j, 6 + 2 * v], ends[v, j]
+            s, end = reg_f[j, 6 + 2 * v], reg_f[j, 10 + v]
             has_ts = reg_i[j, 4 + v] != 0
             if has_ts:
                 for b in (s, end):
@@ -230,8 +200,8 @@ def _region_at(  # type: ignore[no-untyped-def]
                 cur[v, j] = value
                 continue
             found = False
-            gen, h_end = fc_meta[j, 0], ends[2, j]
-            if h_end > -np.inf:
+            gen, h_end = fc_meta[j, 0], fc_meta[j, 2]
+            if fc_n[j] > 0:
                 for b in (gen, h_end):
                     if b <= t:
                         lo = max(lo, b)
@@ -293,8 +263,8 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     egress_b,  # (R, R) float64 USD per byte (zero on the diagonal)
     allow_table,  # (A, R) bool
     model_ok,  # (M+1, R) bool
-    reg_f,  # (R, 10) float64: price, mci, pue, sig_ts, valid_s, mu, price_ts, price_valid_s, mci_ts,
-    #         mci_valid_s
+    reg_f,  # (R, 12) float64: price, mci, pue, sig_ts, valid_s, mu, price_ts, price_valid_s, mci_ts,
+    #         mci_valid_s, price_end, mci_end (fresh while t < end)
     reg_i,  # (R, 6) int64: has_price, has_mci, has_signal, healthy, has_price_ts, has_mci_ts
     cap_nwh,  # (R,) int64: capacity per window, nano-Wh
     scalars,  # (5,) float64: carbon_usd_per_tonne, relocation_fixed_usd, regional_rtt_ms, bandwidth_gbps,
@@ -303,8 +273,7 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     fc_val,  # (2, R, P) float64: point values, [0] price, [1] marginal carbon
     fc_has,  # (2, R, P) bool: the point carries that value
     fc_n,  # (R,) int64: points of the latest forecast (0: none)
-    fc_meta,  # (R, 2) float64: generated_at, step_s
-    horizon,  # float: forecast_horizon_s (0: no forecast fallback)
+    fc_meta,  # (R, 3) float64: generated_at, step_s, usable_end (generated_at when the horizon is 0)
     win_ts,  # (R, C) float64
     win_e,  # (R, C) int64
     win_head,  # (R,) int64
@@ -346,11 +315,10 @@ def _decide_batch(  # type: ignore[no-untyped-def]
     health_bits = _row_bits(healthy, W)
     allow_bits = _row_bits(allow_table, W)
     model_bits = _row_bits(model_ok, W)
-    ends = _region_ends(reg_f, reg_i, fc_n, fc_meta, horizon)
     cur = np.empty((7, R))
     cur_i = np.empty((4, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)  # fresh, valued
-    usd_wh, co2_wh, unit = cur[2], cur[3], cur[4]
+    fresh_w, valued_w = words[0], words[1]
     f_lo, f_hi = np.inf, -np.inf  # cur holds for f_lo <= t < f_hi (empty: computed at the first t)
     min_room = _min_room(cap_nwh, win_sum)
     one = np.int64(1)
@@ -364,7 +332,7 @@ def _decide_batch(  # type: ignore[no-untyped-def]
             min_room = _min_room(cap_nwh, win_sum)
         if not f_lo <= t < f_hi:
             f_lo, f_hi = _region_at(
-                t, reg_f, reg_i, ends, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
+                t, reg_f, reg_i, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
             )
         has_state = sr >= 0
         transfer = sbytes * 8.0 / (bw * 1e6) if has_state else 0.0
@@ -395,7 +363,7 @@ def _decide_batch(  # type: ignore[no-untyped-def]
                 for j in range(lo, hi):
                     cap_ok |= np.int64(win_sum[j] + e_n <= cap_nwh[j]) << (j - lo)
                 p5 = p4 & cap_ok
-            stale_ok = words[1, w] & (words[0, w] | hbit)
+            stale_ok = valued_w[w] & (fresh_w[w] | hbit)
             pin_ok = sbit if pin else -1
             p6 = p5 & stale_ok
             p7 = p6 & pin_ok
@@ -413,13 +381,13 @@ def _decide_batch(  # type: ignore[no-untyped-def]
                 j = lo + trailing_zeros(f)  # type: ignore[call-arg]  # numba intrinsic, typed by numba
                 f &= f - 1
                 nh = fixed if j != h else 0.0
-                key = e * unit[j] + (payload * egress_b[h, j] + sb * egress_b[src, j] + nh)
+                key = e * cur[4, j] + (payload * egress_b[h, j] + sb * egress_b[src, j] + nh)
                 if key < best_key:
                     best_key = key
                     best = j
         valued_h = cur_i[0, h] != 0
-        out_f[i, 6] = e * usd_wh[h] if valued_h else 0.0
-        out_f[i, 7] = e * co2_wh[h] if valued_h else 0.0
+        out_f[i, 6] = e * cur[2, h] if valued_h else 0.0
+        out_f[i, 7] = e * cur[3, h] if valued_h else 0.0
         out_i[i, 2] = n_ok
         out_i[i, 3] = 1 if reloc != 0 else 0
         out_i[i, 5] = 1 if home_ok != 0 else 0
@@ -441,8 +409,8 @@ def _decide_batch(  # type: ignore[no-untyped-def]
         moved_b = has_state and best != sr
         out_f[i, 0] = rtt[s, best] + compute + (transfer if moved_b else 0.0)
         out_f[i, 1] = e * reg_f[best, 2]
-        out_f[i, 2] = e * usd_wh[best]
-        out_f[i, 3] = e * co2_wh[best]
+        out_f[i, 2] = e * cur[2, best]
+        out_f[i, 3] = e * cur[3, best]
         out_f[i, 4] = payload * egress_b[h, best] + sb * egress_b[src, best]
         out_f[i, 5] = best_key
         out_f[i, 8] = t - cur[5, best] if cur_i[3, best] != 0 else NO_AGE
@@ -479,7 +447,6 @@ def _candidate_costs(  # type: ignore[no-untyped-def]
     fc_has,
     fc_n,
     fc_meta,
-    horizon,
     cost,
     reach,
 ):
@@ -495,7 +462,6 @@ def _candidate_costs(  # type: ignore[no-untyped-def]
     lam = scalars[0]
     fixed = scalars[1]
     bw = scalars[3]
-    ends = _region_ends(reg_f, reg_i, fc_n, fc_meta, horizon)
     cur = np.empty((7, R))
     cur_i = np.empty((4, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)
@@ -508,7 +474,7 @@ def _candidate_costs(  # type: ignore[no-untyped-def]
         h = home[s]
         if not f_lo <= t < f_hi:
             f_lo, f_hi = _region_at(
-                t, reg_f, reg_i, ends, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
+                t, reg_f, reg_i, fc_ts, fc_val, fc_has, fc_n, fc_meta, lam, cur, cur_i, words
             )
         for j in range(R):
             moved = sr >= 0 and j != sr
@@ -536,10 +502,10 @@ def _warm(_: object = None) -> None:
     ii = np.zeros((1, 6), dtype=np.int64)
     ii[0, 1] = -1
     z, z1, yes = np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.ones((1, 1), dtype=np.bool_)
-    plan = (z1, z, z1.copy(), yes, yes.copy(), np.ones((1, 10)), np.ones((1, 6), dtype=np.int64))
+    plan = (z1, z, z1.copy(), yes, yes.copy(), np.ones((1, 12)), np.ones((1, 6), dtype=np.int64))
     sc = np.array([100.0, 0.0, 40.0, 10.0, 60.0])
     fc_has = np.zeros((2, 1, 1), dtype=np.bool_)
-    fc = (np.zeros((1, 1)), np.zeros((2, 1, 1)), fc_has, z.copy(), np.ones((1, 2)))
+    fc = (np.zeros((1, 1)), np.zeros((2, 1, 1)), fc_has, z.copy(), np.ones((1, 3)))
     windows = (
         np.zeros((1, 4)),
         np.zeros((1, 4), dtype=np.int64),
@@ -550,5 +516,5 @@ def _warm(_: object = None) -> None:
     )
     outs = (np.zeros((1, 10)), np.zeros((1, 8), dtype=np.int64), np.zeros((1, 7), dtype=np.int64))
     cap = np.full(1, 10**12, dtype=np.int64)
-    _decide_batch(f, ii, *plan, cap, sc, *fc, 3600.0, *windows, *outs)
-    _candidate_costs(f, ii, *plan, sc, *fc, 3600.0, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.bool_))
+    _decide_batch(f, ii, *plan, cap, sc, *fc, *windows, *outs)
+    _candidate_costs(f, ii, *plan, sc, *fc, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.bool_))

@@ -59,17 +59,22 @@ class Scorer:
         self.state = state if state is not None else RegionState(plan)
         self.forecasts = forecasts if forecasts is not None else ForecastState(plan)
         self.windows = CapacityWindows(plan.n_regions)
+        self._fc_checked = -1
 
     def _check_region_arrays(self) -> None:
+        """reg_f per batch (as before); the forecast arrays only when the forecast state changed."""
         R, st, fc = self.plan.n_regions, self.state, self.forecasts
-        P = fc.ts.shape[1]
         _check("reg_f", st.f, np.float64, (R, REG_F_COLS))
+        if fc.version == self._fc_checked:
+            return
+        P = fc.ts.shape[1]
         _check("reg_i", st.i, np.int64, (R, REG_I_COLS))
         _check("fc_ts", fc.ts, np.float64, (R, P))
         _check("fc_val", fc.val, np.float64, (2, R, P))
         _check("fc_has", fc.has, np.bool_, (2, R, P))
         _check("fc_n", fc.n, np.int64, (R,))
-        _check("fc_meta", fc.meta, np.float64, (R, 2))
+        _check("fc_meta", fc.meta, np.float64, (R, 3))
+        self._fc_checked = fc.version
 
     def decide(self, batch: RequestArrays) -> Decisions:
         """Place every request of the batch, in order, booking capacity as it goes."""
@@ -101,7 +106,6 @@ class Scorer:
                     fc.has,
                     fc.n,
                     fc.meta,
-                    fc.horizon_s,
                     w.ts,
                     w.e,
                     w.head,
@@ -147,7 +151,6 @@ class Scorer:
                 fc.has,
                 fc.n,
                 fc.meta,
-                fc.horizon_s,
                 cost,
                 reach,
             )

@@ -14,6 +14,8 @@ validity) for display and metrics; the kernel no longer reads them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from router.models import GridSignal, RegionStatus
@@ -27,10 +29,12 @@ __all__ = [
     "HAS_SIGNAL",
     "HEALTHY",
     "MCI",
+    "MCI_END",
     "MCI_TS",
     "MCI_VALID_S",
     "MU",
     "PRICE",
+    "PRICE_END",
     "PRICE_TS",
     "PRICE_VALID_S",
     "PUE",
@@ -41,18 +45,41 @@ __all__ = [
     "VALUE_FIELDS",
     "CapacityWindows",
     "RegionState",
+    "valid_end",
 ]
 
 # columns of RegionState.f and RegionState.i (the kernel's reg_f / reg_i)
-PRICE, MCI, PUE, SIG_TS, VALID_S, MU, PRICE_TS, PRICE_VALID_S, MCI_TS, MCI_VALID_S = range(10)
+PRICE, MCI, PUE, SIG_TS, VALID_S, MU = range(6)
+PRICE_TS, PRICE_VALID_S, MCI_TS, MCI_VALID_S, PRICE_END, MCI_END = range(6, 12)
 HAS_PRICE, HAS_MCI, HAS_SIGNAL, HEALTHY, HAS_PRICE_TS, HAS_MCI_TS = range(6)
-REG_F_COLS, REG_I_COLS = 10, 6
+REG_F_COLS, REG_I_COLS = 12, 6
 
-#: signal field -> (value column, ts column, validity column, has-value column, has-ts column)
+#: signal field -> (value column, ts column, validity column, end column, has-value column, has-ts column)
 _TIMED = {
-    "price_usd_per_mwh": (PRICE, PRICE_TS, PRICE_VALID_S, HAS_PRICE, HAS_PRICE_TS),
-    "marginal_gco2_per_kwh": (MCI, MCI_TS, MCI_VALID_S, HAS_MCI, HAS_MCI_TS),
+    "price_usd_per_mwh": (PRICE, PRICE_TS, PRICE_VALID_S, PRICE_END, HAS_PRICE, HAS_PRICE_TS),
+    "marginal_gco2_per_kwh": (MCI, MCI_TS, MCI_VALID_S, MCI_END, HAS_MCI, HAS_MCI_TS),
 }
+
+
+def valid_end(ts: float, valid_s: float) -> float:
+    """The smallest double ``x`` with ``x - ts > valid_s``: ``t - ts <= valid_s`` holds exactly for ``t < x``.
+
+    The rounded ``t - ts`` is monotone in ``t``, so the test holds exactly below the smallest double where
+    it fails, found from ``ts + valid_s`` in a few ulp steps (timestamps >= 0, ``valid_s`` > 0). Computed
+    once when a value or forecast arrives, so the kernel's per-batch work is a comparison.
+    """
+    x = ts + valid_s
+    if x - ts > valid_s:
+        y = math.nextafter(x, -math.inf)
+        while y - ts > valid_s:
+            x = y
+            y = math.nextafter(x, -math.inf)
+    else:
+        while not x - ts > valid_s:
+            x = math.nextafter(x, math.inf)
+    return x
+
+
 #: every field a signal may carry, in the order they are applied
 VALUE_FIELDS = ("price_usd_per_mwh", "marginal_gco2_per_kwh", "pue", "average_gco2_per_kwh")
 
@@ -100,12 +127,14 @@ class RegionState:
         """
         timed = _TIMED.get(name)
         if timed is not None:
-            col, ts_col, valid_col, has_col, has_ts_col = timed
+            col, ts_col, valid_col, end_col, has_col, has_ts_col = timed
             if self.i[j, has_ts_col] and ts < self.f[j, ts_col]:
                 return False
+            valid = valid_for_s if valid_for_s is not None else self.max_age_s
             self.f[j, col] = value
             self.f[j, ts_col] = ts
-            self.f[j, valid_col] = valid_for_s if valid_for_s is not None else self.max_age_s
+            self.f[j, valid_col] = valid
+            self.f[j, end_col] = valid_end(ts, valid)
             self.i[j, has_col] = 1
             self.i[j, has_ts_col] = 1
         elif name == "pue":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from router.live import LiveRouter, merge_signal
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
-from router.state import MCI, MCI_TS, PRICE, PRICE_TS, PUE, RegionState
+from router.state import MCI, MCI_TS, PRICE, PRICE_TS, PUE, RegionState, valid_end
 from tests.router.test_replay import TOPO
 
 # TOPO: home (DE, PUE 1.2) and away (SE, PUE 1.1, 20 ms); signal_max_age_s 100
@@ -134,3 +135,13 @@ def test_live_snapshots_give_the_state_replay_gives() -> None:
         and snap["price_usd_per_mwh_ts"] == 100.0
         and snap["price_usd_per_mwh_valid_for_s"] == 30.0
     )
+
+
+def test_valid_end_is_the_exact_freshness_boundary() -> None:
+    """valid_end(ts, v) is the first double at which ``t - ts <= v`` fails, for awkward ts and validities."""
+    rng = np.random.default_rng(5)
+    for _ in range(5000):
+        ts = float(rng.choice([0.0, 0.1, 1000.25, 1.7e9 + rng.random(), rng.random() * 1e9]))
+        v = float(rng.choice([0.1, 5.0, 300.0, 900.0, 1e-3 + rng.random() * 1e4]))
+        x = valid_end(ts, v)
+        assert x - ts > v and not math.nextafter(x, -math.inf) - ts > v, (ts, v, x)
