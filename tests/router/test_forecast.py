@@ -215,6 +215,23 @@ def test_score_with_forecasts_is_byte_identical_across_runs(tmp_path: Path) -> N
     assert sum(p["region"] == AWAY for p in without) <= 3  # only while the live value of 00:00 is fresh
 
 
+def test_frontier_takes_forecasts(tmp_path: Path) -> None:
+    """`frontier --forecasts` replays with the forecasts: the stale clean region takes load, carbon drops."""
+    topo = tmp_path / "topo.json"
+    topo.write_bytes(orjson.dumps(TOPO.model_dump(mode="json")))
+    sig = _write(tmp_path / "s.jsonl", [s.model_dump(exclude_none=True) for _, s in _signals()])
+    reqs = [_req(f"q{k}", T0 + 60.0 + 120.0 * k)[1] for k in range(60)]
+    req = _write(tmp_path / "r.jsonl", [r.model_dump(exclude_none=True) for r in reqs])
+    fc = _write(tmp_path / "f.jsonl", [f.model_dump(exclude_none=True) for f in issued_forecasts(AWAY)])
+    base = ["frontier", "--topology", str(topo), "--signals", str(sig), "--requests", str(req)]
+    base += ["--alphas", "1"]
+    assert main([*base, "--forecasts", str(fc), "--out", str(tmp_path / "with")]) == 0
+    assert main([*base, "--out", str(tmp_path / "without")]) == 0
+    (w,) = orjson.loads((tmp_path / "with" / "frontier.json").read_bytes())
+    (wo,) = orjson.loads((tmp_path / "without" / "frontier.json").read_bytes())
+    assert w["total_carbon_g"] < wo["total_carbon_g"] and w["relocated_share"] > wo["relocated_share"]
+
+
 def test_score_refuses_a_forecast_for_an_unknown_region(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
