@@ -57,7 +57,8 @@ def cmd_topology(path: Path | None) -> int:
     print(
         f"objective: carbon {o.carbon_usd_per_tonne} USD/t, fixed friction {o.relocation_fixed_usd} USD, "
         f"regional <= {o.regional_rtt_ms} ms, signals fresh {o.signal_max_age_s} s, capacity window "
-        f"{o.capacity_window_s} s, re-solve every {o.resolve_interval_s} s"
+        f"{o.capacity_window_s} s, re-solve every {o.resolve_interval_s} s, forecasts stand in for stale "
+        f"values up to {o.forecast_horizon_s} s after generated_at (0 = never)"
     )
     print(f"\n{len(topo.regions)} regions")
     print(f"  {'id':<34}{'jur':<5}{'tags':<10}{'PUE':>6}{'cap kW':>9}{'USD/MWh':>10}{'gCO2/kWh':>10}")
