@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         s.add_argument("--requests", type=Path, default=None, help="requests JSONL (default: bundled sample)")
         s.add_argument("--statuses", type=Path, default=None, help="region status JSONL (optional)")
+        s.add_argument(
+            "--forecasts", type=Path, default=None, help="grid forecasts JSONL of GridForecast (optional)"
+        )
         if name == "score":
             s.add_argument("--out", type=Path, default=None, help="output JSONL (default: stdout)")
             s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")

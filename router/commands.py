@@ -14,7 +14,7 @@ from router.analysis import break_even, summarise
 from router.errors import InputError
 from router.frontier import frontier_points, write_frontier
 from router.io import read_jsonl, write_jsonl
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.replay import ReplayOptions, encode_placement, replay
 from router.topology import Topology, default_topology_path, load_topology
 
@@ -66,7 +66,8 @@ def cmd_topology(path: Path | None) -> int:
     print(
         f"objective: carbon {o.carbon_usd_per_tonne} USD/t, fixed friction {o.relocation_fixed_usd} USD, "
         f"regional <= {o.regional_rtt_ms} ms, signals fresh {o.signal_max_age_s} s, capacity window "
-        f"{o.capacity_window_s} s, re-solve every {o.resolve_interval_s} s"
+        f"{o.capacity_window_s} s, re-solve every {o.resolve_interval_s} s, forecasts stand in for stale "
+        f"values up to {o.forecast_horizon_s} s after generated_at (0 = never)"
     )
     print(f"\n{len(topo.regions)} regions")
     print(f"  {'id':<34}{'jur':<5}{'tags':<10}{'PUE':>6}{'cap kW':>9}{'USD/MWh':>10}{'gCO2/kWh':>10}")
@@ -95,11 +96,26 @@ def cmd_topology(path: Path | None) -> int:
     return 0
 
 
+def _forecasts(path: Path | None) -> list[tuple[int, GridForecast]]:
+    """The optional ``--forecasts`` JSONL of GridForecast (empty when not given)."""
+    return read_jsonl(path, GridForecast) if path is not None else []
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Offline deterministic replay; one placement per request as JSONL."""
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
+    fc = _forecasts(args.forecasts)
     opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals)
-    res = replay(topo, sig, req, statuses=st, options=opts, sources=sources)
+    res = replay(
+        topo,
+        sig,
+        req,
+        statuses=st,
+        options=opts,
+        sources=sources,
+        forecasts=fc,
+        forecasts_source=str(args.forecasts),
+    )
     write_jsonl([encode_placement(p) for p in res.placements], args.out)
     return 0
 
@@ -133,7 +149,8 @@ def cmd_signals(args: argparse.Namespace) -> int:
 def cmd_frontier(args: argparse.Namespace) -> int:
     """The energy-latency frontier, plus break-even pairs and a summary next to it."""
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
-    points = frontier_points(topo, sig, req, args.alphas, statuses=st, sources=sources)
+    fc = _forecasts(args.forecasts)
+    points = frontier_points(topo, sig, req, args.alphas, statuses=st, sources=sources, forecasts=fc)
     paths = write_frontier(points, args.out)
     _write_break_even(topo, sig, req, args.out)
     for p in paths:

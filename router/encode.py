@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from router.kernel import FILTER_NAMES, NO_AGE
+from router.kernel import FILTER_NAMES, NO_AGE, SIGNAL_SOURCES
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
@@ -69,6 +69,8 @@ def placements(
                 "relocatable": oi[3] == 1,
                 "removed": dict(removed),
                 "signal_age_s": of[8] if placed and of[8] != NO_AGE else None,
+                "signal_source": SIGNAL_SOURCES[oi[7]] if placed else None,
+                "forecast_generated_at": of[9] if placed and of[9] != NO_AGE else None,
                 "signals_version": dec.signals_version,
                 "shares_version": shares_version,
                 "event_ts": rf[0],

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from router.analysis import summarise
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.replay import ReplayOptions, replay
 from router.topology import Topology
 
@@ -42,6 +42,7 @@ def frontier_points(
     *,
     statuses: Sequence[tuple[int, RegionStatus]] = (),
     sources: tuple[str, str, str] = ("signals", "requests", "statuses"),
+    forecasts: Sequence[tuple[int, GridForecast]] = (),
 ) -> list[dict[str, Any]]:
     """The contract's frontier points, one full replay per alpha (sorted ascending)."""
     mean_budget = sum(r.latency_budget_ms for _, r in requests) / max(1, len(requests))
@@ -55,6 +56,7 @@ def frontier_points(
             statuses=statuses,
             options=ReplayOptions(alpha=alpha),
             sources=sources,
+            forecasts=forecasts,
         )
         s = summarise(res.placements, carbon_usd_per_tonne=topology.objective.carbon_usd_per_tonne)
         point: dict[str, Any] = {

@@ -3,8 +3,10 @@
 ``LiveRouter`` holds the plan and the kernel inputs, remembers recent decisions so that a request seen twice
 (redelivery, or a client sending it twice) gets the same placement, and keeps the recent requests the
 leader's capacity re-solve estimates demand from. Region updates arrive as merged snapshots (the latest
-values per region in event time, with the count of signals merged into them), so that every worker that
-applies the same snapshots holds the same state and the same ``signals_version`` as the offline replay.
+value of each kind per region in event time, each with its own ``ts`` and validity, and the count of signals
+merged into them), so that every worker that applies the same snapshots holds the same state and the same
+``signals_version`` as the offline replay. Forecasts are kept per region by ``generated_at``
+(router.forecast).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import orjson
 
 from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.plan import Plan, RequestArrays, RequestIds
 from router.resolve import ResolveInput
 from router.scoring import Scorer
-from router.state import MU
+from router.state import MU, VALUE_FIELDS
 from router.topology import Topology
 
 __all__ = ["Decided", "LiveRouter", "merge_signal"]
@@ -39,15 +41,37 @@ class Decided:
     repeated: int
 
 
+_PROVENANCE = ("source", "estimated", "generated_at", "provider_zone")
+
+
 def merge_signal(old: dict[str, Any] | None, sig: GridSignal) -> dict[str, Any] | None:
-    """The region's merged snapshot after ``sig``, or None when ``sig`` is older than the snapshot."""
-    if old is not None and sig.ts < old["ts"]:
-        return None
+    """The region's merged snapshot after ``sig``, or None when every value ``sig`` carries is older than
+    the snapshot's value of the same kind (the state's late-value rule, value by value).
+
+    A snapshot holds, per value ``name`` it has seen, ``name``, ``name_ts`` and ``name_valid_for_s`` (None:
+    the default validity), plus ``region``, ``ts`` (the latest), ``n`` (signals merged) and the latest
+    signal's provenance fields.
+    """
     merged = dict(old or {})
-    for key, value in sig.model_dump(exclude_none=True).items():
-        merged[key] = value
-    merged["ts"] = sig.ts
-    merged["valid_for_s"] = sig.valid_for_s  # absent means the default, not the previous value
+    changed = False
+    for name in VALUE_FIELDS:
+        value = getattr(sig, name)
+        if value is None:
+            continue
+        prev_ts = merged.get(f"{name}_ts")
+        if prev_ts is not None and sig.ts < prev_ts:
+            continue
+        merged[name] = value
+        merged[f"{name}_ts"] = sig.ts
+        merged[f"{name}_valid_for_s"] = sig.valid_for_s
+        changed = True
+    if not changed:
+        return None
+    merged["region"] = sig.region
+    if sig.ts >= merged.get("ts", sig.ts):
+        for key in _PROVENANCE:
+            merged[key] = getattr(sig, key)
+    merged["ts"] = max(sig.ts, float(merged.get("ts", sig.ts)))
     merged["n"] = int((old or {}).get("n", 0)) + 1
     return merged
 
@@ -78,13 +102,25 @@ class LiveRouter:
     def apply_snapshot(self, snapshot: dict[str, Any]) -> bool:
         """Apply a merged signal snapshot (see ``merge_signal``); False when it is not newer."""
         count = int(snapshot.get("n", 1))
-        sig = GridSignal.model_validate({k: v for k, v in snapshot.items() if k != "n"})
-        if self._signal_counts.get(sig.region, 0) >= count:
+        region = str(snapshot["region"])
+        if self._signal_counts.get(region, 0) >= count:
             return False
-        applied = self.scorer.state.apply_signal(sig)
-        self._signal_counts[sig.region] = count
-        self.scorer.state.version = sum(self._signal_counts.values())
+        j = self.plan.region_index[region]
+        state = self.scorer.state
+        applied = False
+        for name in VALUE_FIELDS:
+            if snapshot.get(name) is None:
+                continue
+            ts = float(snapshot.get(f"{name}_ts", snapshot["ts"]))
+            valid = snapshot.get(f"{name}_valid_for_s")
+            applied |= state.apply_value(j, name, float(snapshot[name]), ts, valid)
+        self._signal_counts[region] = count
+        state.version = sum(self._signal_counts.values())
         return applied
+
+    def apply_forecast(self, forecast: GridForecast) -> bool:
+        """Keep a region's forecast in event time; False when the region holds a newer one."""
+        return self.scorer.forecasts.apply(forecast)
 
     def apply_status(self, status: RegionStatus) -> bool:
         """Apply a region status in event time."""

@@ -199,7 +199,14 @@ class Placement(BaseModel):
     feasible_regions: int
     relocatable: bool
     removed: dict[str, int]
+    #: age of the older of the two values the chosen region was scored with (price, marginal carbon): a
+    #: live value's age is ``t - ts``, a forecast value's ``t - generated_at``; None for topology defaults
     signal_age_s: float | None
+    #: where the chosen region's values came from: ``live`` (both fresh), ``forecast`` (at least one from
+    #: the latest forecast, the other fresh or forecast) or ``stale`` (home only); None when rejected
+    signal_source: Literal["live", "forecast", "stale"] | None = None
+    #: ``generated_at`` of the forecast a value of the chosen region came from (None when none)
+    forecast_generated_at: float | None = None
     signals_version: int
     shares_version: int
     event_ts: float

@@ -1,9 +1,11 @@
 """Deterministic offline replay in event time: the same decision logic as the live router, no broker.
 
 Requests are processed in ``ts`` order (file order breaks ties). A grid signal or region status applies to
-requests with ``ts`` at or after its own ``ts``. Every ``resolve_interval_s`` of event time the capacity LP
-is re-solved on the requests of the last ``demand_window_s`` and its duals feed the kernel. Between two
-events the requests go to the kernel as one batch. The same inputs give byte-identical output.
+requests with ``ts`` at or after its own ``ts``; a grid forecast to requests at or after its
+``generated_at`` (its event time; see router.forecast for when its points stand in for stale values).
+Every ``resolve_interval_s`` of event time the capacity LP is re-solved on the requests of the last
+``demand_window_s`` and its duals feed the kernel. Between two events the requests go to the kernel as one
+batch. The same inputs give byte-identical output.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 from router.demand import build_resolve_input, uncontended
 from router.encode import placements
 from router.errors import InputError
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.plan import Plan, RequestArrays
 from router.resolve import CapacityResolver, ResolveResult
 from router.scoring import Scorer
@@ -46,6 +48,7 @@ class ReplayResult:
     resolves: list[ResolveResult] = field(default_factory=list)
     failed_resolves: int = 0
     ignored_signals: int = 0
+    ignored_forecasts: int = 0  # older than the region's forecast already held
 
 
 def encode_placement(p: dict[str, Any]) -> bytes:
@@ -72,7 +75,10 @@ def prepare_requests(
     return [r[2] for r in rows], [r[3] for r in rows]
 
 
-def _check_regions(plan: Plan, events: Sequence[tuple[int, GridSignal | RegionStatus]], source: str) -> None:
+Event = GridSignal | RegionStatus | GridForecast
+
+
+def _check_regions(plan: Plan, events: Sequence[tuple[int, Event]], source: str) -> None:
     for line, ev in events:
         if ev.region not in plan.region_index:
             raise InputError(
@@ -93,19 +99,24 @@ def replay(
     statuses: Sequence[tuple[int, RegionStatus]] = (),
     options: ReplayOptions = ReplayOptions(),
     sources: tuple[str, str, str] = ("signals", "requests", "statuses"),
+    forecasts: Sequence[tuple[int, GridForecast]] = (),
+    forecasts_source: str = "forecasts",
 ) -> ReplayResult:
-    """Replay ``requests`` against ``signals`` (and ``statuses``) in event time; one placement each."""
+    """Replay ``requests`` against ``signals`` (and ``statuses``, ``forecasts``) in event time."""
     plan = Plan(topology)
     _check_regions(plan, signals, sources[0])
     _check_regions(plan, statuses, sources[2])
+    _check_regions(plan, forecasts, forecasts_source)
     reqs, rows = prepare_requests(plan, requests, sources[1])
     if options.alpha != 1.0:
         for r in rows:
             r[0][2] *= options.alpha
     batch_all = plan.arrays(reqs, rows)
-    events: list[tuple[float, int, GridSignal | RegionStatus]] = sorted(
+    n_sig, n_st = len(signals), len(statuses)
+    events: list[tuple[float, int, Event]] = sorted(
         [(s.ts, k, s) for k, (_, s) in enumerate(signals)]
-        + [(s.ts, len(signals) + k, s) for k, (_, s) in enumerate(statuses)],
+        + [(s.ts, n_sig + k, s) for k, (_, s) in enumerate(statuses)]
+        + [(f.generated_at, n_sig + n_st + k, f) for k, (_, f) in enumerate(forecasts)],
         key=lambda x: (x[0], x[1]),
     )
     return _run(plan, batch_all, events, options)
@@ -118,7 +129,7 @@ def _slice(b: RequestArrays, lo: int, hi: int) -> RequestArrays:
 def _run(
     plan: Plan,
     batch_all: RequestArrays,
-    events: list[tuple[float, int, GridSignal | RegionStatus]],
+    events: list[tuple[float, int, Event]],
     options: ReplayOptions,
 ) -> ReplayResult:
     obj = plan.topology.objective
@@ -171,7 +182,7 @@ def _run(
 
 def _apply_events(
     scorer: Scorer,
-    events: list[tuple[float, int, GridSignal | RegionStatus]],
+    events: list[tuple[float, int, Event]],
     k: int,
     t: float,
     result: ReplayResult,
@@ -179,9 +190,14 @@ def _apply_events(
     """Apply every event with ts <= t; returns the index of the first event not applied."""
     while k < len(events) and events[k][0] <= t:
         ev = events[k][2]
-        applied = (
-            scorer.state.apply_signal(ev) if isinstance(ev, GridSignal) else scorer.state.apply_status(ev)
-        )
+        if isinstance(ev, GridSignal):
+            applied = scorer.state.apply_signal(ev)
+        elif isinstance(ev, GridForecast):
+            applied = scorer.forecasts.apply(ev)
+            result.ignored_forecasts += not applied
+            applied = True
+        else:
+            applied = scorer.state.apply_status(ev)
         if not applied:
             result.ignored_signals += 1
         k += 1

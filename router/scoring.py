@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from router import kernel
+from router.forecast import ForecastState
 from router.plan import BoolArray, FloatArray, IntArray, Plan, RequestArrays
-from router.state import CapacityWindows, RegionState
+from router.state import REG_F_COLS, REG_I_COLS, CapacityWindows, RegionState
 
 __all__ = ["Decisions", "Scorer", "warm_up"]
 
@@ -51,18 +52,36 @@ def warm_up() -> None:
 class Scorer:
     """Mask -> score -> pick for batches of requests against the current region state."""
 
-    def __init__(self, plan: Plan, state: RegionState | None = None) -> None:
+    def __init__(
+        self, plan: Plan, state: RegionState | None = None, forecasts: ForecastState | None = None
+    ) -> None:
         self.plan = plan
         self.state = state if state is not None else RegionState(plan)
+        self.forecasts = forecasts if forecasts is not None else ForecastState(plan)
         self.windows = CapacityWindows(plan.n_regions)
+        self._fc_checked = -1
+
+    def _check_region_arrays(self) -> None:
+        """reg_f per batch (as before); the forecast arrays only when the forecast state changed."""
+        R, st, fc = self.plan.n_regions, self.state, self.forecasts
+        _check("reg_f", st.f, np.float64, (R, REG_F_COLS))
+        if fc.version == self._fc_checked:
+            return
+        P = fc.ts.shape[1]
+        _check("reg_i", st.i, np.int64, (R, REG_I_COLS))
+        _check("fc_ts", fc.ts, np.float64, (R, P))
+        _check("fc_val", fc.val, np.float64, (2, R, P))
+        _check("fc_has", fc.has, np.bool_, (2, R, P))
+        _check("fc_n", fc.n, np.int64, (R,))
+        _check("fc_meta", fc.meta, np.float64, (R, 3))
+        self._fc_checked = fc.version
 
     def decide(self, batch: RequestArrays) -> Decisions:
         """Place every request of the batch, in order, booking capacity as it goes."""
-        n, p, st = len(batch), self.plan, self.state
-        R = p.n_regions
+        n, p, st, fc = len(batch), self.plan, self.state, self.forecasts
         _check("req_f", batch.f, np.float64, (n, 6))
         _check("req_i", batch.i, np.int64, (n, 6))
-        _check("reg_f", st.f, np.float64, (R, 6))
+        self._check_region_arrays()
         # every element is written by the kernel; it checks finiteness and window room before any change
         out_f = np.empty((n, len(kernel.OUT_FLOATS)), dtype=np.float64)
         out_i = np.empty((n, len(kernel.OUT_INTS)), dtype=np.int64)
@@ -82,6 +101,11 @@ class Scorer:
                     st.i,
                     st.cap_nwh,
                     p.scalars,
+                    fc.ts,
+                    fc.val,
+                    fc.has,
+                    fc.n,
+                    fc.meta,
                     w.ts,
                     w.e,
                     w.head,
@@ -103,8 +127,9 @@ class Scorer:
 
     def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
         """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
-        n, p, st = len(batch), self.plan, self.state
+        n, p, st, fc = len(batch), self.plan, self.state, self.forecasts
         _check("req_f", batch.f, np.float64, (n, 6))
+        self._check_region_arrays()
         if not np.isfinite(batch.f).all():
             raise _not_finite("req_f")
         cost = np.zeros((n, p.n_regions), dtype=np.float64)
@@ -121,6 +146,11 @@ class Scorer:
                 st.f,
                 st.i,
                 p.scalars,
+                fc.ts,
+                fc.val,
+                fc.has,
+                fc.n,
+                fc.meta,
                 cost,
                 reach,
             )

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from router.errors import InputError
 from router.fastrow import fast_request_row
-from router.models import DeadLetter, GridSignal, RegionStatus, Request, input_error_from_validation
+from router.models import (
+    DeadLetter,
+    GridForecast,
+    GridSignal,
+    RegionStatus,
+    Request,
+    input_error_from_validation,
+)
 from router.plan import Plan, RequestIds
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "check_request_ids",
     "dead_letter",
     "decode_checked_request",
+    "decode_forecast",
     "decode_request",
     "decode_signal",
     "decode_status",
@@ -130,6 +138,11 @@ def decode_request(raw: bytes | None, max_bytes: int) -> Request | Rejected:
 def decode_signal(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> GridSignal | Rejected:
     """One ``grid.signals`` value as a GridSignal, or why it cannot be used; never raises."""
     return _decode(raw, max_bytes, GridSignal)
+
+
+def decode_forecast(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> GridForecast | Rejected:
+    """One ``grid.forecasts`` value as a GridForecast, or why it cannot be used; never raises."""
+    return _decode(raw, max_bytes, GridForecast)
 
 
 def decode_status(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> RegionStatus | Rejected:

@@ -20,7 +20,15 @@ import structlog
 
 from router.live import LiveRouter
 from streams.adapters import register_adapters
-from streams.codec import Rejected, check_region, dead_letter, decode_signal, decode_status, encode
+from streams.codec import (
+    Rejected,
+    check_region,
+    dead_letter,
+    decode_forecast,
+    decode_signal,
+    decode_status,
+    encode,
+)
 from streams.dataplane import DataPlane
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -91,6 +99,7 @@ def build_app(
     signals_topic = app.topic(s.topic_signals, partitions=1, **raw)
     status_topic = app.topic(s.topic_status, partitions=1, **raw)
     shares_topic = app.topic(s.topic_shares, partitions=1, **raw)
+    forecasts_topic = app.topic(s.topic_forecasts, partitions=1, **raw)
     dlq_topic = app.topic(s.topic_dlq, **raw)
     metrics_topic = app.topic(s.topic_metrics, **raw)
     register_adapters(app, s, live.plan.topology, metrics, dlq_topic)
@@ -136,6 +145,11 @@ def build_app(
     async def on_status(stream: Any) -> None:
         async for ev in stream.events():
             await check(s.topic_status, decode_status, ev)
+
+    @app.agent(forecasts_topic)
+    async def on_forecast(stream: Any) -> None:
+        async for ev in stream.events():
+            await check(s.topic_forecasts, decode_forecast, ev)
 
     async def ready() -> None:
         """The state feed has read the state topics up to their ends as of start-up."""
@@ -210,6 +224,7 @@ def build_app(
                 "batches": dataplane.batches,
                 "signals_version": live.scorer.state.version,
                 "shares_version": live.shares_version,
+                "forecasts_version": live.scorer.forecasts.version,
                 "partitions": dataplane.assigned,
                 "state_caught_up": statefeed.caught_up.is_set(),
             }

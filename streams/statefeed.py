@@ -1,8 +1,9 @@
 """Every worker's copy of the region state, read from the log itself.
 
-Each worker reads ``grid.signals``, ``region.status`` and ``router.shares`` from the beginning with its own
-group-less consumer (every partition, every record), merges signals in event time and applies them to its
-kernel inputs between batches. Workers that read the same log hold the same state: the log is the
+Each worker reads ``grid.signals``, ``region.status``, ``router.shares`` and ``grid.forecasts`` from the
+beginning with its own group-less consumer (every partition, every record), merges signals in event time
+(value by value), keeps the latest forecast per region (by ``generated_at``) and applies them to its kernel
+inputs between batches. Workers that read the same log hold the same state: the log is the
 replicated state. (faust GlobalTables were measured not to replicate to a second worker here, which is
 faust-streaming issue #283; a group-less reader has no such failure mode.) Validation and dead-lettering of
 bad records happen once, in the control plane's agents; this reader skips what it cannot use.
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 
 from router.live import LiveRouter, merge_signal
 from router.models import SharesMessage
-from streams.codec import Rejected, check_region, decode_signal, decode_status
+from streams.codec import Rejected, check_region, decode_forecast, decode_signal, decode_status
 from streams.settings import Settings, consumer_kwargs
 
 __all__ = ["StateFeed"]
@@ -39,14 +40,14 @@ class StateFeed(Service):
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._targets: dict[Any, int] = {}
         self.caught_up = asyncio.Event()
-        self.applied = {"signal": 0, "status": 0, "shares": 0, "skipped": 0}
+        self.applied = {"signal": 0, "status": 0, "shares": 0, "forecast": 0, "skipped": 0}
         self.latest_shares: dict[str, Any] | None = None  # the installed re-solve, for the web page
 
     async def on_start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         s = self.settings
-        topics = (s.topic_signals, s.topic_status, s.topic_shares)
+        topics = (s.topic_signals, s.topic_status, s.topic_shares, s.topic_forecasts)
         self.consumer = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
         await self.consumer.start()
         parts: list[Any] = []
@@ -106,6 +107,14 @@ class StateFeed(Service):
                 self._snapshots[sig.region] = merged
                 live.apply_snapshot(merged)
                 self.applied["signal"] += 1
+        elif topic == s.topic_forecasts:
+            fc = decode_forecast(value, s.max_message_bytes)
+            if isinstance(fc, Rejected) or check_region(fc.region, live.plan) is not None:
+                self.applied["skipped"] += 1
+                return
+            if live.apply_forecast(fc):
+                self.applied["forecast"] += 1
+                log.debug("forecast_applied", region=fc.region, generated_at=fc.generated_at)
         elif topic == s.topic_status:
             st = decode_status(value, s.max_message_bytes)
             if isinstance(st, Rejected) or check_region(st.region, live.plan) is not None:

@@ -1,14 +1,16 @@
 """A naive, obvious, pure-Python version of model.md's mask -> score -> pick, to diff the kernel against.
 
 It shares no code with router.kernel: regions are dicts, the capacity window is a list, and the filters are
-applied one after the other to a shrinking candidate list, exactly as the spec reads.
+applied one after the other to a shrinking candidate list, exactly as the spec reads. Price and marginal
+carbon each have their own ts and validity; a stale one is replaced by the covering point of the region's
+latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast fallback").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.topology import Topology
 
 FILTERS = (
@@ -37,9 +39,15 @@ class NaiveRouter:
                 "pue": r.pue,
                 "models": set(r.models),
                 "price": r.price_usd_per_mwh,
+                "price_ts": None,
+                "price_valid": o.signal_max_age_s,
                 "mci": r.marginal_gco2_per_kwh,
-                "sig_ts": None,
-                "valid": o.signal_max_age_s,
+                "mci_ts": None,
+                "mci_valid": o.signal_max_age_s,
+                "pue_ts": None,
+                "avg": None,
+                "avg_ts": None,
+                "forecast": None,
                 "healthy": True,
                 "cap_kw": r.capacity_kw,
                 "status_ts": 0.0,
@@ -55,18 +63,48 @@ class NaiveRouter:
         self.ties = 0
 
     def apply_signal(self, s: GridSignal) -> None:
+        """Each value applies unless the region holds a newer value of the same kind."""
         r = self.regions[self.idx[s.region]]
-        if r["sig_ts"] is not None and s.ts < r["sig_ts"]:
-            return
-        if s.price_usd_per_mwh is not None:
-            r["price"] = s.price_usd_per_mwh
-        if s.marginal_gco2_per_kwh is not None:
-            r["mci"] = s.marginal_gco2_per_kwh
-        if s.pue is not None:
-            r["pue"] = s.pue
-        r["sig_ts"] = s.ts
-        r["valid"] = s.valid_for_s if s.valid_for_s is not None else self.o.signal_max_age_s
-        self.version += 1
+        valid = s.valid_for_s if s.valid_for_s is not None else self.o.signal_max_age_s
+        applied = False
+        for key, value in (
+            ("price", s.price_usd_per_mwh),
+            ("mci", s.marginal_gco2_per_kwh),
+            ("pue", s.pue),
+            ("avg", s.average_gco2_per_kwh),
+        ):
+            if value is None or (r[key + "_ts"] is not None and s.ts < r[key + "_ts"]):
+                continue
+            r[key] = value
+            r[key + "_ts"] = s.ts
+            if key in ("price", "mci"):
+                r[key + "_valid"] = valid
+            applied = True
+        if applied:
+            self.version += 1
+
+    def apply_forecast(self, f: GridForecast) -> None:
+        """The region keeps the forecast with the latest generated_at (ties: the later one)."""
+        r = self.regions[self.idx[f.region]]
+        if r["forecast"] is None or f.generated_at >= r["forecast"].generated_at:
+            r["forecast"] = f
+
+    def value_at(self, j: int, key: str, t: float) -> tuple[float | None, str, float | None]:
+        """(value, source live/forecast/static/stale, the time it was generated) of price or mci at t."""
+        r, horizon = self.regions[j], self.o.forecast_horizon_s
+        ts = r[key + "_ts"]
+        if ts is not None and ts <= t and t - ts <= r[key + "_valid"]:
+            return r[key], "live", ts
+        f: GridForecast | None = r["forecast"]
+        if f is not None and horizon > 0 and f.generated_at <= t and t - f.generated_at <= horizon:
+            started = [p for p in f.points if p.ts <= t]
+            if started and t < started[-1].ts + f.step_s:
+                value = started[-1].price_usd_per_mwh if key == "price" else started[-1].marginal_gco2_per_kwh
+                if value is not None:
+                    return value, "forecast", f.generated_at
+        if ts is None and r[key] is not None:
+            return r[key], "static", None  # the topology's constant, never sent as a signal: it does not age
+        return r[key], "stale", ts
 
     def apply_status(self, s: RegionStatus) -> None:
         r = self.regions[self.idx[s.region]]
@@ -103,9 +141,14 @@ class NaiveRouter:
             transfer = q.state_bytes * 8.0 / (o.bandwidth_gbps * 1e6) if moved else 0.0
             return self.topo.rtt(node, self.topo.regions[j]) + compute + transfer
 
+        at = [(self.value_at(j, "price", t), self.value_at(j, "mci", t)) for j in range(len(self.regions))]
+
+        def valued(j: int) -> bool:
+            return at[j][0][0] is not None and at[j][1][0] is not None
+
         def fresh(j: int) -> bool:
-            r = self.regions[j]
-            return r["sig_ts"] is not None and r["sig_ts"] <= t and t - r["sig_ts"] <= r["valid"]
+            sources = {at[j][0][1], at[j][1][1]}
+            return "stale" not in sources and sources != {"static"}
 
         def cap_wh_nano(j: int) -> int:
             return round(self.regions[j]["cap_kw"] * o.capacity_window_s / 3.6 * 1e9)
@@ -123,11 +166,7 @@ class NaiveRouter:
             ),
             lambda j: self.regions[j]["healthy"],
             lambda j: sum(x for _, x in self.regions[j]["window"]) + e_nwh <= cap_wh_nano(j),
-            lambda j: (
-                self.regions[j]["price"] is not None
-                and self.regions[j]["mci"] is not None
-                and (j == home or fresh(j))
-            ),
+            lambda j: valued(j) and (j == home or fresh(j)),
             lambda j: not (q.state_pinned and j != sr),
         ]
         cand = list(range(len(self.regions)))
@@ -147,25 +186,26 @@ class NaiveRouter:
             for j in range(len(self.regions))
         )
         hr = self.regions[home]
-        home_valued = hr["price"] is not None and hr["mci"] is not None
+        home_valued = valued(home)
 
-        def per_wh(r: dict[str, Any]) -> tuple[float, float, float]:
-            """USD and grams per IT Wh, and the score per IT Wh (energy + priced carbon + dual)."""
-            usd_wh = r["pue"] * r["price"] / 1e6
-            co2_wh = r["pue"] * r["mci"] / 1e3
+        def per_wh(j: int) -> tuple[float, float, float]:
+            """USD and grams per IT Wh, and the score per IT Wh (energy + priced carbon + dual), at t."""
+            r, price, mci = self.regions[j], at[j][0][0], at[j][1][0]
+            usd_wh = r["pue"] * price / 1e6  # type: ignore[operator]
+            co2_wh = r["pue"] * mci / 1e3  # type: ignore[operator]
             return usd_wh, co2_wh, usd_wh + o.carbon_usd_per_tonne * co2_wh / 1e6 + r["mu"]
 
         baseline = {
             "region": hr["id"],
-            "energy_usd": e * per_wh(hr)[0] if home_valued else None,
-            "carbon_g": e * per_wh(hr)[1] if home_valued else None,
+            "energy_usd": e * per_wh(home)[0] if home_valued else None,
+            "carbon_g": e * per_wh(home)[1] if home_valued else None,
             "feasible": home in cand,
         }
         best = None
         for j in cand:
             r = self.regions[j]
             fac = e * r["pue"]
-            usd_wh, co2_wh, unit = per_wh(r)
+            usd_wh, co2_wh, unit = per_wh(j)
             usd = e * usd_wh
             co2 = e * co2_wh
             egr = q.payload_bytes * (self.topo.egress(hr["id"], r["id"]) / 1e9)
@@ -204,6 +244,8 @@ class NaiveRouter:
                 egress_usd=None,
                 score_usd=None,
                 signal_age_s=None,
+                signal_source=None,
+                forecast_generated_at=None,
             )
             return out
         score, j, fac, usd, co2, egr = best
@@ -222,6 +264,20 @@ class NaiveRouter:
             carbon_g=co2,
             egress_usd=egr,
             score_usd=score,
-            signal_age_s=(t - r["sig_ts"]) if r["sig_ts"] is not None else None,
+            **self._provenance(at[j], t),
         )
         return out
+
+    @staticmethod
+    def _provenance(at: tuple[tuple[Any, str, float | None], ...], t: float) -> dict[str, Any]:
+        """signal_age_s (the older value's age), signal_source and forecast_generated_at of a placement."""
+        ages = [t - made for _, _, made in at if made is not None]
+        sources = {src for _, src, _ in at}
+        made_fc = [made for _, src, made in at if src == "forecast"]
+        return {
+            "signal_age_s": max(ages) if ages else None,
+            "signal_source": (
+                "stale" if "stale" in sources or sources == {"static"} else "forecast" if made_fc else "live"
+            ),
+            "forecast_generated_at": made_fc[0] if made_fc else None,
+        }

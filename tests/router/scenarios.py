@@ -1,7 +1,8 @@
-"""Random topologies, signals and requests for diffing the kernel against the reference.
+"""Random topologies, signals, forecasts and requests for diffing the kernel against the reference.
 
 Values are drawn from small sets on purpose, so that exact ties, all-infeasible rows and every rejection
-reason occur often. Every generator takes an explicit numpy Generator (no global random state).
+reason occur often; price and carbon arrive with different ages, and forecasts cover some stale values.
+Every generator takes an explicit numpy Generator (no global random state).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.topology import Topology
 
 JURS = [("DE", ["EU"]), ("SE", ["EU"]), ("FR", ["EU"]), ("US", []), ("JP", [])]
@@ -76,6 +77,7 @@ def random_topology(rng: np.random.Generator, regions: tuple[int, int] = (1, 8))
         "signal_max_age_s": float(rng.choice([30.0, 900.0])),
         "bandwidth_gbps": float(rng.choice([1.0, 10.0])),
         "regional_rtt_ms": 40.0,
+        "forecast_horizon_s": float(rng.choice([0.0, 60.0, 3600.0, 3600.0])),
     }
     return Topology.model_validate(
         {
@@ -100,9 +102,34 @@ def random_signal(rng: np.random.Generator, topo: Topology, ts: float) -> GridSi
             fields["marginal_gco2_per_kwh"] = float(rng.choice([0.0, 50.0, 300.0, 800.0]))
         if rng.random() < 0.2:
             fields["pue"] = float(rng.choice([1.05, 1.3]))
+        if rng.random() < 0.1:  # an average intensity never changes the marginal value or its freshness
+            fields["average_gco2_per_kwh"] = float(rng.choice([100.0, 400.0]))
     if rng.random() < 0.5:
         fields["valid_for_s"] = float(rng.choice([5.0, 60.0, 3600.0]))
     return GridSignal(region=region, ts=ts, **fields)
+
+
+def random_forecast(rng: np.random.Generator, topo: Topology, t: float) -> GridForecast:
+    """A forecast for a random region, generated at or before ``t``, whose points may or may not cover
+    the coming requests and carry price, carbon or both."""
+    region = topo.regions[int(rng.integers(0, len(topo.regions)))].id
+    generated_at = max(0.0, t - float(rng.choice([0.0, 0.0, 10.0, 100.0, 5000.0])))
+    step = float(rng.choice([5.0, 60.0, 300.0]))
+    start = generated_at + float(rng.choice([-step, 0.0, 0.5, step]))
+    points: list[dict[str, Any]] = []
+    for k in range(int(rng.integers(1, 7))):
+        p: dict[str, Any] = {"ts": max(0.0, start + k * step * float(rng.choice([1.0, 1.0, 2.0])))}
+        if points and p["ts"] <= points[-1]["ts"]:
+            p["ts"] = points[-1]["ts"] + step
+        while len(p) == 1:
+            if rng.random() < 0.5:
+                p["price_usd_per_mwh"] = float(rng.choice([-30.0, 20.0, 90.0]))
+            if rng.random() < 0.7:
+                p["marginal_gco2_per_kwh"] = float(rng.choice([10.0, 250.0, 900.0]))
+        points.append(p)
+    return GridForecast.model_validate(
+        {"region": region, "generated_at": generated_at, "step_s": step, "points": points}
+    )
 
 
 def random_status(rng: np.random.Generator, topo: Topology, ts: float) -> RegionStatus:
@@ -149,7 +176,7 @@ def random_timeline(rng: np.random.Generator, topo: Topology, n_requests: int) -
         t += float(rng.choice([0.0, 0.0, 0.25, 1.0, 20.0]))
         u = rng.random()
         if u < 0.15:
-            sig = random_signal(rng, topo, t - float(rng.choice([0.0, 10.0, 100.0])))
+            sig = random_signal(rng, topo, t - float(rng.choice([0.0, 10.0, 100.0, 900.0])))
             out.append((t, sig))
             for twin in _twins(topo, sig.region):  # keep twins identical half of the time
                 if rng.random() < 0.5:
@@ -159,6 +186,12 @@ def random_timeline(rng: np.random.Generator, topo: Topology, n_requests: int) -
         elif u < 0.23:
             mu = rng.choice([0.0, 0.0, 0.0, 1e-5, 1e-4], size=len(topo.regions)).astype(float)
             out.append((t, ("mu", mu)))
+        elif u < 0.3:
+            fc = random_forecast(rng, topo, t)
+            out.append((t, fc))
+            for twin in _twins(topo, fc.region):  # keep twins identical half of the time
+                if rng.random() < 0.5:
+                    out.append((t, fc.model_copy(update={"region": twin})))
         out.append((t, random_request(rng, topo, k, t)))
     return out
 

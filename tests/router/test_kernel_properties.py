@@ -122,41 +122,36 @@ def test_scaling_every_price_never_changes_the_pick(seed: int, k: int) -> None:
 @settings(max_examples=100, deadline=None)
 @given(seed=SEEDS, cut=st.sampled_from([0.5, 0.9, 0.0]))
 def test_improving_a_region_never_lowers_its_rank(seed: int, cut: float) -> None:
-    """Making the chosen region cheaper (price and carbon down) never moves a request away from it."""
+    """Making the chosen region cheaper (price and carbon down) never moves a request away from it.
+
+    Each value is lowered where it comes from (its latest signal, else the topology default), so every
+    value keeps its own ts and validity: only the values improve, never their freshness."""
     topo, reqs, signals = _world(seed, n=1)
     (p,) = _decide(topo, reqs, signals)
     assume(p["status"] == "placed")
     chosen = p["region"]
-    better = [s for s in signals if s.region != chosen]
     reg = next(r for r in topo.regions if r.id == chosen)
-    base_price = next(
-        (
-            s.price_usd_per_mwh
-            for s in reversed(signals)
-            if s.region == chosen and s.price_usd_per_mwh is not None
-        ),
-        reg.price_usd_per_mwh,
-    )
-    base_mci = next(
-        (
-            s.marginal_gco2_per_kwh
-            for s in reversed(signals)
-            if s.region == chosen and s.marginal_gco2_per_kwh is not None
-        ),
-        reg.marginal_gco2_per_kwh,
-    )
-    last = [s for s in signals if s.region == chosen]
-    assert base_price is not None and base_mci is not None
-    cheaper_price = base_price - abs(base_price) * (1 - cut) - (1.0 if cut == 0.0 else 0.0)
-    upd: dict[str, Any] = {"price_usd_per_mwh": cheaper_price, "marginal_gco2_per_kwh": base_mci * cut}
-    if last:
-        better.extend(last[:-1])
-        better.append(last[-1].model_copy(update=upd))
-        better.sort(key=lambda s: s.ts)
-        topo2 = topo
-    else:  # the chosen region runs on its topology defaults
-        topo2 = topo.model_copy(
-            update={"regions": tuple(r.model_copy(update=upd) if r.id == chosen else r for r in topo.regions)}
+    better = list(signals)
+    defaults: dict[str, Any] = {}
+    for name in ("price_usd_per_mwh", "marginal_gco2_per_kwh"):
+        k = max(
+            (k for k, s in enumerate(signals) if s.region == chosen and getattr(s, name) is not None),
+            default=-1,
         )
+        base = getattr(signals[k] if k >= 0 else reg, name)
+        assert base is not None
+        if name == "price_usd_per_mwh":
+            value = base - abs(base) * (1 - cut) - (1.0 if cut == 0.0 else 0.0)
+        else:
+            value = base * cut
+        if k >= 0:
+            better[k] = better[k].model_copy(update={name: value})
+        else:  # the chosen region runs on its topology default for this value
+            defaults[name] = value
+    topo2 = topo.model_copy(
+        update={
+            "regions": tuple(r.model_copy(update=defaults) if r.id == chosen else r for r in topo.regions)
+        }
+    )
     (q,) = _decide(topo2, reqs, better)
     assert q["region"] == chosen

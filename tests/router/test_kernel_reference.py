@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from router.encode import placements
-from router.models import GridSignal, RegionStatus, Request
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.plan import Plan
 from router.scoring import Scorer
 from tests.router.reference import FILTERS, NaiveRouter
@@ -48,6 +48,9 @@ def _run_both(
         elif isinstance(ev, RegionStatus):
             scorer.state.apply_status(ev)
             ref.apply_status(ev)
+        elif isinstance(ev, GridForecast):
+            scorer.forecasts.apply(ev)
+            ref.apply_forecast(ev)
         else:
             scorer.state.set_duals(ev[1])
             ref.set_mu(list(ev[1] * topo.objective.dual_scale))
@@ -56,9 +59,12 @@ def _run_both(
 
 
 def test_kernel_matches_reference_on_10000_random_cases() -> None:
-    """Every placement field (region, reason, costs, counts) equals the reference's, bit for bit."""
+    """Every placement field (region, reason, costs, counts, signal provenance) equals the reference's,
+    bit for bit, with price and carbon of different ages and forecasts standing in for stale values."""
     total = 0
     reasons: set[str] = set()
+    sources: dict[str | None, int] = {}
+    forecast_relocations = 0
     ties = 0
     all_infeasible = 0
     for seed in range(250):
@@ -69,11 +75,16 @@ def test_kernel_matches_reference_on_10000_random_cases() -> None:
             if w["status"] == "rejected":
                 reasons.add(w["reason"])
                 all_infeasible += 1
+            sources[w["signal_source"]] = sources.get(w["signal_source"], 0) + 1
+            forecast_relocations += w["signal_source"] == "forecast" and w["layer"] != "local"
         ties += ref.ties
         total += len(got)
     assert total >= 10_000
     assert reasons == set(FILTERS), f"not every rejection reason was exercised: {reasons}"
     assert ties > 100 and all_infeasible > 100, (ties, all_infeasible)
+    # every provenance occurs often: live, forecast (also for relocation targets) and stale home values
+    assert min(sources["live"], sources["stale"]) > 500 and sources["forecast"] > 100, sources
+    assert forecast_relocations > 50, forecast_relocations
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -56,12 +56,6 @@ def test_average_value_never_becomes_the_marginal_one() -> None:
     assert p["carbon_g"] == pytest.approx(p["facility_wh"] * 158.0 / 1e3)  # type: ignore[operator]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="router/state.py (owned by the forecast-fallback work) advances a region's signal time on any "
-    "signal, so an average-only signal makes a stale marginal value and price look fresh again; fix: only "
-    "price, marginal or pue values should refresh freshness. Remove this marker with that fix.",
-)
 def test_average_only_signal_does_not_refresh_a_stale_region() -> None:
     """A region whose marginal value and price are stale stays stale after an average-only signal."""
     live, snap = _router()
