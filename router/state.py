@@ -183,6 +183,16 @@ class RegionState:
         self.status_version += 1
         return True
 
+    def signal_ages(self, now: float) -> FloatArray:
+        """Per region, the age at ``now`` of the older of its signalled price and marginal carbon values
+        (a topology constant never sent as a signal has no age); NaN when neither was ever signalled."""
+        ages = np.full(self.f.shape[0], np.nan)
+        for ts_col, has_col in ((PRICE_TS, HAS_PRICE_TS), (MCI_TS, HAS_MCI_TS)):
+            has = self.i[:, has_col] != 0
+            age = now - self.f[:, ts_col]
+            ages = np.where(has, np.fmax(ages, age), ages)
+        return ages
+
     def set_duals(self, mu_usd_per_wh: FloatArray) -> None:
         """Install the capacity duals of the latest successful re-solve, times ``objective.dual_scale``.
 

@@ -165,10 +165,11 @@ def build_app(
         metrics.shares_version.set(live.shares_version)
         metrics.is_leader.set(int(app.is_leader()))  # back to 0 when leadership moves to another worker
         load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
+        ages = st.signal_ages(now).tolist()
         for j, region in enumerate(live.plan.region_ids):
             metrics.region_load.labels(region).set(float(load_kw[j]))
-            if st.i[j, 2]:
-                metrics.signal_age.labels(region).set(now - st.f[j, 3])
+            if ages[j] == ages[j]:  # not NaN: the region has a signalled value
+                metrics.signal_age.labels(region).set(ages[j])
 
     @app.timer(live.objective.resolve_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust is untyped
     async def resolve() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from router.live import LiveRouter
-from router.state import HAS_MCI, HAS_PRICE, HAS_SIGNAL, HEALTHY, MCI, MU, PRICE, SIG_TS
+from router.state import HAS_MCI, HAS_PRICE, HEALTHY, MCI, MU, PRICE
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -122,12 +122,13 @@ def web_state(
     st = live.scorer.state
     dual_scale = live.objective.dual_scale
     load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
+    ages = st.signal_ages(now).tolist()
     regions = []
     for j, rid in enumerate(live.plan.region_ids):
         regions.append(
             {
                 "region": rid,
-                "signal_age_s": now - float(st.f[j, SIG_TS]) if st.i[j, HAS_SIGNAL] else None,
+                "signal_age_s": ages[j] if ages[j] == ages[j] else None,  # NaN: never signalled
                 "price_usd_per_mwh": float(st.f[j, PRICE]) if st.i[j, HAS_PRICE] else None,
                 "marginal_gco2_per_kwh": float(st.f[j, MCI]) if st.i[j, HAS_MCI] else None,
                 "healthy": bool(st.i[j, HEALTHY]),

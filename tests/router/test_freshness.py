@@ -161,3 +161,12 @@ def test_a_topology_price_never_sent_as_a_signal_does_not_age() -> None:
     assert got["stale"]["region"] == "home" and got["stale"]["removed"] == {"stale_signals": 1}
     never = replay(topo, [(0, HOME)], [_req("none", 50.0)]).placements[0]  # away: no signal at all
     assert never["region"] == "home" and never["removed"] == {"stale_signals": 1}
+
+
+def test_signal_ages_are_the_older_signalled_value() -> None:
+    """The per-region age metric: the older of price and carbon signals; NaN for a region never signalled."""
+    state = RegionState(Plan(TOPO))
+    state.apply_signal(GridSignal(region="away", ts=10.0, price_usd_per_mwh=10.0))
+    state.apply_signal(GridSignal(region="away", ts=20.0, marginal_gco2_per_kwh=50.0))
+    ages = state.signal_ages(30.0)
+    assert ages[1] == 20.0 and math.isnan(ages[0])
