@@ -71,51 +71,189 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str | None = Field(
-        None, validation_alias=AliasChoices(BOOTSTRAP_ENV, "kafka_bootstrap_servers")
+        None,
+        validation_alias=AliasChoices(BOOTSTRAP_ENV, "kafka_bootstrap_servers"),
+        description=(
+            "Kafka brokers, read without the prefix. Unset: `demo` starts the embedded broker, `worker` "
+            "refuses to start."
+        ),
     )
-    topology: FilePath | None = None
+    topology: FilePath | None = Field(
+        None,
+        description=(
+            "Topology file (TOML, or JSON by extension). Unset: the bundled one. `worker --topology` wins "
+            "over it."
+        ),
+    )
 
-    topic_requests: TopicName = "inference.requests"
-    topic_signals: TopicName = "grid.signals"
-    topic_status: TopicName = "region.status"
-    topic_placements: TopicName = "placements"
-    topic_dlq: TopicName = "placements.dlq"
-    topic_shares: TopicName = "router.shares"
-    topic_metrics: TopicName = "router.metrics"
-    topic_forecasts: TopicName = "grid.forecasts"
-    topic_raw_watttime: TopicName = "grid.raw.watttime"
-    topic_raw_electricitymaps: TopicName = "grid.raw.electricitymaps"
-    topic_raw_entsoe: TopicName = "grid.raw.entsoe"
-    request_partitions: int = Field(4, ge=1, le=1024)
-    replication_factor: int = Field(1, ge=1, le=32)
+    topic_requests: TopicName = Field(
+        "inference.requests",
+        description="Incoming requests (key `request_id`); created with `request_partitions` partitions.",
+    )
+    topic_signals: TopicName = Field(
+        "grid.signals", description="Canonical grid signals (key region id); one partition."
+    )
+    topic_status: TopicName = Field(
+        "region.status", description="Region capacity and health (key region id); one partition."
+    )
+    topic_placements: TopicName = Field(
+        "placements",
+        description="One placement per request (key `request_id`), on its request's partition number.",
+    )
+    topic_dlq: TopicName = Field(
+        "placements.dlq",
+        description=(
+            "Dead letters of bad requests, signals, statuses, forecasts and provider payloads (original key)."
+        ),
+    )
+    topic_shares: TopicName = Field(
+        "router.shares", description="The leader's re-solve: shares and capacity duals (key `shares`)."
+    )
+    topic_metrics: TopicName = Field(
+        "router.metrics", description="Each worker's JSON metrics snapshot (key worker id)."
+    )
+    topic_forecasts: TopicName = Field(
+        "grid.forecasts", description="Canonical grid forecasts, GridForecast (key region id); one partition."
+    )
+    topic_raw_watttime: TopicName = Field(
+        "grid.raw.watttime",
+        description="Raw WattTime v3 payloads, converted into signals and forecasts by the control plane.",
+    )
+    topic_raw_electricitymaps: TopicName = Field(
+        "grid.raw.electricitymaps",
+        description="Raw Electricity Maps v3 carbon-intensity payloads (average intensity, never marginal).",
+    )
+    topic_raw_entsoe: TopicName = Field(
+        "grid.raw.entsoe", description="Raw ENTSO-E A44 day-ahead price documents (XML)."
+    )
+    request_partitions: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description=(
+            "Partitions of the requests and placements topics when a worker creates them; existing topics are"
+            " left as they are."
+        ),
+    )
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description=(
+            "Replicas of every topic a worker creates; 1 suits one broker only, use 3 on a production "
+            "cluster."
+        ),
+    )
 
-    group_id: Name = "carbon-router"
-    worker_id: Name = Field(default_factory=_default_worker_id)
+    group_id: Name = Field(
+        "carbon-router",
+        description=(
+            "Consumer group the workers share the request partitions in; the control plane's app id is "
+            "`<group_id>-control`."
+        ),
+    )
+    worker_id: Name = Field(
+        default_factory=_default_worker_id,
+        description=(
+            "This worker's id (client id, metrics key, `leader` in shares); must differ between workers. "
+            "Default `<hostname>-<pid>`."
+        ),
+    )
 
-    web_host: Name = "127.0.0.1"
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: Name = Field(
+        "127.0.0.1",
+        description=(
+            "Address the web port binds to (`/`, `/api/state`, `/metrics`, `/healthz`); `0.0.0.0` in a "
+            "container."
+        ),
+    )
+    web_port: int = Field(6066, ge=0, le=65535, description="Web port of the worker; 0 takes any free port.")
 
-    max_batch: int = Field(4096, ge=1, le=100_000)
-    max_message_bytes: int = Field(65536, ge=256, le=10_000_000)
-    fetch_max_wait_ms: int = Field(20, ge=0, le=10_000)
-    session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
-    heartbeat_interval_ms: int = Field(1000, ge=100, le=100_000)
-    max_poll_interval_ms: int = Field(300_000, ge=1000, le=3_600_000)
-    request_timeout_ms: int = Field(30_000, ge=1000, le=600_000)
-    producer_idempotence: bool = False
+    max_batch: int = Field(
+        4096,
+        ge=1,
+        le=100_000,
+        description="Most request records taken per fetch and decided in one kernel call.",
+    )
+    max_message_bytes: int = Field(
+        65536,
+        ge=256,
+        le=10_000_000,
+        description=(
+            "Largest message value accepted (requests, signals, statuses, forecasts); a larger one is dead-"
+            "lettered."
+        ),
+    )
+    fetch_max_wait_ms: int = Field(
+        20, ge=0, le=10_000, description="How long the broker may hold a fetch waiting for data (ms)."
+    )
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        le=300_000,
+        description=(
+            "Consumer-group session timeout (ms); a batch held longer than this is dropped unpublished."
+        ),
+    )
+    heartbeat_interval_ms: int = Field(
+        1000,
+        ge=100,
+        le=100_000,
+        description="Consumer heartbeat period (ms); must be under a third of the session timeout.",
+    )
+    max_poll_interval_ms: int = Field(
+        300_000,
+        ge=1000,
+        le=3_600_000,
+        description="Longest time between two fetches before the group drops the worker (ms).",
+    )
+    request_timeout_ms: int = Field(
+        30_000, ge=1000, le=600_000, description="Timeout of one Kafka client request (ms)."
+    )
+    producer_idempotence: bool = Field(
+        False,
+        description="Idempotent producer: set true on Apache Kafka; the embedded tansu broker refuses it.",
+    )
 
-    metrics_interval_s: float = Field(5.0, gt=0, le=86_400)
-    dedup_cache_size: int = Field(100_000, ge=0, le=10_000_000)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_interval_s: float = Field(
+        5.0, gt=0, le=86_400, description="Period of the JSON metrics snapshot on the metrics topic (s)."
+    )
+    dedup_cache_size: int = Field(
+        100_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Request ids per worker whose first decision is remembered and sent again for a repeat; 0 turns "
+            "it off."
+        ),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Level of the JSON logs on stderr."
+    )
 
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
-    sasl_username: Name | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: FilePath | None = None
-    ssl_certfile: FilePath | None = None
-    ssl_keyfile: FilePath | None = None
-    allow_plaintext_credentials: bool = False
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol; SASL_* needs the three SASL settings."
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = Field(
+        None, description="SASL mechanism; only with a SASL_* protocol."
+    )
+    sasl_username: Name | None = Field(None, description="SASL user name; only with a SASL_* protocol.")
+    sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password; only with a SASL_* protocol; a secret, shown masked and never logged.",
+    )
+    ssl_cafile: FilePath | None = Field(
+        None, description="CA bundle that verifies the brokers (SSL, SASL_SSL). Unset: the system's CAs."
+    )
+    ssl_certfile: FilePath | None = Field(
+        None, description="Client certificate for mutual TLS (SSL, SASL_SSL)."
+    )
+    ssl_keyfile: FilePath | None = Field(
+        None, description="Client private key for mutual TLS; needs ssl_certfile."
+    )
+    allow_plaintext_credentials: bool = Field(
+        False, description="Accept sending SASL credentials unencrypted (SASL_PLAINTEXT)."
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
