@@ -46,7 +46,7 @@ def _default(field: FieldInfo) -> str:
 def settings_table() -> str:
     """The markdown table of every setting: variable, default, allowed values, description."""
     rows = [
-        "| variable | default | allowed | what it does |",
+        "| variable | default | allowed | description |",
         "|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
