@@ -113,12 +113,26 @@ class RegionState:
                 self.f[j, MCI] = r.marginal_gco2_per_kwh
                 self.i[j, HAS_MCI] = 1
             self.i[j, HEALTHY] = 1
+        self.capacity_share = 1.0
         self._update_capacity()
 
     def _update_capacity(self) -> None:
         window_s = self.plan.topology.objective.capacity_window_s
-        wh = self.capacity_kw * window_s / 3.6
+        wh = self.capacity_kw * self.capacity_share * window_s / 3.6
         self.cap_nwh = np.round(wh * NWH_PER_WH).astype(np.int64)
+
+    def set_capacity_share(self, share: float) -> None:
+        """Guard only ``share`` of every region's capacity window (0 < share <= 1).
+
+        Each worker books only what it placed itself, so N workers each guarding the whole capacity could
+        together place up to N times it in one window. A worker holding k of the request topic's P
+        partitions guards k / P of it: the shares of all workers sum to at most 1, so the capacity
+        constraint holds for the fleet (at the price of headroom a worker with a quiet partition leaves
+        unused; the re-solve's duals steer the demand)."""
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"capacity share {share!r}; expected 0 < share <= 1")
+        self.capacity_share = float(share)
+        self._update_capacity()
 
     def apply_value(self, j: int, name: str, value: float, ts: float, valid_for_s: float | None) -> bool:
         """Set one value of region ``j`` seen at ``ts``; False (nothing changes) when an equal kind is newer.

@@ -19,6 +19,7 @@ Every mapped region must be a region of the file, and one region is fed by at mo
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from importlib import resources
@@ -26,7 +27,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from router.errors import ConfigError
 from router.models import input_error_from_validation
@@ -83,6 +92,13 @@ class Objective(BaseModel):
     #: how long after its ``generated_at`` a forecast may stand in for a stale live value (0 = never;
     #: at most 7 days). WattTime issues marginal-carbon forecasts every 5 minutes, 1 hour (or more) ahead.
     forecast_horizon_s: Annotated[float, Field(ge=0, le=604_800)] = 3600.0
+
+    @field_validator("class_bounds_ms")
+    @classmethod
+    def _bounds_increase(cls, b: tuple[float, ...]) -> tuple[float, ...]:
+        if any(y <= x for x, y in itertools.pairwise(b)):
+            raise ValueError("must be strictly increasing (the latency classes of the re-solve)")
+        return b
 
 
 class Region(BaseModel):

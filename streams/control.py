@@ -227,6 +227,7 @@ def build_app(
                 "shares_version": live.shares_version,
                 "forecasts_version": live.scorer.forecasts.version,
                 "partitions": dataplane.assigned,
+                "capacity_share": live.scorer.state.capacity_share,
                 "state_caught_up": statefeed.caught_up.is_set(),
             }
         )

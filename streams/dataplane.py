@@ -316,6 +316,12 @@ class DataPlane(Service):
                 acks.append(await self.producer.send_batch(batch, topic, partition=part))
         return acks
 
+    def guard_capacity_share(self, held: int) -> None:
+        """Guard ``held / total`` of each region's capacity window (``RegionState.set_capacity_share``)."""
+        share = min(1.0, max(held, 1) / self.total_partitions)
+        self.live.scorer.state.set_capacity_share(share)
+        log.info("capacity_share_set", partitions=held, total=self.total_partitions, share=round(share, 4))
+
     @property
     def assigned(self) -> int:
         """Request partitions this worker holds now."""
@@ -360,6 +366,7 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             log.warning("inflight_not_settled_before_revoke", error=repr(exc))
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        self.plane.guard_capacity_share(len(assigned))
         try:
             await self.plane.reload_placements(assigned)
         except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop

@@ -90,7 +90,7 @@ class Metrics:
         )
         self.signal_age = Gauge(
             "carbon_router_signal_age_seconds",
-            "Wall-clock age of each region's latest signal",
+            "Wall-clock age of the older of each region's signalled price and marginal carbon values",
             ["region"],
             registry=r,
         )

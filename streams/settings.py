@@ -360,6 +360,8 @@ def _allowed(field: str) -> str:
         parts.append("true or false")
     elif "pattern" in o:
         parts.append(f"a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ - (pattern {o['pattern']})")
+    elif field == "sasl_password":
+        parts.append("a secret text (masked in every message and log)")
     elif field == "kafka_bootstrap_servers":
         parts.append("host:port[,host:port...]")
     else:

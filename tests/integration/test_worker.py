@@ -202,6 +202,8 @@ def test_two_workers_share_partitions_and_one_leader_publishes_shares(
     assert sorted(ids) == sorted(r["request_id"] for r in req)
     assert sum(h["partitions"] for h in health) == settings.request_partitions
     assert all(h["partitions"] > 0 for h in health)
+    # each guards its share of every region's capacity window, so together they never exceed it
+    assert sum(h["capacity_share"] for h in health) == pytest.approx(1.0)
     assert shares, "the leader published no shares although capacity binds"
     leaders = {orjson.loads(m.value)["leader"] for m in shares}
     assert len(leaders) == 1 and leaders <= {"w-1", "w-2"}

@@ -103,6 +103,7 @@ def test_json_topology_is_read_by_extension(tmp_path: Path) -> None:
         (BASE + "\n[objective]\ncarbon_usd_per_tonne = nan\n", "objective.carbon_usd_per_tonne"),
         (BASE + "\n[egress_usd_per_gb]\nq = { a = 0.1 }\n", "egress_usd_per_gb names unknown region 'q'"),
         (BASE + "\nsurprise = 1\n", "surprise"),
+        (BASE + "\n[objective]\nclass_bounds_ms = [2000.0, 300.0]\n", "objective.class_bounds_ms"),
     ],
 )
 def test_inconsistent_topology_is_refused(tmp_path: Path, patch: str, needle: str) -> None:
