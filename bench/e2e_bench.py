@@ -192,7 +192,9 @@ def _child_faust() -> None:
             p = placements(plan, batch, scorer.decide(batch), shares_version=0, decided_at=time.time())[0]
             await out.send(key=ev.key, value=encode(p))
 
-    faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # as in streams.worker: the spinner would set the root logger to DEBUG
+    worker.execute_from_commandline()
 
 
 # -- the bench side --------------------------------------------------------------------------------
@@ -412,7 +414,9 @@ def run_step(broker: Any, kind: str, rate: int, duration_s: float, n: int, logdi
     from streams.topics import ensure_topics
 
     prefix = f"b{n}-{kind}-{rate}"
-    topics = ("requests", "signals", "status", "placements", "dlq", "shares", "metrics")
+    from streams.topics import TOPIC_KEYS  # every topic fresh, the provider and forecast ones too
+
+    topics = TOPIC_KEYS
     s = embedded_settings(
         broker.bootstrap,
         group_id=prefix,
