@@ -31,6 +31,9 @@ __all__ = ["build_app", "faust_app"]
 
 log = structlog.get_logger("carbon_router.control")
 
+#: How long the broker probe waits for a metadata answer before it says the broker is down.
+_PROBE_TIMEOUT_S = 2.0
+
 
 def _credentials(s: Settings) -> Any:
     """faust credentials matching the settings (None for PLAINTEXT)."""
@@ -91,7 +94,9 @@ def build_app(
     dlq_topic = app.topic(s.topic_dlq, **raw)
     metrics_topic = app.topic(s.topic_metrics, **raw)
     resolver = CapacityResolver(
-        live.plan.n_regions, penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh, time_limit_s=1.0
+        live.plan.n_regions,
+        penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh,
+        time_limit_s=s.resolve_time_limit_s,
     )
 
     async def reject(topic: str, key: bytes | None, value: bytes | None, rej: Rejected, ev: Any) -> None:
@@ -151,6 +156,28 @@ def build_app(
             if st.i[j, 2]:
                 metrics.signal_age.labels(region).set(now - st.f[j, 3])
 
+    outage_since: list[float | None] = [None]
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def broker_probe() -> None:
+        """``carbon_router_broker_up`` and one log line when the broker stops and starts answering."""
+        client = getattr(dataplane.producer, "client", None)
+        if client is None:
+            return
+        try:
+            await asyncio.wait_for(client.fetch_all_metadata(), _PROBE_TIMEOUT_S)
+        except Exception as exc:
+            metrics.broker_up.set(0)
+            metrics.broker_errors.labels("metadata").inc()
+            if outage_since[0] is None:
+                outage_since[0] = time.time()
+                log.warning("broker_unreachable", error=repr(exc)[:200])
+            return
+        metrics.broker_up.set(1)
+        if outage_since[0] is not None:
+            log.warning("broker_reachable", outage_s=round(time.time() - outage_since[0], 3))
+            outage_since[0] = None
+
     @app.timer(live.objective.resolve_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust is untyped
     async def resolve() -> None:
         metrics.is_leader.set(1)
@@ -163,7 +190,13 @@ def build_app(
         metrics.resolve_seconds.observe(time.perf_counter() - started)
         metrics.resolves.labels("ok" if res.ok else "failed").inc()
         if not res.ok:
-            log.warning("resolve_failed", status=res.status, keeps_version=res.version)
+            log.warning(
+                "resolve_failed",
+                status=res.status,
+                keeps_version=res.version,
+                shares_version=live.shares_version,
+                solve_s=round(res.solve_s, 6),
+            )
             return
         msg = {
             "version": res.version + 1000 * int(time.time()),  # monotone across leader changes

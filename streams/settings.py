@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     producer_idempotence: bool = False
 
     metrics_interval_s: float = Field(5.0, gt=0, le=86_400)
+    resolve_time_limit_s: float = Field(1.0, gt=0, le=60)  # HiGHS time limit of the leader's re-solve
     dedup_cache_size: int = Field(100_000, ge=0, le=10_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
