@@ -11,9 +11,11 @@ import time
 import traceback
 from collections.abc import Callable
 
+from faults.scenarios.broker_restart import broker_restart
 from faults.scenarios.common import Ctx, Result, fresh_settings
 from faults.scenarios.group import scale_out_in, stall_past_poll_interval
 from faults.scenarios.inputs import garbage_flood, overflow_poison, sent_twice
+from faults.scenarios.resolve import resolve_fails
 from faults.scenarios.restart import kill_restart, kill_restart_capacity
 from faults.scenarios.signals import stale_signals
 
@@ -24,7 +26,9 @@ SCENARIOS: dict[str, Callable[[Ctx], Result]] = {
     "1c": kill_restart_capacity,
     "2": scale_out_in,
     "3": stall_past_poll_interval,
+    "4": broker_restart,
     "6": stale_signals,
+    "7": resolve_fails,
     "8": sent_twice,
     "9": garbage_flood,
     "9p": overflow_poison,

@@ -38,6 +38,8 @@ __all__ = [
     "fresh_settings",
     "gather",
     "lines",
+    "metric_sum",
+    "metric_values",
     "partitions_of",
     "publish_signals",
     "request_items",
@@ -315,3 +317,24 @@ async def partitions_of(w: WorkerProc) -> int | None:
         return int((await asyncio.to_thread(w.health))["partitions"])
     except (OSError, KeyError, ValueError):
         return None
+
+
+def metric_values(w: WorkerProc, name: str) -> dict[str, float] | None:
+    """Every sample of one metric on the worker's /metrics, by its label text (``""`` when unlabelled);
+    None while the worker does not answer."""
+    try:
+        text = w.get("/metrics").decode()
+    except OSError:
+        return None
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            head, _, value = line.rpartition(" ")
+            out[head[len(name) :].strip("{}")] = float(value)
+    return out
+
+
+def metric_sum(w: WorkerProc, name: str) -> float | None:
+    """The sum of a metric's samples (None while the worker does not answer)."""
+    got = metric_values(w, name)
+    return None if got is None else sum(got.values())
