@@ -114,7 +114,7 @@ class StateFeed(Service):
             self.applied["status"] += 1
         else:
             try:
-                msg = SharesMessage.model_validate(orjson.loads(value or b""))
+                msg = SharesMessage.model_validate_json(value or b"")  # JSON mode: the rows are arrays
                 mu = [msg.mu_usd_per_wh[r] for r in live.plan.region_ids]
             except (ValidationError, orjson.JSONDecodeError, KeyError) as exc:
                 self.applied["skipped"] += 1
