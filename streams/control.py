@@ -31,8 +31,10 @@ __all__ = ["build_app", "faust_app"]
 
 log = structlog.get_logger("carbon_router.control")
 
-#: How long the broker probe waits for a metadata answer before it says the broker is down.
+#: How long the broker probe waits for a metadata answer before it says the broker is down, and how often
+#: it asks (longer than the wait, so that probes never overlap).
 _PROBE_TIMEOUT_S = 2.0
+_PROBE_INTERVAL_S = 2.5
 
 
 def _credentials(s: Settings) -> Any:
@@ -158,7 +160,7 @@ def build_app(
 
     outage_since: list[float | None] = [None]
 
-    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust is untyped
+    @app.timer(_PROBE_INTERVAL_S)  # type: ignore[untyped-decorator]  # faust is untyped
     async def broker_probe() -> None:
         """``carbon_router_broker_up`` and one log line when the broker stops and starts answering."""
         client = getattr(dataplane.producer, "client", None)

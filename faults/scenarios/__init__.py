@@ -15,6 +15,7 @@ from faults.scenarios.broker_restart import broker_restart
 from faults.scenarios.common import Ctx, Result, fresh_settings
 from faults.scenarios.group import scale_out_in, stall_past_poll_interval
 from faults.scenarios.inputs import garbage_flood, overflow_poison, sent_twice
+from faults.scenarios.network import network_faults
 from faults.scenarios.resolve import resolve_fails
 from faults.scenarios.restart import kill_restart, kill_restart_capacity
 from faults.scenarios.signals import stale_signals
@@ -27,6 +28,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Result]] = {
     "2": scale_out_in,
     "3": stall_past_poll_interval,
     "4": broker_restart,
+    "5": network_faults,
     "6": stale_signals,
     "7": resolve_fails,
     "8": sent_twice,

@@ -10,6 +10,7 @@ checker (``faults.checker``) then reads ``placements`` from offset 0 and compare
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -154,7 +155,16 @@ async def send_paced(
 
     kw = {**producer_kwargs(settings), "linger_ms": 20, "max_batch_size": 512 * 1024}
     producer = AIOKafkaProducer(**kw)
-    await producer.start()
+    try:
+        await producer.start()
+    except Exception as exc:  # the broker is unreachable (a fault scenario): nothing of these items is sent
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        for _, _, rid in items:
+            log.sent += rid is not None
+            log.garbage_sent += rid is None
+            log.fail(exc)
+        return
     pending: list[Awaitable[Any]] = []
 
     def record(rid: str | None) -> Callable[[asyncio.Future[Any]], None]:
