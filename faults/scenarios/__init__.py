@@ -38,7 +38,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Result]] = {
 
 
 #: The scenarios of ``--quick`` and of the quick tests in ``make test``.
-QUICK = ("1", "6", "8", "9", "9p")
+QUICK = ("1", "6", "7", "8", "9", "9p")
 
 
 def run_scenario(number: str, ctx: Ctx) -> Result:
