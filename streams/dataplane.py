@@ -87,10 +87,30 @@ class DataPlane(Service):
                 log.warning("fetch_failed", error=repr(exc))
                 await asyncio.sleep(_RETRY_S)
                 continue
-            if not fetched or self.should_stop:
+            if not fetched:
+                await self._restart_lost_partitions()
+                continue
+            if self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
             async with self._busy:
                 await self._process(fetched, time.monotonic())
+
+    async def _restart_lost_partitions(self) -> None:
+        """Restart from the beginning any partition whose position is past its high watermark.
+
+        That happens when the broker lost the log (tansu keeps it in memory) but an offset of the old log
+        was committed; Kafka answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer resets to the
+        earliest offset, but tansu answers with nothing, so the partition would never be read again.
+        """
+        for tp in self.consumer.assignment():
+            try:
+                high = self.consumer.highwater(tp)
+                if high is not None and await self.consumer.position(tp) > high:
+                    self.metrics.broker_errors.labels("offset_reset").inc()
+                    log.warning("position_past_end_reset", partition=tp.partition, high_watermark=high)
+                    await self.consumer.seek_to_beginning(tp)
+            except Exception as exc:  # the partition moved meanwhile: its new owner checks it
+                log.info("position_check_skipped", partition=tp.partition, error=repr(exc)[:200])
 
     def _still_owned(self, fetched: dict[Any, list[Any]], fetched_at: float) -> bool:
         """False when this batch may already belong to another worker (we lost partitions, or stalled
