@@ -47,6 +47,8 @@ class DataPlane(Service):
         self._busy = asyncio.Lock()
         self._placement_partitions = 1
         self.batches = 0
+        #: assigned partitions whose recent placements are reloaded (see ``_wait_reloaded``)
+        self._reloaded: set[Any] = set()
         #: awaited before the first fetch: the control plane has recovered the region state
         self.ready_hook: Callable[[], Awaitable[None]] | None = None
 
@@ -92,8 +94,25 @@ class DataPlane(Service):
                 continue
             if self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
+            fetched_at = time.monotonic()
+            await self._wait_reloaded(fetched)
             async with self._busy:
-                await self._process(fetched, time.monotonic())
+                await self._process(fetched, fetched_at)
+
+    async def _wait_reloaded(self, fetched: dict[Any, list[Any]]) -> None:
+        """Hold a batch until the placements of its partitions are reloaded.
+
+        aiokafka hands a new assignment to the fetcher before it runs the rebalance listener (the reload),
+        so records of a newly assigned partition can arrive first; decided then, a redelivered request
+        would get a new decision instead of the one already published. A partition no longer assigned is
+        not waited for (``_still_owned`` drops its records).
+        """
+        deadline = time.monotonic() + _RELOAD_TIMEOUT_S + 5.0
+        while time.monotonic() < deadline:
+            owned = self.consumer.assignment()
+            if all(tp in self._reloaded or tp not in owned for tp in fetched):
+                return
+            await asyncio.sleep(0.01)
 
     async def _restart_lost_partitions(self) -> None:
         """Restart from the beginning any partition whose position is past its high watermark.
@@ -289,10 +308,13 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         self.plane = plane
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Nothing to hand over: a batch is committed (or dropped) before the next fetch."""
+        """Nothing to hand over (a batch is committed or dropped before the next fetch); forget the reload."""
+        self.plane._reloaded.difference_update(revoked)
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         try:
             await self.plane.reload_placements(assigned)
         except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
             log.warning("placements_reload_failed", error=repr(exc))
+        finally:
+            self.plane._reloaded.update(assigned)
