@@ -103,6 +103,18 @@ def kill_restart(ctx: Ctx, *, tight: bool = False) -> Result:
         if recoveries and recoveries[0] is not None:
             res.recovery_s = recoveries[0]
         bad_dups = _dups_at_committed(check.by_id, log.acked, kills)
+        res.details["differing_examples"] = {  # every record of a few differing request_ids, for diagnosis
+            rid: [
+                {
+                    "stored_at": r.timestamp_ms / 1000,
+                    "partition": r.partition,
+                    "offset": r.offset,
+                    **{k: p.get(k) for k in ("decided_at", "status", "region", "shares_version", "reason")},
+                }
+                for r, p in check.by_id[rid]
+            ]
+            for rid in check.differing_ids[:5]
+        }
         res.details.update(
             {
                 "rate_per_s": rate,
