@@ -49,6 +49,9 @@ class DataPlane(Service):
         self.batches = 0
         #: assigned partitions whose recent placements are reloaded (see ``_wait_reloaded``)
         self._reloaded: set[Any] = set()
+        #: assignments seen, and (when, assignments then) of the last stale batch (see ``_suspended``)
+        self._assignments = 0
+        self._stale: tuple[float, int] | None = None
         #: awaited before the first fetch: the control plane has recovered the region state
         self.ready_hook: Callable[[], Awaitable[None]] | None = None
 
@@ -79,7 +82,9 @@ class DataPlane(Service):
                 await asyncio.wait_for(self.ready_hook(), timeout=_READY_TIMEOUT_S)
             except TimeoutError:
                 log.warning("control_plane_not_ready", waited_s=_READY_TIMEOUT_S)
+        session_s = self.settings.session_timeout_ms / 1000.0
         while not self.should_stop:
+            asked_at, assignments = time.monotonic(), self._assignments
             try:
                 fetched = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
             except asyncio.CancelledError:
@@ -95,9 +100,43 @@ class DataPlane(Service):
             if self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
             fetched_at = time.monotonic()
+            if fetched_at - asked_at > session_s:  # frozen inside the fetch: the records may not be ours
+                self._stale = (fetched_at, assignments)  # an assignment meanwhile ends it at once
+                log.warning("fetch_stalled", held_s=round(fetched_at - asked_at, 3))
+            if self._suspended():
+                self._seek_back(fetched)
+                await asyncio.sleep(0.1)
+                continue
             await self._wait_reloaded(fetched)
             async with self._busy:
                 await self._process(fetched, fetched_at)
+
+    def _suspended(self) -> bool:
+        """True for one session after a freeze (a batch or a fetch held past a session) unless a new
+        assignment came meanwhile.
+
+        A worker that was frozen past its session still believes in its old assignment when it wakes, and
+        its next fetch answers at once (fetches are not checked against the group): it would publish
+        decisions on partitions that moved, before its heartbeat learns of the rebalance. So after a
+        freeze nothing is processed until the group assigned partitions again, or a session passed
+        without a rebalance (nothing had moved).
+        """
+        if self._stale is None:
+            return False
+        since, seen = self._stale
+        if self._assignments > seen or time.monotonic() - since > self.settings.session_timeout_ms / 1000.0:
+            self._stale = None
+            log.info("stale_suspension_ended", rebalanced=self._assignments > seen)
+            return False
+        return True
+
+    def _seek_back(self, fetched: dict[Any, list[Any]]) -> None:
+        """Fetch these records again later (skipping partitions that are no longer ours)."""
+        for tp, msgs in fetched.items():
+            try:
+                self.consumer.seek(tp, msgs[0].offset)
+            except Exception:  # not ours any more
+                continue
 
     async def _wait_reloaded(self, fetched: dict[Any, list[Any]]) -> None:
         """Hold a batch until the placements of its partitions are reloaded.
@@ -179,11 +218,9 @@ class DataPlane(Service):
             log.warning(
                 "batch_dropped_stale", requests=len(reqs), held_s=round(time.monotonic() - fetched_at, 3)
             )
-            for tp, msgs in fetched.items():
-                try:
-                    self.consumer.seek(tp, msgs[0].offset)
-                except Exception:  # not ours any more
-                    continue
+            if time.monotonic() - fetched_at > s.session_timeout_ms / 1000.0:  # frozen, not just moved
+                self._stale = (time.monotonic(), self._assignments)
+            self._seek_back(fetched)
             return
         try:
             acks = await self._publish(s.topic_placements, out)
@@ -318,3 +355,4 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             log.warning("placements_reload_failed", error=repr(exc))
         finally:
             self.plane._reloaded.update(assigned)
+            self.plane._assignments += 1
