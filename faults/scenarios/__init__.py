@@ -12,7 +12,18 @@ import traceback
 from collections.abc import Callable
 
 from faults.scenarios.broker_restart import broker_restart
-from faults.scenarios.common import Ctx, Result, fresh_settings
+from faults.scenarios.common import (
+    Ctx,
+    Result,
+    first_hour_signals,
+    fresh_requests,
+    fresh_settings,
+    publish_signals,
+    request_items,
+    send,
+    start_worker,
+    wait_placed,
+)
 from faults.scenarios.group import scale_out_in, stall_past_poll_interval
 from faults.scenarios.inputs import garbage_flood, overflow_poison, sent_twice
 from faults.scenarios.network import network_faults
@@ -20,7 +31,22 @@ from faults.scenarios.resolve import resolve_fails
 from faults.scenarios.restart import kill_restart, kill_restart_capacity
 from faults.scenarios.signals import stale_signals
 
-__all__ = ["QUICK", "SCENARIOS", "Ctx", "Result", "fresh_settings", "run_scenario"]
+#: The helpers are re-exported: other tests build on them (tests/integration/test_security.py).
+__all__ = [
+    "QUICK",
+    "SCENARIOS",
+    "Ctx",
+    "Result",
+    "first_hour_signals",
+    "fresh_requests",
+    "fresh_settings",
+    "publish_signals",
+    "request_items",
+    "run_scenario",
+    "send",
+    "start_worker",
+    "wait_placed",
+]
 
 SCENARIOS: dict[str, Callable[[Ctx], Result]] = {
     "1": kill_restart,
