@@ -1,6 +1,7 @@
-"""Fault scenarios of issue 5: a runner, the scenarios and a checker that reads ``placements`` from offset 0.
+"""Fault scenarios of issue 5: a runner, the scenarios, a checker that reads ``placements`` from offset 0, a
+loopback fault proxy, and ``faults.external`` for running the same check against any cluster.
 
-``python -m faults.runner [--quick]`` runs scenarios 1, 6, 8 and 9 against one embedded tansu broker on
+``python -m faults.runner [--quick] [--only N ...]`` runs the scenarios against an embedded tansu broker on
 loopback, with real ``carbon-router worker`` child processes, and prints what was sent, acknowledged,
 placed, lost and duplicated. See ``faults/README.md``.
 """

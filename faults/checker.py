@@ -11,7 +11,9 @@ request_ids where they are not).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "Check",
     "Rec",
     "SendLog",
+    "capacity_overruns",
     "check_placements",
     "read_topic",
     "same_decision",
@@ -188,3 +191,38 @@ async def _poll(c: Any, out: list[Rec]) -> None:
     got = await c.getmany(timeout_ms=200, max_records=20_000)
     for msgs in got.values():
         out.extend(Rec(m.partition, m.offset, int(m.timestamp), m.key, m.value) for m in msgs)
+
+
+def capacity_overruns(
+    placements: Iterable[dict[str, Any]], cap_wh: dict[str, float], window_s: float
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Replay one worker's placements through its capacity windows; the placements that overran one.
+
+    Decision order is the kernel's: batches by ``decided_at``, inside a batch by ``event_ts`` (the first
+    record per request_id only). A region's window holds the IT energy placed on it, in insertion order,
+    and drops entries from the front while their ``event_ts <= t - window_s`` at each decision's ``t``
+    (as ``router.kernel``). Returns the overruns and the peak use of each region's window (fraction of
+    ``cap_wh``).
+    """
+    first: dict[str, dict[str, Any]] = {}
+    for p in sorted(placements, key=lambda p: (p["decided_at"], p["event_ts"])):
+        first.setdefault(str(p["request_id"]), p)
+    windows: dict[str, deque[tuple[float, float]]] = {r: deque() for r in cap_wh}
+    used = dict.fromkeys(cap_wh, 0.0)
+    peak = dict.fromkeys(cap_wh, 0.0)
+    out: list[dict[str, Any]] = []
+    for p in first.values():
+        t = float(p["event_ts"])
+        for r, win in windows.items():
+            while win and win[0][0] <= t - window_s:
+                used[r] -= win.popleft()[1]
+        region = p.get("region")
+        if p.get("status") != "placed" or region not in windows:
+            continue
+        e = float(p["energy_wh"])
+        windows[region].append((t, e))
+        used[region] += e
+        peak[region] = max(peak[region], used[region] / cap_wh[region] if cap_wh[region] else math.inf)
+        if used[region] > cap_wh[region] * (1 + 1e-9) + 1e-6:
+            out.append({"request_id": p["request_id"], "region": region, "used_wh": used[region]})
+    return out, {r: round(v, 4) for r, v in peak.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the short forms that `make test` runs")
     ap.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="scenario numbers")
     args = ap.parse_args(argv)
+    # the load generator's clients retry through every fault; their warnings would drown the table
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     numbers = args.only or list(QUICK if args.quick else SCENARIOS)
     started = time.time()
     logdir = Path(tempfile.mkdtemp(prefix="carbon-router-faults-"))

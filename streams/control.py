@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from typing import Any
@@ -39,6 +40,11 @@ from streams.web import add_web_page
 __all__ = ["build_app", "faust_app"]
 
 log = structlog.get_logger("carbon_router.control")
+
+#: How long the broker probe waits for a metadata answer before it says the broker is down, and how often
+#: it asks (longer than the wait, so that probes never overlap).
+_PROBE_TIMEOUT_S = 2.0
+_PROBE_INTERVAL_S = 2.5
 
 
 def _credentials(s: Settings) -> Any:
@@ -104,7 +110,9 @@ def build_app(
     metrics_topic = app.topic(s.topic_metrics, **raw)
     register_adapters(app, s, live.plan.topology, metrics, dlq_topic)
     solver = SolverProcess(
-        live.plan.n_regions, penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh, time_limit_s=1.0
+        live.plan.n_regions,
+        penalty_usd_per_wh=live.objective.unserved_penalty_usd_per_wh,
+        time_limit_s=s.resolve_time_limit_s,
     )
 
     async def reject(topic: str, key: bytes | None, value: bytes | None, rej: Rejected, ev: Any) -> None:
@@ -171,6 +179,28 @@ def build_app(
             if ages[j] == ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_age.labels(region).set(ages[j])
 
+    outage_since: list[float | None] = [None]
+
+    @app.timer(_PROBE_INTERVAL_S)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def broker_probe() -> None:
+        """``carbon_router_broker_up`` and one log line when the broker stops and starts answering."""
+        client = getattr(dataplane.producer, "client", None)
+        if client is None:
+            return
+        try:
+            await asyncio.wait_for(client.fetch_all_metadata(), _PROBE_TIMEOUT_S)
+        except Exception as exc:
+            metrics.broker_up.set(0)
+            metrics.broker_errors.labels("metadata").inc()
+            if outage_since[0] is None:
+                outage_since[0] = time.time()
+                log.warning("broker_unreachable", error=repr(exc)[:200])
+            return
+        metrics.broker_up.set(1)
+        if outage_since[0] is not None:
+            log.warning("broker_reachable", outage_s=round(time.time() - outage_since[0], 3))
+            outage_since[0] = None
+
     @app.timer(live.objective.resolve_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust is untyped
     async def resolve() -> None:
         metrics.is_leader.set(1)
@@ -183,7 +213,13 @@ def build_app(
         metrics.resolve_seconds.observe(time.perf_counter() - started)
         metrics.resolves.labels("ok" if res.ok else "failed").inc()
         if not res.ok:
-            log.warning("resolve_failed", status=res.status, keeps_version=res.version)
+            log.warning(
+                "resolve_failed",
+                status=res.status,
+                keeps_version=res.version,
+                shares_version=live.shares_version,
+                solve_s=round(res.solve_s, 6),
+            )
             return
         msg = {
             "version": res.version + 1000 * int(time.time()),  # monotone across leader changes

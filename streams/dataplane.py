@@ -72,6 +72,11 @@ class DataPlane(Service):
         self._busy = asyncio.Lock()
         #: the last published batch whose acks and commit are still awaited (at most one)
         self._inflight: _InFlight | None = None
+        #: assigned partitions whose recent placements are reloaded (see ``_wait_reloaded``)
+        self._reloaded: set[Any] = set()
+        #: assignments seen, and (when, assignments then) of the last stale batch (see ``_suspended``)
+        self._assignments = 0
+        self._stale: tuple[float, int] | None = None
         self._placement_partitions = 1
         self.batches = 0
         #: awaited before the first fetch: the control plane has recovered the region state
@@ -105,7 +110,9 @@ class DataPlane(Service):
                 await asyncio.wait_for(self.ready_hook(), timeout=_READY_TIMEOUT_S)
             except TimeoutError:
                 log.warning("control_plane_not_ready", waited_s=_READY_TIMEOUT_S)
+        session_s = self.settings.session_timeout_ms / 1000.0
         while not self.should_stop:
+            asked_at, assignments = time.monotonic(), self._assignments
             try:
                 fetched = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
             except asyncio.CancelledError:
@@ -115,10 +122,73 @@ class DataPlane(Service):
                 log.warning("fetch_failed", error=repr(exc))
                 await asyncio.sleep(_RETRY_S)
                 continue
-            if not fetched or self.should_stop:
+            if not fetched:
+                await self._restart_lost_partitions()
+                continue
+            if self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
+            fetched_at = time.monotonic()
+            if fetched_at - asked_at > session_s:  # frozen inside the fetch: the records may not be ours
+                self._stale = (fetched_at, assignments)  # an assignment meanwhile ends it at once
+                log.warning("fetch_stalled", held_s=round(fetched_at - asked_at, 3))
+            if self._suspended():
+                self._rewind([fetched])
+                await asyncio.sleep(0.1)
+                continue
+            await self._wait_reloaded(fetched)
             async with self._busy:
-                await self._handle(fetched, time.monotonic())
+                await self._handle(fetched, fetched_at)
+
+    def _suspended(self) -> bool:
+        """True for one session after a freeze (a batch or a fetch held past a session) unless a new
+        assignment came meanwhile.
+
+        A worker that was frozen past its session still believes in its old assignment when it wakes, and
+        its next fetch answers at once (fetches are not checked against the group): it would publish
+        decisions on partitions that moved, before its heartbeat learns of the rebalance. So after a
+        freeze nothing is processed until the group assigned partitions again, or a session passed
+        without a rebalance (nothing had moved).
+        """
+        if self._stale is None:
+            return False
+        since, seen = self._stale
+        if self._assignments > seen or time.monotonic() - since > self.settings.session_timeout_ms / 1000.0:
+            self._stale = None
+            log.info("stale_suspension_ended", rebalanced=self._assignments > seen)
+            return False
+        return True
+
+    async def _wait_reloaded(self, fetched: dict[Any, list[Any]]) -> None:
+        """Hold a batch until the placements of its partitions are reloaded.
+
+        aiokafka hands a new assignment to the fetcher before it runs the rebalance listener (the reload),
+        so records of a newly assigned partition can arrive first; decided then, a redelivered request
+        would get a new decision instead of the one already published. A partition no longer assigned is
+        not waited for (``_still_owned`` drops its records).
+        """
+        deadline = time.monotonic() + _RELOAD_TIMEOUT_S + 5.0
+        while time.monotonic() < deadline:
+            owned = self.consumer.assignment()
+            if all(tp in self._reloaded or tp not in owned for tp in fetched):
+                return
+            await asyncio.sleep(0.01)
+
+    async def _restart_lost_partitions(self) -> None:
+        """Restart from the beginning any partition whose position is past its high watermark.
+
+        That happens when the broker lost the log (tansu keeps it in memory) but an offset of the old log
+        was committed; Kafka answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer resets to the
+        earliest offset, but tansu answers with nothing, so the partition would never be read again.
+        """
+        for tp in self.consumer.assignment():
+            try:
+                high = self.consumer.highwater(tp)
+                if high is not None and await self.consumer.position(tp) > high:
+                    self.metrics.broker_errors.labels("offset_reset").inc()
+                    log.warning("position_past_end_reset", partition=tp.partition, high_watermark=high)
+                    await self.consumer.seek_to_beginning(tp)
+            except Exception as exc:  # the partition moved meanwhile: its new owner checks it
+                log.info("position_check_skipped", partition=tp.partition, error=repr(exc)[:200])
 
     def _still_owned(self, fetched: dict[Any, list[Any]], fetched_at: float) -> bool:
         """False when this batch may already belong to another worker (we lost partitions, or stalled
@@ -147,6 +217,8 @@ class DataPlane(Service):
             log.warning(
                 "batch_dropped_stale", requests=work.requests, held_s=round(time.monotonic() - fetched_at, 3)
             )
+            if time.monotonic() - fetched_at > self.settings.session_timeout_ms / 1000.0:  # frozen, not moved
+                self._stale = (time.monotonic(), self._assignments)
             self._rewind([fetched])
             return
         try:
@@ -356,6 +428,7 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
         batch that cannot be committed in time is fetched again by the new owner, which gets the same
         decisions from the placements it reloads)."""
         plane = self.plane
+        plane._reloaded.difference_update(revoked)
         if plane._inflight is None:
             return
         try:
@@ -371,3 +444,6 @@ class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aioka
             await self.plane.reload_placements(assigned)
         except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
             log.warning("placements_reload_failed", error=repr(exc))
+        finally:
+            self.plane._reloaded.update(assigned)
+            self.plane._assignments += 1

@@ -138,6 +138,9 @@ class Metrics:
             "carbon_router_is_leader", "1 on the worker that runs the re-solve", registry=r
         )
         self.shares_version = Gauge("carbon_router_shares_version", "Version of the duals in use", registry=r)
+        self.broker_up = Gauge(
+            "carbon_router_broker_up", "1 while the broker answers a metadata request within 2 s", registry=r
+        )
         self._totals: dict[str, float] = {"decisions": 0, "placed": 0, "rejected": 0, "dead_letters": 0}
         self._by_region: dict[str, int] = {}
         self._by_layer: dict[str, int] = {}

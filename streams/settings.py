@@ -218,6 +218,13 @@ class Settings(BaseSettings):
     metrics_interval_s: float = Field(
         5.0, gt=0, le=86_400, description="Period of the JSON metrics snapshot on the metrics topic (s)."
     )
+    resolve_time_limit_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="HiGHS time limit of the leader's capacity re-solve (s); a re-solve "
+        "that hits it fails and the last good shares stay in use.",
+    )
     dedup_cache_size: int = Field(
         100_000,
         ge=0,
