@@ -53,7 +53,10 @@ def stale_signals(ctx: Ctx) -> Result:
 
     phase_a = [sig(r, ta) for r in regions]
     rng = random.Random(6)
-    late = [sig(r, t, price_usd_per_mwh=0.01, marginal_gco2_per_kwh=0.01) for r in regions for t in late_ts]
+    # late values only of the kinds the region's signals carry: freshness and the late rule are per value, so
+    # a price sent to a region that never had a price signal would not be late (its topology constant is)
+    kinds = ("price_usd_per_mwh", "marginal_gco2_per_kwh")
+    late = [sig(r, t, **{k: 0.01 for k in kinds if k in body[r]}) for r in regions for t in late_ts]
     rng.shuffle(late)
     phase_c = [sig(r, t2) for r in regions] + late + [sig(regions[0], t2 + 1)]
     published = phase_a + phase_c  # in log order
