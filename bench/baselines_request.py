@@ -20,10 +20,7 @@ floating-point operations in the kernel's order, so the scores are bit-identical
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import deque
-from collections.abc import Iterator
 from typing import Any, Final
 
 import highspy
@@ -31,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from router.plan import Plan
+from router.resolve import stdout_silenced
 from router.state import (
     HAS_MCI,
     HAS_PRICE,
@@ -147,25 +145,12 @@ class NumpyRequestScorer:
         return choices, scores
 
 
-@contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """HiGHS prints a banner on file descriptor 1 when constructed; keep the report clean."""
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 class LpRequestScorer:
     """The same mask and scores as ``NumpyRequestScorer``, then one HiGHS LP per request picks the region."""
 
     def __init__(self, plan: Plan, state: RegionState) -> None:
         self.rows = NumpyRequestScorer(plan, state)
-        with _stdout_silenced():
+        with stdout_silenced():
             self.highs: Any = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy is untyped
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("dual_feasibility_tolerance", 1e-10)

@@ -47,6 +47,7 @@ __all__ = [
     "ResolveResult",
     "never_solved",
     "random_fleet",
+    "stdout_silenced",
     "time_solves",
     "time_warm_solve",
 ]
@@ -114,7 +115,7 @@ class _Structure:
 
 
 @contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
+def stdout_silenced() -> Iterator[None]:
     """Point file descriptor 1 at /dev/null for the duration (C libraries write there directly)."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -215,7 +216,7 @@ class CapacityResolver:
         self._R = int(n_regions)
         self._penalty = float(penalty_usd_per_wh)
         # highspy ships no annotations: Highs() is an untyped call and the object is used as Any
-        with _stdout_silenced():  # HiGHS prints a banner on fd 1 at construction; `score` writes JSONL there
+        with stdout_silenced():  # HiGHS prints a banner on fd 1 at construction; `score` writes JSONL there
             self._highs: Any = highspy.Highs()  # type: ignore[no-untyped-call]
         self._highs.setOptionValue("output_flag", False)
         self.time_limit_s = time_limit_s
