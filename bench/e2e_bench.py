@@ -61,6 +61,9 @@ LADDER_START = {"router": 20_000, "null": 10_000, "faust": 1_000}
 TARGETS = {"router_decisions_per_s": 50_000, "share_of_null": 0.5, "x_faust": 10.0, "p99_ms_at_1k": 30.0}
 BEHIND_S = 1.0
 DRAIN_S = 3.0
+#: the load generator appends what is due to one batch per partition, then sleeps this long (a producer's
+#: linger); tansu's fetch cost grows with the number of stored batches, so tiny batches slow every reader
+SEND_TICK_S = 0.002
 
 
 @dataclass(slots=True)
@@ -375,7 +378,7 @@ async def _measure(settings: Any, subject: Subject, step: Step, t0: float, ready
             if len(acks) > 1000:
                 await asyncio.gather(*acks)
                 acks.clear()
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(SEND_TICK_S)
         await asyncio.gather(*acks)
         send_s = time.perf_counter() - start
         deadline = time.time() + DRAIN_S

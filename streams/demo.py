@@ -53,13 +53,18 @@ class Tally:
     carbon: float = 0.0
     base_carbon: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    #: request_id -> wall time the load generator handed the request to its producer
+    sent_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:
         return self.placed + self.rejected
 
-    def add(self, p: dict[str, Any], produced_s: float, seen_s: float) -> None:
-        self.latencies.append(seen_s - produced_s)
+    def add(self, p: dict[str, Any], seen_s: float) -> None:
+        """Count one placement seen at ``seen_s``; its latency is from when its request was sent."""
+        sent_s = self.sent_at.pop(p["request_id"], None)
+        if sent_s is not None:
+            self.latencies.append(seen_s - sent_s)
         if p["status"] != "placed":
             self.rejected += 1
             return
@@ -129,7 +134,7 @@ async def _watch(s: Settings, tally: Tally, stop: asyncio.Event) -> None:
                     if tp.topic == names["dlq"]:
                         tally.dead += 1
                     else:
-                        tally.add(orjson.loads(msg.value), msg.timestamp / 1000.0, now)
+                        tally.add(orjson.loads(msg.value), now)
     finally:
         await c.stop()
 
@@ -188,6 +193,7 @@ async def _drive(
             stop=interrupted,
             on_tick=tick,
             signals_sent=initial,
+            sent_at=tally.sent_at,
         )
         deadline = time.perf_counter() + 30.0
         while tally.decisions < sent.requests and time.perf_counter() < deadline and not interrupted.is_set():
@@ -216,7 +222,7 @@ def _summary(t: Tally, sent: LoadResult) -> str:
         f"placements received {t.decisions:,} ({t.placed:,} placed, {t.rejected:,} rejected), "
         f"dead letters {t.dead}",
         f"throughput: {t.decisions / max(sent.seconds, 1e-9):,.0f} decisions/s; "
-        f"produce->placement latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms",
+        f"request sent -> placement seen: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms",
         f"energy cost: routed ${t.cost:.2f} vs all-local ${t.base_cost:.2f} -> saved ${saved_usd:.2f} "
         f"({saved_usd / t.base_cost if t.base_cost else 0:.1%})",
         f"marginal carbon: routed {t.carbon / 1e3:.1f} kg vs all-local {t.base_carbon / 1e3:.1f} kg -> saved "

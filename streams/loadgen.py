@@ -63,8 +63,10 @@ async def run_load(
     tick_s: float = 0.05,
     on_tick: Callable[[LoadResult], None] | None = None,
     signals_sent: int = 0,
+    sent_at: dict[str, float] | None = None,
 ) -> LoadResult:
-    """Send ``rate`` requests/s for ``duration_s`` (open loop), interleaving the timeline's signals."""
+    """Send ``rate`` requests/s for ``duration_s`` (open loop), interleaving the timeline's signals;
+    ``sent_at`` (when given) gets each request's wall time of sending, by request_id."""
     total = max(1, int(rate * duration_s))
     scale = timeline.span_s / total  # event seconds per request
     sigs = sorted(timeline.signals, key=lambda s: s["ts"])
@@ -87,6 +89,8 @@ async def run_load(
                 res.signals += 1
             base = reqs[k % len(reqs)]
             req = {**base, "request_id": f"{base['request_id']}-c{k // len(reqs)}", "ts": ts}
+            if sent_at is not None:
+                sent_at[req["request_id"]] = time.time()
             pending.append(
                 await producer.send(
                     topics["requests"], key=req["request_id"].encode(), value=orjson.dumps(req)
