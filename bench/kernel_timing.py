@@ -148,7 +148,6 @@ class Runners:
         self.batches = [p.batch(k * n, (k + 1) * n) for k in range(len(p.requests) // n)]
         self.rows = [(b.f.tolist(), b.i.tolist()) for b in self.batches]
         self.raw_windows = w = CapacityWindows(pl.n_regions, initial=max(1024, n))
-        fc = self.scorer.forecasts
         self.raw_out: list[tuple[FloatArray, IntArray, IntArray]] = []
         self.raw_args: list[tuple[Any, ...]] = []
         for b in self.batches:
@@ -160,9 +159,9 @@ class Runners:
             self.raw_out.append(out)
             self.raw_args.append(
                 (
-                    *(b.f, b.i, pl.rtt, pl.home, pl.egress_per_byte, pl.allow.array, pl.model_ok),
+                    *(b.f, b.i, *self.scorer.plan_arrays()),
                     *(st.f, st.i, st.cap_nwh, pl.scalars),
-                    *(fc.ts, fc.val, fc.has, fc.n, fc.meta),
+                    *self.scorer.forecast_arrays(),
                     *(w.ts, w.e, w.head, w.len, w.sum, w.next_expiry),
                     *out,
                 )

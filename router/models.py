@@ -242,6 +242,7 @@ class SharesMessage(BaseModel):
     shares: Annotated[tuple[tuple[float, ...], ...], Field(strict=False)]
     unserved_share: Annotated[tuple[float, ...], Field(strict=False)]
     solve_s: float
+    leader: str | None = None  # worker id of the leader that solved it
 
 
 def input_error_from_validation(exc: ValidationError, *, source: str, line: int | None = None) -> InputError:

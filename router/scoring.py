@@ -76,9 +76,19 @@ class Scorer:
         _check("fc_meta", fc.meta, np.float64, (R, 3))
         self._fc_checked = fc.version
 
+    def plan_arrays(self) -> tuple[FloatArray, IntArray, FloatArray, BoolArray, BoolArray]:
+        """The plan's kernel arguments, in the kernel's order: rtt, home, egress per byte, allow, model_ok."""
+        p = self.plan
+        return p.rtt, p.home, p.egress_per_byte, p.allow.array, p.model_ok
+
+    def forecast_arrays(self) -> tuple[FloatArray, FloatArray, BoolArray, IntArray, FloatArray]:
+        """The forecasts' kernel arguments, in the kernel's order: ts, val, has, n, meta."""
+        fc = self.forecasts
+        return fc.ts, fc.val, fc.has, fc.n, fc.meta
+
     def decide(self, batch: RequestArrays) -> Decisions:
         """Place every request of the batch, in order, booking capacity as it goes."""
-        n, p, st, fc = len(batch), self.plan, self.state, self.forecasts
+        n, p, st = len(batch), self.plan, self.state
         _check("req_f", batch.f, np.float64, (n, 6))
         _check("req_i", batch.i, np.int64, (n, 6))
         self._check_region_arrays()
@@ -92,20 +102,12 @@ class Scorer:
                 code = kernel._decide_batch(
                     batch.f,
                     batch.i,
-                    p.rtt,
-                    p.home,
-                    p.egress_per_byte,
-                    p.allow.array,
-                    p.model_ok,
+                    *self.plan_arrays(),
                     st.f,
                     st.i,
                     st.cap_nwh,
                     p.scalars,
-                    fc.ts,
-                    fc.val,
-                    fc.has,
-                    fc.n,
-                    fc.meta,
+                    *self.forecast_arrays(),
                     w.ts,
                     w.e,
                     w.head,
@@ -127,7 +129,7 @@ class Scorer:
 
     def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
         """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
-        n, p, st, fc = len(batch), self.plan, self.state, self.forecasts
+        n, p, st = len(batch), self.plan, self.state
         _check("req_f", batch.f, np.float64, (n, 6))
         self._check_region_arrays()
         if not np.isfinite(batch.f).all():
@@ -138,19 +140,11 @@ class Scorer:
             kernel._candidate_costs(
                 batch.f,
                 batch.i,
-                p.rtt,
-                p.home,
-                p.egress_per_byte,
-                p.allow.array,
-                p.model_ok,
+                *self.plan_arrays(),
                 st.f,
                 st.i,
                 p.scalars,
-                fc.ts,
-                fc.val,
-                fc.has,
-                fc.n,
-                fc.meta,
+                *self.forecast_arrays(),
                 cost,
                 reach,
             )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 import structlog
 from mode import Service
 from pydantic import ValidationError
@@ -124,13 +123,12 @@ class StateFeed(Service):
             self.applied["status"] += 1
         else:
             try:
-                raw = orjson.loads(value or b"")
                 msg = SharesMessage.model_validate_json(value or b"")  # JSON mode: the rows are arrays
                 mu = [msg.mu_usd_per_wh[r] for r in live.plan.region_ids]
-            except (ValidationError, orjson.JSONDecodeError, KeyError) as exc:
+            except (ValidationError, KeyError) as exc:
                 self.applied["skipped"] += 1
                 log.warning("shares_skipped", error=str(exc)[:200])
                 return
             if live.set_duals(msg.version, mu):
                 self.applied["shares"] += 1
-                self.latest_shares = {**msg.model_dump(), "leader": raw.get("leader")}
+                self.latest_shares = msg.model_dump()

@@ -37,6 +37,7 @@ from faults.scenarios.common import (
     publish_signals,
     request_items,
     send_paced,
+    send_until,
     start_worker,
     stop_workers,
     wait_placed,
@@ -83,14 +84,9 @@ def broker_restart(ctx: Ctx) -> Result:
 
         async def load() -> None:
             items = request_items(fresh_requests(int(rate) * 120, "s4"))
-            k, step = 0, int(rate / 2)
-            while not done.is_set() and k < len(items):
-                if paused.is_set():
-                    await asyncio.sleep(0.05)
-                    continue
-                chunk = items[k : k + step]
-                k += len(chunk)
-                await send_paced(load_s, s.topic_requests, chunk, rate=rate, log=log)
+            await send_until(
+                load_s, s.topic_requests, items, done, rate=rate, log=log, chunk_s=0.5, paused=paused
+            )
 
         async def outage() -> None:
             started = time.monotonic()

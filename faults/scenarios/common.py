@@ -47,6 +47,7 @@ __all__ = [
     "rss_kb",
     "send",
     "send_paced",
+    "send_until",
     "start_worker",
     "stop_workers",
     "wait_placed",
@@ -139,6 +140,29 @@ def fresh_settings(bootstrap: str, tag: str, **overrides: Any) -> Settings:
 
 
 # -- load generator --------------------------------------------------------------------------------------
+async def send_until(
+    settings: Settings,
+    topic: str,
+    items: Sequence[Item],
+    done: asyncio.Event,
+    *,
+    rate: float,
+    log: SendLog,
+    chunk_s: float = 1.0,
+    paused: asyncio.Event | None = None,
+) -> None:
+    """``send_paced`` in chunks of ``chunk_s`` seconds of load until ``done`` is set or ``items`` run out;
+    while ``paused`` is set, nothing is sent."""
+    k, step = 0, max(1, int(rate * chunk_s))
+    while not done.is_set() and k < len(items):
+        if paused is not None and paused.is_set():
+            await asyncio.sleep(0.05)
+            continue
+        chunk = items[k : k + step]
+        k += len(chunk)
+        await send_paced(settings, topic, chunk, rate=rate, log=log)
+
+
 async def send_paced(
     settings: Settings,
     topic: str,

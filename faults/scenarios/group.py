@@ -31,6 +31,7 @@ from faults.scenarios.common import (
     publish_signals,
     request_items,
     send_paced,
+    send_until,
     start_worker,
     stop_workers,
     wait_placed,
@@ -144,11 +145,7 @@ def scale_out_in(ctx: Ctx) -> Result:
 
         async def load() -> None:
             items = request_items(fresh_requests(int(rate) * 180, "s2"))
-            k = 0
-            while not done.is_set() and k < len(items):
-                chunk = items[k : k + int(rate)]
-                k += len(chunk)
-                await send_paced(s, s.topic_requests, chunk, rate=rate, log=log)
+            await send_until(s, s.topic_requests, items, done, rate=rate, log=log)
 
         asyncio.run(gather(load(), scaler()))
         recs = wait_placed(s, log, timeout_s=120)
@@ -242,11 +239,7 @@ def stall_past_poll_interval(ctx: Ctx) -> Result:
 
         async def load() -> None:
             items = request_items(fresh_requests(int(rate) * 180, "s3"))
-            k = 0
-            while not done.is_set() and k < len(items):
-                chunk = items[k : k + int(rate)]
-                k += len(chunk)
-                await send_paced(s, s.topic_requests, chunk, rate=rate, log=log)
+            await send_until(s, s.topic_requests, items, done, rate=rate, log=log)
 
         asyncio.run(gather(load(), staller()))
         recs = wait_placed(s, log, timeout_s=120)

@@ -32,7 +32,7 @@ from faults.scenarios.common import (
     metric_values,
     publish_signals,
     request_items,
-    send_paced,
+    send_until,
     start_worker,
     stop_workers,
     wait_placed,
@@ -69,11 +69,7 @@ def network_faults(ctx: Ctx) -> Result:
         items = request_items(fresh_requests(int(rate) * 180, "s5"))
 
         async def load() -> None:
-            k, step = 0, int(rate / 2)
-            while not done.is_set() and k < len(items):
-                chunk = items[k : k + step]
-                k += len(chunk)
-                await send_paced(s, s.topic_requests, chunk, rate=rate, log=log)
+            await send_until(s, s.topic_requests, items, done, rate=rate, log=log, chunk_s=0.5)
 
         async def watch_up(stop: asyncio.Event, into: list[float]) -> None:
             while not stop.is_set():
