@@ -6,7 +6,7 @@ fetched batch, in batches of 4096, on one thread:
 
 * ``decode``: ``streams.codec.decode_checked_request`` per record (what ``DataPlane._check`` calls: decode,
   id checks and the kernel row, built once and handed to ``decide``);
-* ``decide``: ``LiveRouter.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
+* ``decide``: ``Decider.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
   ``router.encode.placements`` building the placement dicts, ``router.encode.encode_placement`` making each
   message value, which the dedup memory keeps); ``kernel``, ``placements`` and ``encode`` are timed by
   wrapping them, the rest of ``decide`` is ``decide_other``;
@@ -37,7 +37,7 @@ import orjson
 import router.live
 from bench.common import BusyMeter, load_average, machine, print_table, summary, write_json
 from router.commands import bundled
-from router.live import LiveRouter, merge_signal
+from router.decider import Decider
 from router.models import GridSignal
 from router.plan import RequestIds
 from router.scoring import warm_up
@@ -107,8 +107,8 @@ def _batches(n: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[float, int, int]:
-    """One pass over every record with a fresh LiveRouter; (seconds timed, decisions, rejected records)."""
-    live = LiveRouter(load_topology(None))
+    """One pass over every record with a fresh Decider; (seconds timed, decisions, rejected records)."""
+    live = Decider(load_topology(None))
     plan = live.plan
     inner = clock or StageClock()
     live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from router.kernel.columns import BUDGET_MS, ENERGY_WH, HEALTHY, ORIGIN
 from router.plan import FloatArray, Plan, RequestArrays
 from router.resolve import ResolveInput
 from router.scoring import Scorer
@@ -22,12 +23,17 @@ def build_resolve_input(scorer: Scorer, window: RequestArrays, window_s: float) 
     plan: Plan = scorer.plan
     R = plan.n_regions
     cost, reach = scorer.candidate_costs(window)
-    e = window.f[:, 1]
+    e = window.f[:, ENERGY_WH]
     bounds = np.asarray(plan.topology.objective.class_bounds_ms, dtype=np.float64)
-    cls = np.searchsorted(bounds, window.f[:, 2], side="left")
+    cls = np.searchsorted(bounds, window.f[:, BUDGET_MS], side="left")
     packed = np.packbits(reach, axis=1)
     key_rows = np.concatenate(
-        [window.i[:, :1].astype(np.int64), cls[:, None].astype(np.int64), packed.astype(np.int64)], axis=1
+        [
+            window.i[:, ORIGIN : ORIGIN + 1].astype(np.int64),
+            cls[:, None].astype(np.int64),
+            packed.astype(np.int64),
+        ],
+        axis=1,
     )
     uniq, first, inverse = np.unique(key_rows, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -43,7 +49,8 @@ def build_resolve_input(scorer: Scorer, window: RequestArrays, window_s: float) 
     )
     # the LP plans on a fraction of each region's capacity: the rest absorbs arrival bursts inside a window
     headroom = plan.topology.objective.resolve_headroom
-    capacity = scorer.state.capacity_kw * (scorer.state.i[:, 3] != 0) * headroom
+    healthy = scorer.state.i[:, HEALTHY] != 0
+    capacity = np.where(healthy, scorer.state.capacity_kw * headroom, 0.0)  # inf stays inf: no limit
     return ResolveInput(
         group_keys=keys,
         demand_kw=np.ascontiguousarray(e_sum * 3.6 / window_s),

@@ -6,13 +6,37 @@ from typing import Any
 
 import orjson
 
-from router.kernel import FILTER_NAMES, NO_AGE, SIGNAL_SOURCES
+from router.kernel.columns import (
+    CHOICE,
+    ENERGY_WH,
+    FILTER_NAMES,
+    HOME_CARBON_G,
+    HOME_ENERGY_USD,
+    HOME_FEASIBLE,
+    HOME_VALUED,
+    LAYER,
+    LAYERS,
+    N_FEASIBLE,
+    NO_AGE,
+    ORIGIN,
+    OUT_CARBON_G,
+    OUT_EGRESS_USD,
+    OUT_ENERGY_USD,
+    OUT_FACILITY_WH,
+    OUT_FORECAST_GENERATED_AT,
+    OUT_LATENCY_MS,
+    OUT_SCORE_USD,
+    OUT_SIGNAL_AGE_S,
+    REASON,
+    RELOCATABLE,
+    SIGNAL_SOURCE,
+    SIGNAL_SOURCES,
+    T,
+)
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
 __all__ = ["LAYERS", "encode_placement", "placements"]
-
-LAYERS = ("local", "regional", "energy")
 
 
 def placements(
@@ -35,14 +59,14 @@ def placements(
     removed_of: dict[tuple[int, ...], dict[str, int]] = {}  # few distinct rows per batch: build each once
     for k, rid in enumerate(batch.ids):
         of, oi, rf = f_rows[k], i_rows[k], req_f[k]
-        h = regions[home_of[req_i[k][0]]]
-        choice, reason_code = oi[0], oi[1]
+        h = regions[home_of[req_i[k][ORIGIN]]]
+        choice, reason_code = oi[CHOICE], oi[REASON]
         placed = choice >= 0
         rem_key = tuple(rem_rows[k])
         removed = removed_of.get(rem_key)
         if removed is None:
             removed = removed_of[rem_key] = {FILTER_NAMES[c]: n for c, n in enumerate(rem_key) if n}
-        home_valued = oi[6] == 1
+        home_valued = oi[HOME_VALUED] == 1
         out.append(
             {
                 "request_id": rid,
@@ -50,31 +74,33 @@ def placements(
                 "region": regions[choice] if placed else None,
                 "origin": batch.origins[k],
                 "home_region": h,
-                "layer": LAYERS[oi[4]] if placed else None,
+                "layer": LAYERS[oi[LAYER]] if placed else None,
                 "reason": "min_score" if placed else FILTER_NAMES[reason_code - 1],
-                "latency_ms": of[0] if placed else None,
-                "energy_wh": rf[1],
-                "facility_wh": of[1] if placed else None,
-                "energy_usd": of[2] if placed else None,
-                "carbon_g": of[3] if placed else None,
-                "egress_usd": of[4] if placed else None,
-                "score_usd": of[5] if placed else None,
+                "latency_ms": of[OUT_LATENCY_MS] if placed else None,
+                "energy_wh": rf[ENERGY_WH],
+                "facility_wh": of[OUT_FACILITY_WH] if placed else None,
+                "energy_usd": of[OUT_ENERGY_USD] if placed else None,
+                "carbon_g": of[OUT_CARBON_G] if placed else None,
+                "egress_usd": of[OUT_EGRESS_USD] if placed else None,
+                "score_usd": of[OUT_SCORE_USD] if placed else None,
                 "baseline": {
                     "region": h,
-                    "energy_usd": of[6] if home_valued else None,
-                    "carbon_g": of[7] if home_valued else None,
-                    "feasible": oi[5] == 1,
+                    "energy_usd": of[HOME_ENERGY_USD] if home_valued else None,
+                    "carbon_g": of[HOME_CARBON_G] if home_valued else None,
+                    "feasible": oi[HOME_FEASIBLE] == 1,
                 },
-                "feasible_regions": oi[2],
-                "relocatable": oi[3] == 1,
+                "feasible_regions": oi[N_FEASIBLE],
+                "relocatable": oi[RELOCATABLE] == 1,
                 "removed": dict(removed),
-                "signal_age_s": of[8] if placed and of[8] != NO_AGE else None,
-                "signal_source": SIGNAL_SOURCES[oi[7]] if placed else None,
-                "forecast_generated_at": of[9] if placed and of[9] != NO_AGE else None,
+                "signal_age_s": of[OUT_SIGNAL_AGE_S] if placed and of[OUT_SIGNAL_AGE_S] != NO_AGE else None,
+                "signal_source": SIGNAL_SOURCES[oi[SIGNAL_SOURCE]] if placed else None,
+                "forecast_generated_at": of[OUT_FORECAST_GENERATED_AT]
+                if placed and of[OUT_FORECAST_GENERATED_AT] != NO_AGE
+                else None,
                 "signals_version": dec.signals_version,
                 "shares_version": shares_version,
-                "event_ts": rf[0],
-                "decided_at": rf[0] if decided_at is None else decided_at,
+                "event_ts": rf[T],
+                "decided_at": rf[T] if decided_at is None else decided_at,
             }
         )
     return out

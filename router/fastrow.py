@@ -16,15 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.models import MAX_ENERGY_WH, MAX_ID_LEN, MAX_MS
+from router.bounds import (
+    MAX_CODE_LEN,
+    MAX_ENERGY_WH,
+    MAX_ID_LEN,
+    MAX_JURISDICTIONS,
+    MAX_MS,
+    MAX_PAYLOAD_BYTES,
+    MAX_STATE_BYTES,
+    MAX_TOKENS,
+    MAX_TS,
+)
+from router.models import Request
 from router.plan import NWH_PER_WH, Plan
 
-__all__ = ["FastRequest", "fast_request_row"]
+__all__ = ["REQUEST_FIELDS", "FastRequest", "fast_request_row"]
 
-_MAX_TOKENS = 10_000_000
-_MAX_PAYLOAD = 1 << 40
-_MAX_STATE = 1 << 44
-_MAX_TS = 1.7976931348623157e308  # the largest finite float: inf is not a valid ts
+#: The fields a request may carry; a record with any other key is declined (the full path names it).
+REQUEST_FIELDS = frozenset(Request.model_fields)
 
 
 class FastRequest:
@@ -40,9 +49,15 @@ class FastRequest:
 Row = tuple[list[float], list[int]]
 
 
-def fast_request_row(plan: Plan, obj: Any, arrival_ts: float) -> tuple[FastRequest, Row] | None:
-    """The request and its kernel row (at its ``ts``, else ``arrival_ts``), or None to decline."""
-    if type(obj) is not dict:
+def fast_request_row(
+    plan: Plan, obj: Any, arrival_ts: float, latest_ts: float = MAX_TS, allow_extra: bool = False
+) -> tuple[FastRequest, Row] | None:
+    """The request and its kernel row (at its ``ts``, else ``arrival_ts``), or None to decline.
+
+    ``latest_ts`` is the latest ``ts`` accepted (the router's clock plus the skew, ``router.clock``);
+    ``allow_extra`` reads past unknown fields instead of declining them.
+    """
+    if type(obj) is not dict or (not allow_extra and not obj.keys() <= REQUEST_FIELDS):
         return None
     g = obj.get
     rid, origin, budget = g("request_id"), g("origin"), g("latency_budget_ms")
@@ -57,7 +72,7 @@ def fast_request_row(plan: Plan, obj: Any, arrival_ts: float) -> tuple[FastReque
         if type(model) is not str or model not in plan.model_index:
             return None
         m = plan.model_index[model]
-    if tokens is not None and (type(tokens) is not int or not 0 < tokens <= _MAX_TOKENS):
+    if tokens is not None and (type(tokens) is not int or not 0 < tokens <= MAX_TOKENS):
         return None
     if energy is None:
         if tokens is None or model is None:
@@ -76,9 +91,9 @@ def fast_request_row(plan: Plan, obj: Any, arrival_ts: float) -> tuple[FastReque
     elif (type(compute) is not float and type(compute) is not int) or not 0.0 <= compute <= MAX_MS:
         return None
     payload, state_bytes = g("payload_bytes", 0), g("state_bytes", 0)
-    if type(payload) is not int or not 0 <= payload <= _MAX_PAYLOAD:
+    if type(payload) is not int or not 0 <= payload <= MAX_PAYLOAD_BYTES:
         return None
-    if type(state_bytes) is not int or not 0 <= state_bytes <= _MAX_STATE:
+    if type(state_bytes) is not int or not 0 <= state_bytes <= MAX_STATE_BYTES:
         return None
     state_region, pinned = g("state_region"), g("state_pinned", False)
     sr = -1
@@ -93,20 +108,20 @@ def fast_request_row(plan: Plan, obj: Any, arrival_ts: float) -> tuple[FastReque
         return None
     if ts is None:
         ts = arrival_ts
-    elif (type(ts) is not float and type(ts) is not int) or not 0.0 <= ts <= _MAX_TS:
+    elif (type(ts) is not float and type(ts) is not int) or not 0.0 <= ts <= min(MAX_TS, latest_ts):
         return None
     allowed = g("allowed_jurisdictions")
     if allowed is None:
-        allow = 0
+        allow = plan.allow.words(None)
     else:
-        if type(allowed) is not list:
+        if type(allowed) is not list or len(allowed) > MAX_JURISDICTIONS:
             return None
         for a in allowed:
-            if type(a) is not str or not 0 < len(a) <= MAX_ID_LEN:
+            if type(a) is not str or not 0 < len(a) <= MAX_CODE_LEN:
                 return None
-        allow = plan.allow.index(tuple(allowed))
+        allow = plan.allow.words(tuple(allowed))
     e_nwh = round(energy * NWH_PER_WH)
     return FastRequest(rid, origin), (
         [float(ts), float(energy), float(budget), float(compute), float(payload), float(state_bytes)],
-        [s, sr, int(pinned), allow, m, max(1, e_nwh)],
+        [s, sr, int(pinned), m, max(1, e_nwh), *allow],
     )

@@ -13,15 +13,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from router.kernel.columns import FC_GENERATED_AT, FC_META_COLS, FC_STEP_S, FC_USABLE_END
+from router.kernel.structs import Forecasts
 from router.models import GridForecast
 from router.plan import FloatArray, IntArray, Plan
 from router.state import valid_end
 
-__all__ = ["FC_GENERATED_AT", "FC_STEP_S", "FC_USABLE_END", "ForecastState"]
-
-#: columns of ForecastState.meta: usable for ``generated_at <= t < usable_end`` (exactly ``t - generated_at
-#: <= forecast_horizon_s``; ``usable_end == generated_at`` when the horizon is 0, i.e. never)
-FC_GENERATED_AT, FC_STEP_S, FC_USABLE_END = 0, 1, 2
+__all__ = ["ForecastState"]
 
 
 class ForecastState:
@@ -39,7 +37,8 @@ class ForecastState:
         #: whether point k of region j carries value [0] price, [1] carbon
         self.has: npt.NDArray[np.bool_] = np.zeros((2, R, P), dtype=np.bool_)
         self.n: IntArray = np.zeros(R, dtype=np.int64)
-        self.meta: FloatArray = np.zeros((R, 3), dtype=np.float64)
+        #: generated_at, step_s, usable_end (``usable_end == generated_at`` when the horizon is 0: never used)
+        self.meta: FloatArray = np.zeros((R, FC_META_COLS), dtype=np.float64)
         self.version = 0
 
     def apply(self, fc: GridForecast) -> bool:
@@ -77,3 +76,7 @@ class ForecastState:
         has = np.zeros((2, R, new_p), dtype=np.bool_)
         ts[:, :P], val[:, :, :P], has[:, :, :P] = self.ts, self.val, self.has
         self.ts, self.val, self.has = ts, val, has
+
+    def kernel(self) -> Forecasts:
+        """The kernel's view of the forecasts."""
+        return Forecasts(self.ts, self.val, self.has, self.n, self.meta)

@@ -1,19 +1,50 @@
-"""Pydantic models of every message in the contract (``shared/contract.md``).
+"""Pydantic models of every message the router reads or writes (docs/contract.md, "Messages").
 
 These are the edge of the system: JSON in, validated objects out. Units live in field names, timestamps are
-epoch seconds (float, UTC). Models are strict (no silent string-to-number coercion) and refuse NaN and inf.
+epoch seconds (float, UTC; ``router.clock``). Models are strict (no silent string-to-number coercion), refuse
+NaN and inf, refuse unknown fields (a typo must not silently drop a constraint; the live worker's
+``CARBON_ROUTER_EXTRA_FIELDS=ignore`` strips them first, see ``strip_unknown``), and hold every number within
+the bounds of ``router.bounds``.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
+from router.bounds import (
+    MAX_CAPACITY_KW,
+    MAX_CODE_LEN,
+    MAX_DUAL_USD_PER_WH,
+    MAX_ENERGY_WH,
+    MAX_EPOCH,
+    MAX_FORECAST_POINTS,
+    MAX_GCO2_PER_KWH,
+    MAX_ID_LEN,
+    MAX_JURISDICTIONS,
+    MAX_MS,
+    MAX_PAYLOAD_BYTES,
+    MAX_PRICE_USD_PER_MWH,
+    MAX_SEQ,
+    MAX_SHARES_VERSION,
+    MAX_STATE_BYTES,
+    MAX_STEP_S,
+    MAX_TOKENS,
+    MAX_VALID_FOR_S,
+    MIN_PRICE_USD_PER_MWH,
+    PUE_MAX,
+    PUE_MIN,
+)
+from router.clock import plausible_problem
 from router.errors import InputError
 
 __all__ = [
+    "INPUT_MODELS",
     "MAX_ENERGY_WH",
     "MAX_FORECAST_POINTS",
     "MAX_ID_LEN",
@@ -27,21 +58,30 @@ __all__ = [
     "Request",
     "SharesMessage",
     "input_error_from_validation",
+    "strip_unknown",
 ]
 
-MAX_ID_LEN = 256
-#: Largest IT energy of one request (1 MWh): far above any inference request, and small enough that the
-#: capacity windows' integer nano-Wh never overflow.
-MAX_ENERGY_WH = 1e6
-#: Largest latency budget or compute time (about 11.6 days), so that budget what-ifs stay finite.
-MAX_MS = 1e9
+_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
-_STRICT = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
+
+def _epoch_seconds(ts: float) -> float:
+    problem = plausible_problem(ts)
+    if problem is not None:
+        raise PydanticCustomError(
+            "epoch_seconds", "{problem}", {"problem": problem[0], "expected": problem[1]}
+        )
+    return ts
+
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
-TimeStamp = Annotated[float, Field(ge=0)]
+#: epoch seconds, 1970-01-01 to 2100-01-01 (router.clock)
+TimeStamp = Annotated[float, Field(ge=0), AfterValidator(_epoch_seconds)]
+Price = Annotated[float, Field(ge=MIN_PRICE_USD_PER_MWH, le=MAX_PRICE_USD_PER_MWH)]
+Carbon = Annotated[float, Field(ge=0, le=MAX_GCO2_PER_KWH)]
+Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE_LEN)]
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class Request(BaseModel):
@@ -53,14 +93,17 @@ class Request(BaseModel):
     origin: Id
     latency_budget_ms: Annotated[float, Field(gt=0, le=MAX_MS)]
     energy_wh: Annotated[float, Field(gt=0, le=MAX_ENERGY_WH)] | None = None
-    tokens: Annotated[int, Field(gt=0, le=10_000_000)] | None = None
+    tokens: Annotated[int, Field(gt=0, le=MAX_TOKENS)] | None = None
     model: Id | None = None
     compute_ms: Annotated[float, Field(ge=0, le=MAX_MS)] | None = None
-    payload_bytes: Annotated[int, Field(ge=0, le=1 << 40)] = 0
+    payload_bytes: Annotated[int, Field(ge=0, le=MAX_PAYLOAD_BYTES)] = 0
     state_region: Id | None = None
-    state_bytes: Annotated[int, Field(ge=0, le=1 << 44)] = 0
+    state_bytes: Annotated[int, Field(ge=0, le=MAX_STATE_BYTES)] = 0
     state_pinned: bool = False
-    allowed_jurisdictions: Annotated[tuple[Id, ...], Field(strict=False)] | None = None
+    #: ISO country codes or region tags, compared case-insensitively (``router.plan``)
+    allowed_jurisdictions: (
+        Annotated[tuple[Code, ...], Field(strict=False, max_length=MAX_JURISDICTIONS)] | None
+    ) = None
     tenant: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
     ts: TimeStamp | None = None
 
@@ -80,14 +123,14 @@ class GridSignal(BaseModel):
 
     region: Id
     ts: TimeStamp
-    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
-    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
-    pue: Annotated[float, Field(ge=1.0, le=5.0)] | None = None
-    valid_for_s: PositiveFloat | None = None
+    price_usd_per_mwh: Price | None = None
+    marginal_gco2_per_kwh: Carbon | None = None
+    pue: Annotated[float, Field(ge=PUE_MIN, le=PUE_MAX)] | None = None
+    valid_for_s: Annotated[float, Field(gt=0, le=MAX_VALID_FOR_S)] | None = None
     source: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
     # provenance, filled by the provider adapters (streams.adapters); all optional
     #: an *average* grid intensity (e.g. Electricity Maps); never used as the marginal value by itself
-    average_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    average_gco2_per_kwh: Carbon | None = None
     #: the provider estimated the value (True) or measured / cleared it (False)
     estimated: bool | None = None
     #: when the provider generated the value (epoch s)
@@ -106,18 +149,14 @@ class GridSignal(BaseModel):
         return self
 
 
-#: Most points one forecast may carry (WattTime issues 24 h at 5-minute steps = 288 points).
-MAX_FORECAST_POINTS = 4096
-
-
 class ForecastPoint(BaseModel):
     """One point of a forecast: the value expected for the step starting at ``ts``."""
 
     model_config = _STRICT
 
     ts: TimeStamp
-    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
-    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    price_usd_per_mwh: Price | None = None
+    marginal_gco2_per_kwh: Carbon | None = None
 
     @model_validator(mode="after")
     def _carries_a_value(self) -> ForecastPoint:
@@ -139,7 +178,7 @@ class GridForecast(BaseModel):
 
     region: Id
     generated_at: TimeStamp
-    step_s: PositiveFloat
+    step_s: Annotated[float, Field(gt=0, le=MAX_STEP_S)]
     points: Annotated[
         tuple[ForecastPoint, ...], Field(strict=False, min_length=1, max_length=MAX_FORECAST_POINTS)
     ]
@@ -161,7 +200,8 @@ class RegionStatus(BaseModel):
 
     region: Id
     ts: TimeStamp
-    capacity_kw: NonNegFloat | None = None
+    #: finite, at most router.bounds.MAX_CAPACITY_KW (a status cannot lift a limit: send a large value)
+    capacity_kw: Annotated[float, Field(ge=0, le=MAX_CAPACITY_KW)] | None = None
     healthy: bool | None = None
 
 
@@ -228,41 +268,91 @@ class DeadLetter(BaseModel):
 
 
 class SharesMessage(BaseModel):
-    """The latest capacity re-solve: shares per demand group, duals per region."""
+    """The latest capacity re-solve: shares per demand group, duals per region (``router.shares``).
+
+    Ordered by ``(epoch, seq)``: ``epoch`` is the leadership term the group handed out (docs/contract.md,
+    "Shares and leadership"), ``seq`` the leader's solve count in it, ``version = epoch * 2**32 + seq``.
+    ``mac`` (HMAC-SHA256 over the rest, keyed by the term's secret) proves it came from that term's leader.
+    """
 
     model_config = _STRICT
 
-    version: int
-    ts: float
+    version: Annotated[int, Field(ge=0, le=MAX_SHARES_VERSION)]
+    ts: TimeStamp
     ok: bool
-    status: str
-    regions: Annotated[tuple[str, ...], Field(strict=False)]
-    mu_usd_per_wh: dict[str, float]
-    groups: Annotated[tuple[str, ...], Field(strict=False)]
-    shares: Annotated[tuple[tuple[float, ...], ...], Field(strict=False)]
-    unserved_share: Annotated[tuple[float, ...], Field(strict=False)]
-    solve_s: float
-    leader: str | None = None  # worker id of the leader that solved it
+    status: Annotated[str, Field(max_length=MAX_ID_LEN)]
+    regions: Annotated[tuple[Id, ...], Field(strict=False)]
+    mu_usd_per_wh: dict[Id, Annotated[float, Field(ge=0, le=MAX_DUAL_USD_PER_WH)]]
+    groups: Annotated[tuple[Annotated[str, Field(max_length=4096)], ...], Field(strict=False)]
+    shares: Annotated[tuple[Annotated[tuple[Share, ...], Field(strict=False)], ...], Field(strict=False)]
+    unserved_share: Annotated[tuple[Share, ...], Field(strict=False)]
+    solve_s: Annotated[float, Field(ge=0, le=3600)]
+    leader: Id | None = None  # worker id of the leader that solved it
+    epoch: Annotated[int, Field(ge=0, le=MAX_EPOCH)] = 0
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
+    mac: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+#: The messages the router reads, by name (the JSON Schemas and the did-you-mean of unknown fields).
+INPUT_MODELS: dict[str, type[BaseModel]] = {
+    "Request": Request,
+    "GridSignal": GridSignal,
+    "GridForecast": GridForecast,
+    "RegionStatus": RegionStatus,
+    "SharesMessage": SharesMessage,
+}
+_NESTED: dict[str, tuple[str, type[BaseModel]]] = {"GridForecast": ("points", ForecastPoint)}
+
+
+def strip_unknown(obj: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """``obj`` without the keys ``model`` does not know (also inside a forecast's points)."""
+    known = model.model_fields
+    out = {k: v for k, v in obj.items() if k in known}
+    nested = _NESTED.get(model.__name__)
+    if nested is not None and isinstance(out.get(nested[0]), list):
+        out[nested[0]] = [strip_unknown(p, nested[1]) if isinstance(p, dict) else p for p in out[nested[0]]]
+    return out
 
 
 def input_error_from_validation(exc: ValidationError, *, source: str, line: int | None = None) -> InputError:
     """Turn the first pydantic error into an InputError naming the field, the value and what was expected."""
     err = exc.errors(include_url=False)[0]
-    field = ".".join(str(p) for p in err.get("loc", ())) or None
+    loc = err.get("loc", ())
+    field = ".".join(str(p) for p in loc) or None
     problem = str(err.get("msg", "invalid value"))
     received = err.get("input")
     if field is None or isinstance(received, dict):
         received = None if isinstance(received, dict) else received
-    expected = _expected_from(err)
+    expected = _expected_from(err, exc.title)
+    if err.get("type") == "extra_forbidden":
+        problem = "unknown field"
+        received = None
     return InputError(problem, source=source, line=line, field=field, received=received, expected=expected)
 
 
-def _expected_from(err: object) -> str | None:
+def _known_fields(title: str, loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The fields a model (or the nested model at ``loc``) knows, for a did-you-mean."""
+    model = INPUT_MODELS.get(title) or {m.__name__: m for m in (Placement, DeadLetter)}.get(title)
+    nested = _NESTED.get(title)
+    if nested is not None and len(loc) > 1 and loc[0] == nested[0]:
+        model = nested[1]
+    return tuple(model.model_fields) if model is not None else ()
+
+
+def _expected_from(err: Any, title: str = "") -> str | None:
     """A short 'expected ...' phrase from a pydantic error dict."""
     if not isinstance(err, dict):
         return None
     kind = str(err.get("type", ""))
     ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        loc = tuple(err.get("loc", ()))
+        known = _known_fields(title, loc)
+        close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{hint}a known field ({', '.join(known)})" if known else "a known field"
+    if kind == "epoch_seconds":
+        return str(ctx.get("expected", "epoch seconds"))
     if kind == "missing":
         return "the field to be present"
     if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
@@ -271,6 +361,8 @@ def _expected_from(err: object) -> str | None:
             kind
         ]
         return f"a number {op} {bound}"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} entries or characters"
     if kind == "finite_number":
         return "a finite number (no NaN or inf)"
     if kind.endswith("_type") or kind.endswith("_parsing"):

@@ -1,7 +1,8 @@
 """The frozen plan: every array the kernel needs that does not change per message.
 
-Built once from a Topology at start-up (style rule 4): index maps, RTT and egress matrices, model profiles,
-and the table of jurisdiction masks. Also turns validated Requests into the kernel's request arrays.
+Built once from a Topology at start-up: index maps, RTT and egress matrices, model profiles and the regions
+each model runs in, as the kernel's ``PlanArrays`` (router/kernel/structs.py). Also turns validated Requests
+into the kernel's request arrays (one row per request, with its allowed regions as bit words).
 """
 
 from __future__ import annotations
@@ -13,11 +14,35 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from router.bounds import MAX_ENERGY_WH
 from router.errors import InputError
-from router.models import MAX_ENERGY_WH
+from router.kernel.columns import (
+    BANDWIDTH_GBPS,
+    CAPACITY_WINDOW_S,
+    CARBON_USD_PER_TONNE,
+    REGIONAL_RTT_MS,
+    RELOCATION_FIXED_USD,
+    REQ_F_COLS,
+    REQ_I_COLS,
+    SCALARS,
+)
+from router.kernel.structs import PlanArrays, Requests
 from router.topology import Topology
 
-__all__ = ["BoolArray", "FloatArray", "IntArray", "Plan", "RequestArrays", "RequestFields", "RequestIds"]
+__all__ = [
+    "BoolArray",
+    "FloatArray",
+    "IntArray",
+    "Plan",
+    "RequestArrays",
+    "RequestFields",
+    "RequestIds",
+    "Row",
+    "bit_words",
+]
+
+#: One request as kernel columns: the floats, then the ints followed by the allowed-region bit words.
+Row = tuple[list[float], list[int]]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -63,72 +88,74 @@ class RequestFields(RequestIds, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RequestArrays:
-    """A batch of requests in the kernel's fixed column order (see router.kernel)."""
+    """A batch of requests in the kernel's fixed column order (``router.kernel.columns``)."""
 
     ids: tuple[str, ...]
     origins: tuple[str, ...]
-    f: FloatArray  # (N, 6): t, energy_wh, budget_ms, compute_ms, payload_bytes, state_bytes
-    i: IntArray  # (N, 6): origin, state_region, pinned, allow_idx, model_idx, energy_nwh
+    f: FloatArray  # (N, REQ_F_COLS)
+    i: IntArray  # (N, REQ_I_COLS)
+    allow: IntArray  # (N, W): allowed regions as bit words
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return int(self.f.shape[0])
+
+    def __getitem__(self, part: slice) -> RequestArrays:
+        """The requests ``part`` of the batch (views of the arrays)."""
+        return RequestArrays(
+            ids=self.ids[part],
+            origins=self.origins[part],
+            f=self.f[part],
+            i=self.i[part],
+            allow=self.allow[part],
+        )
+
+    def kernel(self) -> Requests:
+        """The kernel's view of the batch."""
+        return Requests(self.f, self.i, self.allow)
 
 
-#: Most distinct ``allowed_jurisdictions`` lists remembered as given; past it the memo starts again (the
-#: masks themselves stay: one per distinct set of allowed regions, at most 2^R and in practice a handful).
+#: Lists of ``allowed_jurisdictions`` remembered with their masks: at most this many, each of at most
+#: ``ALLOW_MEMO_CODES`` codes (longer lists are matched each time, in O(codes + regions)); so the memo holds
+#: at most 4096 x 32 short strings whatever arrives (a hostile flood of distinct lists cannot grow it).
 ALLOW_MEMO_SIZE = 4096
+ALLOW_MEMO_CODES = 32
+
+
+def bit_words(row: Sequence[bool]) -> tuple[int, ...]:
+    """A per-region bool row as int64 bit words (region j is bit j % 64 of word j // 64)."""
+    words = [0] * ((len(row) + 63) // 64)
+    for j, ok in enumerate(row):
+        if ok:
+            words[j >> 6] |= 1 << (j & 63)
+    return tuple(w - (1 << 64) if w >= 1 << 63 else w for w in words)
 
 
 @dataclass(slots=True)
-class _AllowTable:
-    """Rows of allowed-region masks, one per distinct set of allowed regions; row 0 allows all.
-
-    Bounded under hostile input: a flood of requests with ever new ``allowed_jurisdictions`` lists only
-    adds rows for new *masks* (codes that match no region give the all-false row), and the memo of lists
-    as given is cleared when it reaches ``ALLOW_MEMO_SIZE``. ``array`` grows by doubling (rows past
-    ``n_rows`` are unused), so adding a mask is amortised O(R).
-    """
+class _AllowMasks:
+    """``allowed_jurisdictions`` -> the bit words of the regions it admits (codes and tags match
+    case-insensitively; a code that matches no region admits nothing)."""
 
     jurisdiction: tuple[str, ...]
     tags: tuple[frozenset[str], ...]
-    rows: dict[tuple[str, ...] | None, int] = field(default_factory=dict)
-    by_mask: dict[bytes, int] = field(default_factory=dict)
-    array: BoolArray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.bool_))
-    n_rows: int = 0
+    memo: dict[tuple[str, ...] | None, tuple[int, ...]] = field(default_factory=dict)
 
-    def index(self, allowed: tuple[str, ...] | None) -> int:
-        """Row of the mask for ``allowed`` (None: all regions), built on first use."""
-        got = self.rows.get(allowed)  # the common case: this exact list (or None) was seen before
+    def words(self, allowed: tuple[str, ...] | None) -> tuple[int, ...]:
+        """The mask words for ``allowed`` (None: every region)."""
+        got = self.memo.get(allowed) if allowed is None or len(allowed) <= ALLOW_MEMO_CODES else None
         if got is not None:
             return got
         n = len(self.jurisdiction)
         if allowed is None:
-            row = np.ones(n, dtype=np.bool_)
+            row = [True] * n
         else:
-            codes = set(allowed)
-            row = np.array(
-                [self.jurisdiction[j] in codes or bool(self.tags[j] & codes) for j in range(n)],
-                dtype=np.bool_,
-            )
-        key = row.tobytes()
-        index = self.by_mask.get(key)
-        if index is None:
-            index = self._add(row)
-            self.by_mask[key] = index
-        if len(self.rows) >= ALLOW_MEMO_SIZE:
-            self.rows = {None: self.rows[None]} if None in self.rows else {}
-        self.rows[allowed] = index
-        return index
-
-    def _add(self, row: BoolArray) -> int:
-        if self.n_rows == self.array.shape[0]:
-            grown = np.zeros((max(4, 2 * self.n_rows), len(row)), dtype=np.bool_)
-            if self.n_rows:
-                grown[: self.n_rows] = self.array[: self.n_rows]
-            self.array = grown
-        self.array[self.n_rows] = row
-        self.n_rows += 1
-        return self.n_rows - 1
+            codes = {c.upper() for c in allowed}
+            row = [self.jurisdiction[j] in codes or bool(self.tags[j] & codes) for j in range(n)]
+        got = bit_words(row)
+        if allowed is None or len(allowed) <= ALLOW_MEMO_CODES:
+            if len(self.memo) >= ALLOW_MEMO_SIZE:
+                self.memo.clear()
+            self.memo[allowed] = got
+        return got
 
 
 class Plan:
@@ -161,28 +188,28 @@ class Plan:
                 for mid in self.model_ids:
                     model_ok[self.model_index[mid], j] = mid in r.models
         self.model_ok: BoolArray = model_ok
+        #: the kernel's form of ``model_ok``: one row of region bit words per model (row 0: none named)
+        self.model_bits: IntArray = np.array([bit_words(row) for row in model_ok.tolist()], dtype=np.int64)
         self.wh_per_token = {m.id: m.wh_per_token for m in topology.models}
         self.ms_profile = {m.id: (m.base_ms, m.ms_per_token) for m in topology.models}
-        self.allow = _AllowTable(
-            jurisdiction=tuple(r.jurisdiction for r in topology.regions),
-            tags=tuple(frozenset(r.tags) for r in topology.regions),
+        self.allow = _AllowMasks(
+            jurisdiction=tuple(r.jurisdiction.upper() for r in topology.regions),
+            tags=tuple(frozenset(t.upper() for t in r.tags) for r in topology.regions),
         )
-        self.allow.index(None)
+        self.n_words = (R + 63) // 64
         o = topology.objective
-        self.scalars: FloatArray = np.array(
-            [
-                o.carbon_usd_per_tonne,
-                o.relocation_fixed_usd,
-                o.regional_rtt_ms,
-                o.bandwidth_gbps,
-                o.capacity_window_s,
-            ],
-            dtype=np.float64,
-        )
+        self.scalars: FloatArray = np.zeros(SCALARS, dtype=np.float64)
+        self.scalars[CARBON_USD_PER_TONNE] = o.carbon_usd_per_tonne
+        self.scalars[RELOCATION_FIXED_USD] = o.relocation_fixed_usd
+        self.scalars[REGIONAL_RTT_MS] = o.regional_rtt_ms
+        self.scalars[BANDWIDTH_GBPS] = o.bandwidth_gbps
+        self.scalars[CAPACITY_WINDOW_S] = o.capacity_window_s
 
-    def request_row(
-        self, req: RequestFields, *, ts: float, source: str, line: int | None = None
-    ) -> tuple[list[float], list[int]]:
+    def kernel(self) -> PlanArrays:
+        """The kernel's view of the plan."""
+        return PlanArrays(self.rtt, self.home, self.egress_per_byte, self.model_bits, self.scalars)
+
+    def request_row(self, req: RequestFields, *, ts: float, source: str, line: int | None = None) -> Row:
         """One request as kernel columns; raises InputError naming the field for unknown ids."""
         s = self.node_index.get(req.origin)
         if s is None:
@@ -242,16 +269,18 @@ class Plan:
         e_nwh = round(energy * NWH_PER_WH)
         return (
             [ts, energy, req.latency_budget_ms, compute, float(req.payload_bytes), float(req.state_bytes)],
-            [s, sr, int(req.state_pinned), self.allow.index(req.allowed_jurisdictions), m, max(1, e_nwh)],
+            [s, sr, int(req.state_pinned), m, max(1, e_nwh), *self.allow.words(req.allowed_jurisdictions)],
         )
 
-    def arrays(
-        self, reqs: Sequence[RequestIds], rows: Sequence[tuple[list[float], list[int]]]
-    ) -> RequestArrays:
+    def arrays(self, reqs: Sequence[RequestIds], rows: Sequence[Row]) -> RequestArrays:
         """Stack prepared rows into contiguous kernel arrays."""
         n = len(rows)
-        f = np.array([r[0] for r in rows], dtype=np.float64).reshape(n, 6)
-        i = np.array([r[1] for r in rows], dtype=np.int64).reshape(n, 6)
+        f = np.array([r[0] for r in rows], dtype=np.float64).reshape(n, REQ_F_COLS)
+        ints = np.array([r[1] for r in rows], dtype=np.int64).reshape(n, REQ_I_COLS + self.n_words)
         return RequestArrays(
-            ids=tuple(r.request_id for r in reqs), origins=tuple(r.origin for r in reqs), f=f, i=i
+            ids=tuple(r.request_id for r in reqs),
+            origins=tuple(r.origin for r in reqs),
+            f=f,
+            i=np.ascontiguousarray(ints[:, :REQ_I_COLS]),
+            allow=np.ascontiguousarray(ints[:, REQ_I_COLS:]),
         )

@@ -10,24 +10,29 @@ batch. The same inputs give byte-identical output.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
-from router.demand import build_resolve_input, uncontended
-from router.encode import placements
+from router.bounds import DEFAULT_MAX_CLOCK_SKEW_S
+from router.clock import ahead_problem
+from router.decider import Decider
+from router.encode import encode_placement
 from router.errors import InputError
+from router.kernel.columns import BUDGET_MS, T
 from router.models import GridForecast, GridSignal, RegionStatus, Request
-from router.plan import Plan, RequestArrays
+from router.plan import Plan, RequestArrays, Row
 from router.resolve import CapacityResolver, ResolveResult
-from router.scoring import Scorer
-from router.state import MU
 from router.topology import Topology
 
 __all__ = ["ReplayOptions", "ReplayResult", "encode_placement", "prepare_requests", "replay"]
+
+#: Re-solve times with no request in their demand window are skipped one by one up to this many; past it
+#: the replay jumps (a gap of years between two requests must not cost a loop per interval).
+_MAX_IDLE_RESOLVES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,9 @@ class ReplayOptions:
     use_duals: bool = True  # False: never re-solve, the kernel sees mu = 0
     max_batch: int = 4096
     resolve_time_limit_s: float = 1.0
+    #: the router's clock: a record dated more than ``max_clock_skew_s`` after it is refused (None: no check)
+    now: float | None = None
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
 
 
 @dataclass(slots=True)
@@ -51,16 +59,11 @@ class ReplayResult:
     ignored_forecasts: int = 0  # older than the region's forecast already held
 
 
-def encode_placement(p: dict[str, Any]) -> bytes:
-    """One placement as compact JSON bytes (key order fixed by construction)."""
-    return orjson.dumps(p)
-
-
 def prepare_requests(
     plan: Plan, requests: Sequence[tuple[int, Request]], source: str
-) -> tuple[list[Request], list[tuple[list[float], list[int]]]]:
+) -> tuple[list[Request], list[Row]]:
     """Validate ids against the plan and turn requests into kernel rows, sorted by (ts, file order)."""
-    rows: list[tuple[float, int, Request, tuple[list[float], list[int]]]] = []
+    rows: list[tuple[float, int, Request, Row]] = []
     for seq, (line, req) in enumerate(requests):
         if req.ts is None:
             raise InputError(
@@ -78,9 +81,12 @@ def prepare_requests(
 Event = GridSignal | RegionStatus | GridForecast
 
 
-def _check_regions(plan: Plan, events: Sequence[tuple[int, Event]], source: str) -> None:
+def _check_events(
+    plan: Plan, events: Sequence[tuple[int, Event | Request]], source: str, options: ReplayOptions
+) -> None:
+    """Known regions, and no record ahead of the router's clock (router/clock.py)."""
     for line, ev in events:
-        if ev.region not in plan.region_index:
+        if not isinstance(ev, Request) and ev.region not in plan.region_index:
             raise InputError(
                 "unknown region",
                 source=source,
@@ -89,6 +95,12 @@ def _check_regions(plan: Plan, events: Sequence[tuple[int, Event]], source: str)
                 received=ev.region,
                 expected=f"a region id, one of {list(plan.region_ids)}",
             )
+        ts = ev.generated_at if isinstance(ev, GridForecast) else ev.ts
+        if options.now is not None and ts is not None:
+            ahead = ahead_problem(ts, options.now, options.max_clock_skew_s)
+            if ahead is not None:
+                field_name = "generated_at" if isinstance(ev, GridForecast) else "ts"
+                raise InputError(ahead[0], source=source, line=line, field=field_name, expected=ahead[1])
 
 
 def replay(
@@ -103,14 +115,16 @@ def replay(
     forecasts_source: str = "forecasts",
 ) -> ReplayResult:
     """Replay ``requests`` against ``signals`` (and ``statuses``, ``forecasts``) in event time."""
-    plan = Plan(topology)
-    _check_regions(plan, signals, sources[0])
-    _check_regions(plan, statuses, sources[2])
-    _check_regions(plan, forecasts, forecasts_source)
+    decider = Decider(topology)
+    plan = decider.plan
+    _check_events(plan, signals, sources[0], options)
+    _check_events(plan, statuses, sources[2], options)
+    _check_events(plan, forecasts, forecasts_source, options)
+    _check_events(plan, requests, sources[1], options)
     reqs, rows = prepare_requests(plan, requests, sources[1])
     if options.alpha != 1.0:
         for r in rows:
-            r[0][2] *= options.alpha
+            r[0][BUDGET_MS] *= options.alpha
     batch_all = plan.arrays(reqs, rows)
     n_sig, n_st = len(signals), len(statuses)
     events: list[tuple[float, int, Event]] = sorted(
@@ -119,69 +133,67 @@ def replay(
         + [(f.generated_at, n_sig + n_st + k, f) for k, (_, f) in enumerate(forecasts)],
         key=lambda x: (x[0], x[1]),
     )
-    return _run(plan, batch_all, events, options)
-
-
-def _slice(b: RequestArrays, lo: int, hi: int) -> RequestArrays:
-    return RequestArrays(ids=b.ids[lo:hi], origins=b.origins[lo:hi], f=b.f[lo:hi], i=b.i[lo:hi])
+    return _run(decider, batch_all, reqs, rows, events, options)
 
 
 def _run(
-    plan: Plan,
+    decider: Decider,
     batch_all: RequestArrays,
+    reqs: list[Request],
+    rows: list[Row],
     events: list[tuple[float, int, Event]],
     options: ReplayOptions,
 ) -> ReplayResult:
-    obj = plan.topology.objective
-    scorer = Scorer(plan)
+    obj = decider.objective
     resolver = CapacityResolver(
-        plan.n_regions,
+        decider.plan.n_regions,
         penalty_usd_per_wh=obj.unserved_penalty_usd_per_wh,
         time_limit_s=options.resolve_time_limit_s,
     )
     result = ReplayResult(placements=[])
-    ts = batch_all.f[:, 0]
+    ts = batch_all.f[:, T]
     n = len(batch_all)
     ev_ts = [e[0] for e in events]
     k_ev = 0
-    next_resolve = float(ts[0]) + obj.resolve_interval_s if n else np.inf
-    shares_version = 0
+    next_resolve = float(ts[0]) + obj.resolve_interval_s if n else math.inf
     i = 0
     while i < n:
         t = float(ts[i])
+        idle = 0
         while options.use_duals and next_resolve <= t:
-            k_ev = _apply_events(scorer, events, k_ev, next_resolve, result)
-            lo = int(np.searchsorted(ts, next_resolve - obj.demand_window_s, side="left"))
-            hi = int(np.searchsorted(ts, next_resolve, side="left"))
-            inp = (
-                build_resolve_input(scorer, _slice(batch_all, lo, hi), obj.demand_window_s)
-                if hi > lo
-                else None
-            )
-            # an uncontended fleet has all-zero duals: skip the LP when the kernel's duals are zero already
-            if inp is not None and not (uncontended(inp) and not scorer.state.f[:, MU].any()):
-                res = resolver.solve(inp)
-                if res.ok:
-                    scorer.state.set_duals(res.mu_usd_per_wh)
-                    shares_version = res.version
-                    result.resolves.append(res)
-                else:
-                    result.failed_resolves += 1
+            k_ev = _apply_events(decider, events, k_ev, next_resolve, result)
+            _resolve(decider, resolver, next_resolve, result)
             next_resolve += obj.resolve_interval_s
-        k_ev = _apply_events(scorer, events, k_ev, t, result)
+            idle += 1
+            if idle > _MAX_IDLE_RESOLVES and next_resolve < t - obj.demand_window_s:
+                skipped = math.floor((t - obj.demand_window_s - next_resolve) / obj.resolve_interval_s)
+                next_resolve += skipped * obj.resolve_interval_s
+        k_ev = _apply_events(decider, events, k_ev, t, result)
         stop = min(
-            ev_ts[k_ev] if k_ev < len(events) else np.inf, next_resolve if options.use_duals else np.inf
+            ev_ts[k_ev] if k_ev < len(events) else math.inf, next_resolve if options.use_duals else math.inf
         )
         j = int(np.searchsorted(ts, stop, side="left"))
         j = min(max(j, i + 1), i + options.max_batch, n)
-        part = _slice(batch_all, i, j)
-        result.placements.extend(placements(plan, part, scorer.decide(part), shares_version=shares_version))
+        result.placements.extend(decider.decide(reqs[i:j], rows[i:j]).placements)
         i = j
     return result
 
 
+def _resolve(decider: Decider, resolver: CapacityResolver, now: float, result: ReplayResult) -> None:
+    """One re-solve at event time ``now``; its duals are used from then on when it succeeds."""
+    inp = decider.resolve_input(now)
+    if inp is None:
+        return
+    res = resolver.solve(inp)
+    if res.ok:
+        decider.set_duals(res.version, res.mu_usd_per_wh.tolist())
+        result.resolves.append(res)
+    else:
+        result.failed_resolves += 1
+
+
 def _apply_events(
-    scorer: Scorer,
+    decider: Decider,
     events: list[tuple[float, int, Event]],
     k: int,
     t: float,
@@ -191,13 +203,12 @@ def _apply_events(
     while k < len(events) and events[k][0] <= t:
         ev = events[k][2]
         if isinstance(ev, GridSignal):
-            applied = scorer.state.apply_signal(ev)
+            applied = decider.apply_signal(ev)
         elif isinstance(ev, GridForecast):
-            applied = scorer.forecasts.apply(ev)
-            result.ignored_forecasts += not applied
+            result.ignored_forecasts += not decider.apply_forecast(ev)
             applied = True
         else:
-            applied = scorer.state.apply_status(ev)
+            applied = decider.apply_status(ev)
         if not applied:
             result.ignored_signals += 1
         k += 1

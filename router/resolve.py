@@ -76,7 +76,7 @@ class ResolveInput:
     demand_kw: FloatArray  # (G,) IT demand of each group, kW, finite, >= 0
     unit_usd_per_wh: FloatArray  # (G, R) cost of one IT Wh of group g in region j, may be negative
     reachable: BoolArray  # (G, R) False where group g cannot use region j (hard mask)
-    capacity_kw: FloatArray  # (R,) IT capacity, finite, >= 0
+    capacity_kw: FloatArray  # (R,) IT capacity, >= 0 (inf: no limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def _validate(inp: ResolveInput, R: int) -> int:
     _check_array("capacity_kw", inp.capacity_kw, np.float64, (R,))
     d, c, u = inp.demand_kw, inp.capacity_kw, inp.unit_usd_per_wh
     _check_values("demand_kw", d, ~(np.isfinite(d) & (d >= 0)), "a finite number >= 0")
-    _check_values("capacity_kw", c, ~(np.isfinite(c) & (c >= 0)), "a finite number >= 0")
+    _check_values("capacity_kw", c, np.isnan(c) | (c < 0), "a number >= 0 (inf: no limit)")
     _check_values("unit_usd_per_wh", u, inp.reachable & ~np.isfinite(u), "a finite number where reachable")
     return G
 

@@ -1,43 +1,38 @@
-"""The typed wrapper around the compiled kernel: arrays in a fixed order, validated, one call per batch.
+"""The typed wrapper around the compiled kernel: structures checked, one call per batch, indices returned.
 
-``Scorer`` owns the live kernel inputs (plan, region state, capacity windows). ``decide`` checks dtype,
-shape and layout, calls ``router.kernel`` once for the whole batch, and returns the raw decision arrays;
-``router.encode`` turns them into Placement messages. Finiteness of the request and region values, and room
-in the capacity ring buffers, are checked by the kernel itself before it changes anything (one pass in
-compiled code instead of a NumPy temporary per array): it returns a code, and ``decide`` raises ValueError
-or grows the buffers and calls again.
+``Scorer`` owns the live kernel inputs (plan, region state, forecasts, capacity windows). ``decide`` checks
+every array's dtype, shape and layout (``router.kernel.structs.check``), calls ``router.kernel`` once for the
+whole batch and returns the decision columns; ``router.encode`` turns them into placement messages.
+Finiteness of the request and region values, and room in the capacity ring buffers, are checked by the
+kernel itself before it changes anything (one pass in compiled code instead of a NumPy temporary per
+array): it returns a code, and ``decide`` raises ValueError or grows the buffers and calls again.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from router import kernel
 from router.forecast import ForecastState
+from router.kernel.columns import FC_META_COLS, N_FILTERS, REG_F_COLS, REG_I_COLS, REQ_F_COLS, REQ_I_COLS
+from router.kernel.structs import Outputs, check
 from router.plan import BoolArray, FloatArray, IntArray, Plan, RequestArrays
-from router.state import REG_F_COLS, REG_I_COLS, CapacityWindows, RegionState
+from router.state import VALUE_HISTORY, CapacityWindows, RegionState
 
 __all__ = ["Decisions", "Scorer", "warm_up"]
 
 
 @dataclass(frozen=True, slots=True)
 class Decisions:
-    """Kernel output for one batch; columns as in ``kernel.OUT_FLOATS`` / ``OUT_INTS``."""
+    """Kernel output for one batch; columns as in ``router.kernel.columns``."""
 
     out_f: FloatArray
     out_i: IntArray
     removed: IntArray
     signals_version: int
-
-
-def _check(name: str, arr: np.ndarray, dtype: type, shape: tuple[int, ...]) -> None:
-    """Refuse an array of the wrong dtype, shape or memory layout (finiteness is checked in the kernel)."""
-    if arr.dtype != dtype or arr.shape != shape or not arr.flags.c_contiguous:
-        raise TypeError(
-            f"kernel input {name}: got {arr.dtype}{arr.shape}, expected {dtype.__name__}{shape} C-order"
-        )
 
 
 def _not_finite(name: str) -> ValueError:
@@ -46,7 +41,7 @@ def _not_finite(name: str) -> ValueError:
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel, so the first message never pays for it."""
-    kernel._warm()
+    kernel.warm()
 
 
 class Scorer:
@@ -61,91 +56,71 @@ class Scorer:
         self.windows = CapacityWindows(plan.n_regions)
         self._fc_checked = -1
 
-    def _check_region_arrays(self) -> None:
-        """reg_f per batch (as before); the forecast arrays only when the forecast state changed."""
-        R, st, fc = self.plan.n_regions, self.state, self.forecasts
-        _check("reg_f", st.f, np.float64, (R, REG_F_COLS))
+    def _check_state(self) -> None:
+        """The region arrays per batch; the forecast arrays only when the forecast state changed."""
+        R, H, st, fc = self.plan.n_regions, VALUE_HISTORY, self.state, self.forecasts
+        check("reg.f", st.f, np.float64, (R, REG_F_COLS))
+        check("reg.i", st.i, np.int64, (R, REG_I_COLS))
+        for name in ("val", "val_ts", "val_end"):
+            check(f"reg.{name}", getattr(st, name), np.float64, (2, R, H))
+        check("reg.val_n", st.val_n, np.int64, (2, R))
+        check("reg.val_dropped", st.val_dropped, np.int64, (2, R))
+        check("reg.cap_hi", st.cap_hi, np.int64, (R,))
+        check("reg.cap_lo", st.cap_lo, np.int64, (R,))
         if fc.version == self._fc_checked:
             return
         P = fc.ts.shape[1]
-        _check("reg_i", st.i, np.int64, (R, REG_I_COLS))
-        _check("fc_ts", fc.ts, np.float64, (R, P))
-        _check("fc_val", fc.val, np.float64, (2, R, P))
-        _check("fc_has", fc.has, np.bool_, (2, R, P))
-        _check("fc_n", fc.n, np.int64, (R,))
-        _check("fc_meta", fc.meta, np.float64, (R, 3))
+        check("fc.ts", fc.ts, np.float64, (R, P))
+        check("fc.val", fc.val, np.float64, (2, R, P))
+        check("fc.has", fc.has, np.bool_, (2, R, P))
+        check("fc.n", fc.n, np.int64, (R,))
+        check("fc.meta", fc.meta, np.float64, (R, FC_META_COLS))
         self._fc_checked = fc.version
 
-    def plan_arrays(self) -> tuple[FloatArray, IntArray, FloatArray, BoolArray, BoolArray]:
-        """The plan's kernel arguments, in the kernel's order: rtt, home, egress per byte, allow, model_ok."""
-        p = self.plan
-        return p.rtt, p.home, p.egress_per_byte, p.allow.array, p.model_ok
+    def _check_batch(self, batch: RequestArrays) -> None:
+        n = len(batch)
+        check("req.f", batch.f, np.float64, (n, REQ_F_COLS))
+        check("req.i", batch.i, np.int64, (n, REQ_I_COLS))
+        check("req.allow", batch.allow, np.int64, (n, self.plan.n_words))
+        self._check_state()
 
-    def forecast_arrays(self) -> tuple[FloatArray, FloatArray, BoolArray, IntArray, FloatArray]:
-        """The forecasts' kernel arguments, in the kernel's order: ts, val, has, n, meta."""
-        fc = self.forecasts
-        return fc.ts, fc.val, fc.has, fc.n, fc.meta
+    def decide(self, batch: RequestArrays, horizon: float = math.inf) -> Decisions:
+        """Place every request of the batch, in order, booking capacity as it goes.
 
-    def decide(self, batch: RequestArrays) -> Decisions:
-        """Place every request of the batch, in order, booking capacity as it goes."""
-        n, p, st = len(batch), self.plan, self.state
-        _check("req_f", batch.f, np.float64, (n, 6))
-        _check("req_i", batch.i, np.int64, (n, 6))
-        self._check_region_arrays()
+        ``horizon`` is the router's clock (live) or inf (replay): the capacity windows slide with
+        ``min(t, horizon)`` (router/kernel/_windows.py).
+        """
+        n, st = len(batch), self.state
+        self._check_batch(batch)
         # every element is written by the kernel; it checks finiteness and window room before any change
-        out_f = np.empty((n, len(kernel.OUT_FLOATS)), dtype=np.float64)
-        out_i = np.empty((n, len(kernel.OUT_INTS)), dtype=np.int64)
-        removed = np.empty((n, len(kernel.FILTER_NAMES)), dtype=np.int64)
+        out = Outputs(
+            np.empty((n, len(kernel.OUT_FLOATS)), dtype=np.float64),
+            np.empty((n, len(kernel.OUT_INTS)), dtype=np.int64),
+            np.empty((n, N_FILTERS), dtype=np.int64),
+        )
         if n:
+            req, plan, reg, fc = batch.kernel(), self.plan.kernel(), st.kernel(), self.forecasts.kernel()
             while True:
-                w = self.windows
-                code = kernel._decide_batch(
-                    batch.f,
-                    batch.i,
-                    *self.plan_arrays(),
-                    st.f,
-                    st.i,
-                    st.cap_nwh,
-                    p.scalars,
-                    *self.forecast_arrays(),
-                    w.ts,
-                    w.e,
-                    w.head,
-                    w.len,
-                    w.sum,
-                    w.next_expiry,
-                    out_f,
-                    out_i,
-                    removed,
-                )
+                code = kernel.decide_batch_raw(req, plan, reg, fc, self.windows.kernel(), horizon, out)
                 if code != kernel.WINDOWS_FULL:
                     break
-                w.reserve(n)
+                self.windows.reserve(n)
             if code == kernel.BAD_REQ_F:
-                raise _not_finite("req_f")
+                raise _not_finite("req.f")
             if code == kernel.BAD_REG_F:
-                raise _not_finite("reg_f")
-        return Decisions(out_f=out_f, out_i=out_i, removed=removed, signals_version=st.version)
+                raise _not_finite("reg")
+        return Decisions(out_f=out.f, out_i=out.i, removed=out.removed, signals_version=st.version)
 
     def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
         """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
-        n, p, st = len(batch), self.plan, self.state
-        _check("req_f", batch.f, np.float64, (n, 6))
-        self._check_region_arrays()
+        n, R = len(batch), self.plan.n_regions
+        self._check_batch(batch)
         if not np.isfinite(batch.f).all():
-            raise _not_finite("req_f")
-        cost = np.zeros((n, p.n_regions), dtype=np.float64)
-        reach = np.zeros((n, p.n_regions), dtype=np.bool_)
+            raise _not_finite("req.f")
+        cost = np.zeros((n, R), dtype=np.float64)
+        reach = np.zeros((n, R), dtype=np.bool_)
         if n:
-            kernel._candidate_costs(
-                batch.f,
-                batch.i,
-                *self.plan_arrays(),
-                st.f,
-                st.i,
-                p.scalars,
-                *self.forecast_arrays(),
-                cost,
-                reach,
+            kernel.candidate_costs_raw(
+                batch.kernel(), self.plan.kernel(), self.state.kernel(), self.forecasts.kernel(), cost, reach
             )
         return cost, reach

@@ -1,15 +1,15 @@
-"""Live region state in event time: grid signals, status, capacity windows and the capacity duals.
+"""Live region state in event time: signalled values, status, capacity windows and the capacity duals.
 
-Price and marginal carbon each carry their own timestamp and validity (real providers send them
-separately: hourly day-ahead prices, 5-minute marginal carbon). A value is applied only if it is not older
-than the region's latest value of the same kind (a late, older value never overwrites a newer one);
-fields a signal leaves out keep their last value. ``pue`` and ``average_gco2_per_kwh`` follow the same
-late-value rule but have no freshness: pue is scored with its last value (as before), and the average
-intensity is kept for display only and never changes the marginal value or its freshness. Whether a value
-is fresh is decided per request inside the kernel, from its ``*_TS`` and ``*_VALID_S`` columns.
+Price and marginal carbon each keep their last ``VALUE_HISTORY`` values per region, in increasing ``ts``,
+each with its own validity (real providers send them separately: hourly day-ahead prices, 5-minute
+marginal carbon). A request is scored with the latest value whose ``ts`` is not after its own
+(router/kernel/_values.py), so a value that arrives late, or one dated after a request, changes only the
+requests at or after its ``ts``, exactly as the offline replay applies it. A value with the ``ts`` of one
+already held replaces it; one older than all the values kept is ignored. ``pue`` keeps its latest value
+(a later one wins); ``average_gco2_per_kwh`` is kept for display only.
 
-``SIG_TS`` / ``VALID_S`` / ``HAS_SIGNAL`` keep the region's latest price, carbon or pue signal (its ts and
-validity) for display and metrics; the kernel no longer reads them.
+Capacity is guarded per window in integer nano-Wh, two int64 words per region
+(router/kernel/_windows.py); ``capacity_kw`` inf (no limit) becomes ``UNLIMITED_HI``.
 """
 
 from __future__ import annotations
@@ -18,47 +18,32 @@ import math
 
 import numpy as np
 
+from router.kernel import LIMB, NEVER, UNLIMITED_HI
+from router.kernel.columns import (
+    CARBON,
+    HAS_STATIC_CARBON,
+    HAS_STATIC_PRICE,
+    HEALTHY,
+    MU,
+    PRICE,
+    PUE,
+    REG_F_COLS,
+    REG_I_COLS,
+    STATIC_CARBON,
+    STATIC_PRICE,
+)
+from router.kernel.structs import Regions, Windows
 from router.models import GridSignal, RegionStatus
 from router.plan import NWH_PER_WH, FloatArray, IntArray, Plan
 
-__all__ = [
-    "HAS_MCI",
-    "HAS_MCI_TS",
-    "HAS_PRICE",
-    "HAS_PRICE_TS",
-    "HAS_SIGNAL",
-    "HEALTHY",
-    "MCI",
-    "MCI_END",
-    "MCI_TS",
-    "MCI_VALID_S",
-    "MU",
-    "PRICE",
-    "PRICE_END",
-    "PRICE_TS",
-    "PRICE_VALID_S",
-    "PUE",
-    "REG_F_COLS",
-    "REG_I_COLS",
-    "SIG_TS",
-    "VALID_S",
-    "VALUE_FIELDS",
-    "CapacityWindows",
-    "RegionState",
-    "valid_end",
-]
+__all__ = ["VALUE_FIELDS", "VALUE_HISTORY", "CapacityWindows", "RegionState", "valid_end"]
 
-# columns of RegionState.f and RegionState.i (the kernel's reg_f / reg_i)
-PRICE, MCI, PUE, SIG_TS, VALID_S, MU = range(6)
-PRICE_TS, PRICE_VALID_S, MCI_TS, MCI_VALID_S, PRICE_END, MCI_END = range(6, 12)
-HAS_PRICE, HAS_MCI, HAS_SIGNAL, HEALTHY, HAS_PRICE_TS, HAS_MCI_TS = range(6)
-REG_F_COLS, REG_I_COLS = 12, 6
-
-#: signal field -> (value column, ts column, validity column, end column, has-value column, has-ts column)
-_TIMED = {
-    "price_usd_per_mwh": (PRICE, PRICE_TS, PRICE_VALID_S, PRICE_END, HAS_PRICE, HAS_PRICE_TS),
-    "marginal_gco2_per_kwh": (MCI, MCI_TS, MCI_VALID_S, MCI_END, HAS_MCI, HAS_MCI_TS),
-}
+#: Values kept per region and kind: a request older than the oldest one kept is scored as stale.
+VALUE_HISTORY = 16
+#: signal field -> its index in the value history (router.kernel.columns PRICE, CARBON)
+_KIND = {"price_usd_per_mwh": PRICE, "marginal_gco2_per_kwh": CARBON}
+#: every field a signal may carry, in the order they are applied
+VALUE_FIELDS = ("price_usd_per_mwh", "marginal_gco2_per_kwh", "pue", "average_gco2_per_kwh")
 
 
 def valid_end(ts: float, valid_s: float) -> float:
@@ -80,46 +65,73 @@ def valid_end(ts: float, valid_s: float) -> float:
     return x
 
 
-#: every field a signal may carry, in the order they are applied
-VALUE_FIELDS = ("price_usd_per_mwh", "marginal_gco2_per_kwh", "pue", "average_gco2_per_kwh")
+def capacity_words(capacity_kw: float, window_s: float) -> tuple[int, int]:
+    """A capacity over one window as the kernel's (hi, lo) nano-Wh words; inf is no limit."""
+    if math.isinf(capacity_kw):
+        return UNLIMITED_HI, 0
+    hi, lo = divmod(round(capacity_kw * window_s / 3.6 * NWH_PER_WH), LIMB)
+    return hi, lo
 
 
 class RegionState:
-    """Per-region signal values and health as contiguous arrays the kernel reads directly."""
+    """Per-region values, health, capacity and duals as the contiguous arrays the kernel reads."""
 
     def __init__(self, plan: Plan) -> None:
         topo = plan.topology
-        R = plan.n_regions
+        R, H = plan.n_regions, VALUE_HISTORY
         self.plan = plan
         self.max_age_s = topo.objective.signal_max_age_s
         self.f: FloatArray = np.zeros((R, REG_F_COLS), dtype=np.float64)
         self.i: IntArray = np.zeros((R, REG_I_COLS), dtype=np.int64)
+        self.val: FloatArray = np.zeros((2, R, H), dtype=np.float64)
+        self.val_ts: FloatArray = np.zeros((2, R, H), dtype=np.float64)
+        self.val_end: FloatArray = np.zeros((2, R, H), dtype=np.float64)
+        self.val_n: IntArray = np.zeros((2, R), dtype=np.int64)
+        self.val_dropped: IntArray = np.zeros((2, R), dtype=np.int64)
         self.status_ts: FloatArray = np.zeros(R, dtype=np.float64)
-        self.cap_nwh: IntArray = np.zeros(R, dtype=np.int64)
-        self.capacity_kw: FloatArray = np.array([r.capacity_kw for r in topo.regions], dtype=np.float64)
+        self.cap_hi: IntArray = np.zeros(R, dtype=np.int64)
+        self.cap_lo: IntArray = np.zeros(R, dtype=np.int64)
+        #: kW per region; inf is no limit
+        self.capacity_kw: FloatArray = np.array(
+            [math.inf if r.capacity_kw is None else r.capacity_kw for r in topo.regions], dtype=np.float64
+        )
         #: ts of the latest pue and average intensity per region (-1: none yet); average values (NaN: none)
         self.pue_ts: FloatArray = np.full(R, -1.0, dtype=np.float64)
         self.average_ts: FloatArray = np.full(R, -1.0, dtype=np.float64)
         self.average_gco2_per_kwh: FloatArray = np.full(R, np.nan, dtype=np.float64)
+        #: signals applied (the placements' ``signals_version``) and statuses applied
         self.version = 0
         self.status_version = 0
         for j, r in enumerate(topo.regions):
             self.f[j, PUE] = r.pue
-            self.f[j, VALID_S] = self.f[j, PRICE_VALID_S] = self.f[j, MCI_VALID_S] = self.max_age_s
             if r.price_usd_per_mwh is not None:
-                self.f[j, PRICE] = r.price_usd_per_mwh
-                self.i[j, HAS_PRICE] = 1
+                self.f[j, STATIC_PRICE] = r.price_usd_per_mwh
+                self.i[j, HAS_STATIC_PRICE] = 1
             if r.marginal_gco2_per_kwh is not None:
-                self.f[j, MCI] = r.marginal_gco2_per_kwh
-                self.i[j, HAS_MCI] = 1
+                self.f[j, STATIC_CARBON] = r.marginal_gco2_per_kwh
+                self.i[j, HAS_STATIC_CARBON] = 1
             self.i[j, HEALTHY] = 1
         self.capacity_share = 1.0
         self._update_capacity()
 
+    def kernel(self) -> Regions:
+        """The kernel's view of the region state."""
+        return Regions(
+            self.f,
+            self.i,
+            self.val,
+            self.val_ts,
+            self.val_end,
+            self.val_n,
+            self.val_dropped,
+            self.cap_hi,
+            self.cap_lo,
+        )
+
     def _update_capacity(self) -> None:
         window_s = self.plan.topology.objective.capacity_window_s
-        wh = self.capacity_kw * self.capacity_share * window_s / 3.6
-        self.cap_nwh = np.round(wh * NWH_PER_WH).astype(np.int64)
+        for j, kw in enumerate(self.capacity_kw.tolist()):
+            self.cap_hi[j], self.cap_lo[j] = capacity_words(kw * self.capacity_share, window_s)
 
     def set_capacity_share(self, share: float) -> None:
         """Guard only ``share`` of every region's capacity window (0 < share <= 1).
@@ -135,44 +147,57 @@ class RegionState:
         self._update_capacity()
 
     def apply_value(self, j: int, name: str, value: float, ts: float, valid_for_s: float | None) -> bool:
-        """Set one value of region ``j`` seen at ``ts``; False (nothing changes) when an equal kind is newer.
+        """Add one value of region ``j`` seen at ``ts``; False (nothing changes) when it is older than every
+        value of its kind kept (price, carbon) or than the latest one (pue, average intensity).
 
         ``name`` is a GridSignal value field; ``valid_for_s`` None means ``signal_max_age_s``.
         """
-        timed = _TIMED.get(name)
-        if timed is not None:
-            col, ts_col, valid_col, end_col, has_col, has_ts_col = timed
-            if self.i[j, has_ts_col] and ts < self.f[j, ts_col]:
-                return False
+        v = _KIND.get(name)
+        if v is not None:
             valid = valid_for_s if valid_for_s is not None else self.max_age_s
-            self.f[j, col] = value
-            self.f[j, ts_col] = ts
-            self.f[j, valid_col] = valid
-            self.f[j, end_col] = valid_end(ts, valid)
-            self.i[j, has_col] = 1
-            self.i[j, has_ts_col] = 1
-        elif name == "pue":
+            return self._insert(v, j, value, ts, valid_end(ts, valid))
+        if name == "pue":
             if ts < self.pue_ts[j]:
                 return False
             self.f[j, PUE] = value
             self.pue_ts[j] = ts
-        elif name == "average_gco2_per_kwh":
+            return True
+        if name == "average_gco2_per_kwh":
             if ts < self.average_ts[j]:
                 return False
             self.average_gco2_per_kwh[j] = value
             self.average_ts[j] = ts
-            return True  # display only: not a signal the kernel scores with
+            return True
+        raise KeyError(f"unknown signal value {name!r}; expected one of {VALUE_FIELDS}")
+
+    def _insert(self, v: int, j: int, value: float, ts: float, end: float) -> bool:
+        """Insert into the value history of kind ``v``, region ``j``, keeping it sorted by ts."""
+        n = int(self.val_n[v, j])
+        stamps = self.val_ts[v, j, :n].tolist()
+        k = n - 1
+        while k >= 0 and stamps[k] > ts:
+            k -= 1
+        if k >= 0 and stamps[k] == ts:  # the same moment again: the later message wins
+            self.val[v, j, k], self.val_end[v, j, k] = value, end
+            return True
+        pos = k + 1
+        if n == VALUE_HISTORY:
+            if pos == 0:
+                return False  # older than every value kept
+            for arr in (self.val, self.val_ts, self.val_end):
+                arr[v, j, : pos - 1] = arr[v, j, 1:pos].copy()
+            self.val_dropped[v, j] = 1
+            pos -= 1
         else:
-            raise KeyError(f"unknown signal value {name!r}; expected one of {VALUE_FIELDS}")
-        if not self.i[j, HAS_SIGNAL] or ts >= self.f[j, SIG_TS]:
-            self.f[j, SIG_TS] = ts
-            self.f[j, VALID_S] = valid_for_s if valid_for_s is not None else self.max_age_s
-            self.i[j, HAS_SIGNAL] = 1
+            for arr in (self.val, self.val_ts, self.val_end):
+                arr[v, j, pos + 1 : n + 1] = arr[v, j, pos:n].copy()
+            self.val_n[v, j] = n + 1
+        self.val[v, j, pos], self.val_ts[v, j, pos], self.val_end[v, j, pos] = value, ts, end
         return True
 
     def apply_signal(self, sig: GridSignal) -> bool:
-        """Apply one validated signal for a known region, value by value; False when every value it
-        carries is older than the region's latest value of that kind (then nothing changes)."""
+        """Apply one validated signal for a known region, value by value; False when no value it carries
+        was kept (then nothing changes)."""
         j = self.plan.region_index[sig.region]
         applied = False
         for name in VALUE_FIELDS:
@@ -197,14 +222,30 @@ class RegionState:
         self.status_version += 1
         return True
 
+    def latest(self, j: int, kind: int) -> tuple[float, float] | None:
+        """(value, ts) of region ``j``'s latest signalled value of ``kind`` (PRICE, CARBON), or None."""
+        n = int(self.val_n[kind, j])
+        if n == 0:
+            return None
+        return float(self.val[kind, j, n - 1]), float(self.val_ts[kind, j, n - 1])
+
+    def value_or_static(self, j: int, kind: int) -> float | None:
+        """The latest signalled value of ``kind``, else the topology's constant, else None (display)."""
+        got = self.latest(j, kind)
+        if got is not None:
+            return got[0]
+        has, col = (HAS_STATIC_PRICE, STATIC_PRICE) if kind == PRICE else (HAS_STATIC_CARBON, STATIC_CARBON)
+        return float(self.f[j, col]) if self.i[j, has] else None
+
     def signal_ages(self, now: float) -> FloatArray:
-        """Per region, the age at ``now`` of the older of its signalled price and marginal carbon values
-        (a topology constant never sent as a signal has no age); NaN when neither was ever signalled."""
+        """Per region, the age at ``now`` of the older of its latest signalled price and marginal carbon
+        values (a topology constant never sent as a signal has no age); NaN when neither was signalled."""
         ages = np.full(self.f.shape[0], np.nan)
-        for ts_col, has_col in ((PRICE_TS, HAS_PRICE_TS), (MCI_TS, HAS_MCI_TS)):
-            has = self.i[:, has_col] != 0
-            age = now - self.f[:, ts_col]
-            ages = np.where(has, np.fmax(ages, age), ages)
+        for kind in (PRICE, CARBON):
+            n = self.val_n[kind]
+            has = n > 0
+            last = self.val_ts[kind, np.arange(len(n)), np.maximum(n - 1, 0)]
+            ages = np.where(has, np.fmax(ages, now - last), ages)
         return ages
 
     def set_duals(self, mu_usd_per_wh: FloatArray) -> None:
@@ -224,9 +265,14 @@ class CapacityWindows:
         self.e: IntArray = np.zeros((n_regions, initial), dtype=np.int64)
         self.head: IntArray = np.zeros(n_regions, dtype=np.int64)
         self.len: IntArray = np.zeros(n_regions, dtype=np.int64)
-        self.sum: IntArray = np.zeros(n_regions, dtype=np.int64)
+        self.sum_hi: IntArray = np.zeros(n_regions, dtype=np.int64)
+        self.sum_lo: IntArray = np.zeros(n_regions, dtype=np.int64)
         #: the oldest entry's ts over all regions (a large sentinel when empty): eviction is O(1) until then
-        self.next_expiry: FloatArray = np.full(1, 1e300, dtype=np.float64)
+        self.next_expiry: FloatArray = np.full(1, NEVER, dtype=np.float64)
+
+    def kernel(self) -> Windows:
+        """The kernel's view of the windows (build it again after ``reserve``)."""
+        return Windows(self.ts, self.e, self.head, self.len, self.sum_hi, self.sum_lo, self.next_expiry)
 
     def reserve(self, extra: int) -> None:
         """Make room so that ``extra`` more placements fit without overwriting live entries."""
@@ -247,4 +293,4 @@ class CapacityWindows:
 
     def used_wh(self) -> FloatArray:
         """IT energy currently inside each region's window, in Wh."""
-        return self.sum.astype(np.float64) / NWH_PER_WH
+        return (self.sum_hi.astype(np.float64) * LIMB + self.sum_lo.astype(np.float64)) / NWH_PER_WH

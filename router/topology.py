@@ -28,6 +28,7 @@ from typing import Annotated, Any
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,7 +37,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from router.bounds import (
+    MAX_CAPACITY_KW,
+    MAX_CAPACITY_WINDOW_S,
+    MAX_GCO2_PER_KWH,
+    MAX_MS,
+    MAX_PRICE_USD_PER_MWH,
+    MAX_VALID_FOR_S,
+    MIN_PRICE_USD_PER_MWH,
+    MIN_RTT_MS,
+    PUE_MAX,
+    PUE_MIN,
+    UNUSUAL_CAPACITY_KW,
+    UNUSUAL_RTT_MS,
+)
 from router.errors import ConfigError
 from router.models import input_error_from_validation
 
@@ -63,10 +79,43 @@ _RTT_BASE_MS = 5.0
 _RTT_MS_PER_KM = 2.0 * 1.5 / 200.0
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
-Pos = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
+#: every number has a finite upper bound (router.bounds): a value the code cannot hold is refused here
+Pos = Annotated[float, Field(gt=0, le=1e9)]
+NonNeg = Annotated[float, Field(ge=0, le=1e9)]
+Usd = Annotated[float, Field(ge=0, le=1e6)]
+Seconds = Annotated[float, Field(gt=0, le=MAX_CAPACITY_WINDOW_S)]
+
+
+def _rtt_ms(v: float) -> float:
+    if 0 < v < MIN_RTT_MS:
+        raise PydanticCustomError(
+            "rtt_unit",
+            "{problem}",
+            {
+                "problem": f"{v:g} ms is implausibly small; rtt_ms is in milliseconds and {v:g} looks like "
+                f"seconds ({v * 1e3:g} ms)",
+                "expected": f"0, or at least {MIN_RTT_MS} ms",
+            },
+        )
+    return v
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _no_limit(v: object) -> object:
+    """``inf`` (TOML) or null (JSON) means no capacity limit: both become None."""
+    return None if isinstance(v, float) and v == math.inf else v
+
+
+RttMs = Annotated[float, Field(ge=0, le=60_000), AfterValidator(_rtt_ms)]
+#: kW; None (left out, ``inf`` in TOML, null in JSON) is no limit
+CapacityKw = Annotated[Annotated[float, Field(ge=0, le=MAX_CAPACITY_KW)] | None, BeforeValidator(_no_limit)]
 #: JSON arrays / TOML lists become tuples; items stay strictly typed.
 Ids = Annotated[tuple[Id, ...], Field(strict=False)]
+Price = Annotated[float, Field(ge=MIN_PRICE_USD_PER_MWH, le=MAX_PRICE_USD_PER_MWH)]
+Tag = Annotated[str, BeforeValidator(_upper), Field(min_length=1, max_length=64)]
 
 
 class Objective(BaseModel):
@@ -74,17 +123,20 @@ class Objective(BaseModel):
 
     model_config = _CFG
 
-    carbon_usd_per_tonne: NonNeg = 100.0
-    relocation_fixed_usd: NonNeg = 0.0
-    regional_rtt_ms: NonNeg = 40.0
-    signal_max_age_s: Pos = 900.0
-    capacity_window_s: Pos = 60.0
-    resolve_interval_s: Pos = 10.0
-    bandwidth_gbps: Pos = 10.0
-    default_egress_usd_per_gb: NonNeg = 0.09
-    unserved_penalty_usd_per_wh: Pos = 1.0
-    demand_window_s: Pos = 60.0
-    class_bounds_ms: Annotated[tuple[Pos, ...], Field(strict=False)] = (300.0, 2000.0)
+    carbon_usd_per_tonne: Usd = 100.0
+    relocation_fixed_usd: Usd = 0.0
+    regional_rtt_ms: Annotated[float, Field(ge=0, le=60_000)] = 40.0
+    signal_max_age_s: Annotated[float, Field(gt=0, le=MAX_VALID_FOR_S)] = 900.0
+    capacity_window_s: Seconds = 60.0
+    resolve_interval_s: Seconds = 10.0
+    bandwidth_gbps: Annotated[float, Field(gt=0, le=1e6)] = 10.0
+    default_egress_usd_per_gb: Annotated[float, Field(ge=0, le=1e3)] = 0.09
+    unserved_penalty_usd_per_wh: Annotated[float, Field(gt=0, le=100)] = 1.0
+    demand_window_s: Seconds = 60.0
+    class_bounds_ms: Annotated[tuple[Annotated[float, Field(gt=0, le=MAX_MS)], ...], Field(strict=False)] = (
+        300.0,
+        2000.0,
+    )
     #: fraction of each region's capacity the re-solve plans on (the rest absorbs bursts within a window)
     resolve_headroom: Annotated[float, Field(gt=0, le=1)] = 0.85
     #: fraction of the LP dual the kernel adds to the score (1.0 = model.md's plain mu_j * e_i)
@@ -107,15 +159,18 @@ class Region(BaseModel):
     model_config = _CFG
 
     id: Id
-    jurisdiction: Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
-    tags: Ids = ()
+    #: ISO 3166 alpha-2, any case (kept upper case; requests' codes match case-insensitively)
+    jurisdiction: Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{2}$")]
+    tags: Annotated[tuple[Tag, ...], Field(strict=False)] = ()
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
-    pue: Annotated[float, Field(ge=1.0, le=5.0)]
-    capacity_kw: NonNeg
+    pue: Annotated[float, Field(ge=PUE_MIN, le=PUE_MAX)]
+    capacity_kw: CapacityKw = None
     models: Ids = ()
-    price_usd_per_mwh: Annotated[float, Field(ge=-1e5, le=1e6)] | None = None
-    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=1e4)] | None = None
+    price_usd_per_mwh: Annotated[float, Field(ge=MIN_PRICE_USD_PER_MWH, le=MAX_PRICE_USD_PER_MWH)] | None = (
+        None
+    )
+    marginal_gco2_per_kwh: Annotated[float, Field(ge=0, le=MAX_GCO2_PER_KWH)] | None = None
     name: str | None = None
 
 
@@ -136,9 +191,9 @@ class Model(BaseModel):
     model_config = _CFG
 
     id: Id
-    wh_per_token: Pos
-    ms_per_token: NonNeg = 0.0
-    base_ms: NonNeg = 0.0
+    wh_per_token: Annotated[float, Field(gt=0, le=1e3)]
+    ms_per_token: Annotated[float, Field(ge=0, le=1e6)] = 0.0
+    base_ms: Annotated[float, Field(ge=0, le=MAX_MS)] = 0.0
 
 
 def _as_ids(value: object) -> object:
@@ -186,8 +241,8 @@ class Topology(BaseModel):
     regions: Annotated[tuple[Region, ...], Field(strict=False)]
     service_nodes: Annotated[tuple[ServiceNode, ...], Field(strict=False)]
     models: Annotated[tuple[Model, ...], Field(strict=False)] = ()
-    rtt_ms: dict[Id, dict[Id, NonNeg]] = {}
-    egress_usd_per_gb: dict[Id, dict[Id, NonNeg]] = {}
+    rtt_ms: dict[Id, dict[Id, RttMs]] = {}
+    egress_usd_per_gb: dict[Id, dict[Id, Annotated[float, Field(ge=0, le=1e3)]]] = {}
     providers: Providers = Providers()
 
     @model_validator(mode="after")
@@ -230,6 +285,23 @@ class Topology(BaseModel):
                     raise ValueError(f"egress_usd_per_gb['{src}'] names unknown region '{dst}'")
         _check_providers(self.providers, region_ids)
         return self
+
+    def warnings(self) -> list[str]:
+        """Values that are valid but unusual enough to be a unit mistake (said at load, never refused)."""
+        out = [
+            f"regions '{r.id}': capacity_kw {r.capacity_kw:g} kW is over {UNUSUAL_CAPACITY_KW:g} kW "
+            f"({r.capacity_kw / 1e6:g} GW); capacity_kw is in kW (did you give watts?)"
+            for r in self.regions
+            if r.capacity_kw is not None and r.capacity_kw > UNUSUAL_CAPACITY_KW
+        ]
+        out += [
+            f"rtt_ms['{node}']['{region}']: {ms:g} ms is over {UNUSUAL_RTT_MS:g} ms (more than a trip around "
+            "the world); rtt_ms is in milliseconds"
+            for node, row in self.rtt_ms.items()
+            for region, ms in row.items()
+            if ms > UNUSUAL_RTT_MS
+        ]
+        return out
 
     def region_index(self) -> dict[str, int]:
         """Region id -> index, in file order (the kernel's fixed order)."""

@@ -20,6 +20,8 @@ from typing import Any, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from router.bounds import DEFAULT_MAX_CLOCK_SKEW_S, MAX_TS
+from router.clock import ahead_problem
 from router.errors import InputError
 from router.fastrow import fast_request_row
 from router.models import (
@@ -29,13 +31,16 @@ from router.models import (
     RegionStatus,
     Request,
     input_error_from_validation,
+    strip_unknown,
 )
-from router.plan import Plan, RequestIds
+from router.plan import Plan, RequestIds, Row
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "RAW_PREFIX_BYTES",
+    "Clock",
     "Rejected",
+    "ahead_of",
     "check_region",
     "check_request_ids",
     "dead_letter",
@@ -67,6 +72,30 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
+class Clock:
+    """The router's clock and how far ahead of it a timestamp may be (router/clock.py)."""
+
+    now: float
+    max_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+
+    @property
+    def latest(self) -> float:
+        """The latest timestamp accepted."""
+        return min(MAX_TS, self.now + self.max_skew_s)
+
+
+#: the timestamps of each message that must not be ahead of the router's clock (a forecast's points are
+#: ahead by nature; its ``generated_at`` is not)
+_CLOCKED = {
+    "Request": ("ts",),
+    "GridSignal": ("ts", "generated_at"),
+    "GridForecast": ("generated_at",),
+    "RegionStatus": ("ts",),
+    "SharesMessage": ("ts",),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """Why a message cannot be used: the reason in words and the field at fault (None for the whole)."""
 
@@ -84,8 +113,15 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
-def _decode(raw: bytes | None, max_bytes: int, model: type[M]) -> M | Rejected:
-    """Shared decoder: size, JSON, object, then the pydantic model; never raises."""
+def _decode(
+    raw: bytes | None,
+    max_bytes: int,
+    model: type[M],
+    clock: Clock | None = None,
+    allow_extra: bool = False,
+) -> M | Rejected:
+    """Shared decoder: size, JSON, object, the pydantic model (unknown fields refused unless
+    ``allow_extra``), then the clock (when given); never raises."""
     if raw is None:
         return Rejected("message has no value (null or tombstone); expected a JSON object", None)
     if len(raw) > max_bytes:
@@ -103,11 +139,23 @@ def _decode(raw: bytes | None, max_bytes: int, model: type[M]) -> M | Rejected:
     if not isinstance(obj, dict):
         return Rejected(f"message is {_json_kind(obj)}, not a JSON object", None)
     try:
-        return model.model_validate(obj)
+        msg = model.model_validate(strip_unknown(obj, model) if allow_extra else obj)
     except ValidationError as exc:
         return _from_validation(exc)
     except (ValueError, TypeError, RecursionError) as exc:  # a validator bug must not stop the stream
         return Rejected(f"message could not be validated: {type(exc).__name__}", None)
+    return msg if clock is None else (ahead_of(msg, clock) or msg)
+
+
+def ahead_of(msg: BaseModel, clock: Clock) -> Rejected | None:
+    """None when no timestamp of ``msg`` is ahead of the router's clock, else why (naming the field)."""
+    for name in _CLOCKED.get(type(msg).__name__, ()):
+        ts = getattr(msg, name)
+        if ts is not None:
+            ahead = ahead_problem(ts, clock.now, clock.max_skew_s)
+            if ahead is not None:
+                return Rejected(f"{ahead[0]}; expected {ahead[1]}", name)
+    return None
 
 
 def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
@@ -130,24 +178,44 @@ def _from_validation(exc: ValidationError) -> Rejected:
     return Rejected(text or "invalid message", rej.field)
 
 
-def decode_request(raw: bytes | None, max_bytes: int) -> Request | Rejected:
+def decode_request(
+    raw: bytes | None, max_bytes: int, *, clock: Clock | None = None, allow_extra: bool = False
+) -> Request | Rejected:
     """One ``inference.requests`` value as a Request, or why it cannot be used; never raises."""
-    return _decode(raw, max_bytes, Request)
+    return _decode(raw, max_bytes, Request, clock, allow_extra)
 
 
-def decode_signal(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> GridSignal | Rejected:
+def decode_signal(
+    raw: bytes | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    clock: Clock | None = None,
+    allow_extra: bool = False,
+) -> GridSignal | Rejected:
     """One ``grid.signals`` value as a GridSignal, or why it cannot be used; never raises."""
-    return _decode(raw, max_bytes, GridSignal)
+    return _decode(raw, max_bytes, GridSignal, clock, allow_extra)
 
 
-def decode_forecast(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> GridForecast | Rejected:
+def decode_forecast(
+    raw: bytes | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    clock: Clock | None = None,
+    allow_extra: bool = False,
+) -> GridForecast | Rejected:
     """One ``grid.forecasts`` value as a GridForecast, or why it cannot be used; never raises."""
-    return _decode(raw, max_bytes, GridForecast)
+    return _decode(raw, max_bytes, GridForecast, clock, allow_extra)
 
 
-def decode_status(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> RegionStatus | Rejected:
+def decode_status(
+    raw: bytes | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    clock: Clock | None = None,
+    allow_extra: bool = False,
+) -> RegionStatus | Rejected:
     """One ``region.status`` value as a RegionStatus, or why it cannot be used; never raises."""
-    return _decode(raw, max_bytes, RegionStatus)
+    return _decode(raw, max_bytes, RegionStatus, clock, allow_extra)
 
 
 def rejected_from_input_error(exc: InputError) -> Rejected:
@@ -161,21 +229,31 @@ def rejected_from_input_error(exc: InputError) -> Rejected:
 
 
 def decode_checked_request(
-    raw: bytes | None, plan: Plan, max_bytes: int, arrival_ts: float
-) -> tuple[RequestIds, tuple[list[float], list[int]]] | Rejected:
-    """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``), or why not.
+    raw: bytes | None,
+    plan: Plan,
+    max_bytes: int,
+    arrival_ts: float,
+    *,
+    clock: Clock | None = None,
+    allow_extra: bool = False,
+) -> tuple[RequestIds, Row] | Rejected:
+    """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``, never
+    later than the clock), or why not.
 
     Plainly valid records take ``router.fastrow`` (no pydantic model); anything else takes the full path,
     which accepts it or names what is wrong.
     """
-    if raw is not None and len(raw) <= max_bytes:
+    if clock is not None:
+        arrival_ts = min(arrival_ts, clock.now)
+    if raw is not None and len(raw) <= max_bytes and raw.strip():
+        latest = MAX_TS if clock is None else clock.latest
         try:
-            fast = fast_request_row(plan, orjson.loads(raw), arrival_ts)
+            fast = fast_request_row(plan, orjson.loads(raw), arrival_ts, latest, allow_extra)
         except orjson.JSONDecodeError:
             fast = None
         if fast is not None:
             return fast
-    got = decode_request(raw, max_bytes)
+    got = decode_request(raw, max_bytes, clock=clock, allow_extra=allow_extra)
     if isinstance(got, Rejected):
         return got
     try:

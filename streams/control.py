@@ -19,9 +19,10 @@ from typing import Any
 import faust
 import structlog
 
-from router.live import LiveRouter
+from router.decider import Decider
 from streams.adapters import register_adapters
 from streams.codec import (
+    Clock,
     Rejected,
     check_region,
     dead_letter,
@@ -31,6 +32,7 @@ from streams.codec import (
     encode,
 )
 from streams.dataplane import DataPlane
+from streams.leadership import Leadership, Term, judge, next_seq, sign
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.solver import SolverProcess
@@ -91,9 +93,14 @@ def faust_app(s: Settings, app_id: str, *, web: bool, partitions: int = 1) -> fa
 
 
 def build_app(
-    settings: Settings, live: LiveRouter, metrics: Metrics, dataplane: DataPlane, statefeed: StateFeed
+    settings: Settings,
+    live: Decider,
+    metrics: Metrics,
+    dataplane: DataPlane,
+    statefeed: StateFeed,
+    leadership: Leadership,
 ) -> faust.App:
-    """The faust app of one worker, wired to its LiveRouter, metrics and data plane."""
+    """The faust app of one worker, wired to its Decider, metrics and data plane."""
     s = settings
     app = faust_app(s, f"{s.group_id}-control", web=True)
     raw: dict[str, Any] = {
@@ -132,7 +139,8 @@ def build_app(
     async def check(topic: str, decode: Any, ev: Any) -> bool:
         """Validate one signal or status record; dead-letter it when bad. Never raises."""
         try:
-            got = decode(ev.value, s.max_message_bytes)
+            clock = Clock(time.time(), s.max_clock_skew_s)
+            got = decode(ev.value, s.max_message_bytes, clock=clock, allow_extra=s.extra_fields == "ignore")
             if not isinstance(got, Rejected):
                 got = check_region(got.region, live.plan) or got
             if isinstance(got, Rejected):
@@ -159,6 +167,27 @@ def build_app(
         async for ev in stream.events():
             await check(s.topic_forecasts, decode_forecast, ev)
 
+    @app.agent(shares_topic)
+    async def on_shares(stream: Any) -> None:
+        """Dead-letter shares that are forged, stale or invalid (a term not entered yet is waited for)."""
+        async for ev in stream.events():
+            try:
+                verdict = judge(ev.value, leadership)
+                deadline = time.monotonic() + s.session_timeout_ms / 1000.0
+                while verdict.outcome == "ahead" and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                    verdict = judge(ev.value, leadership)
+                if verdict.outcome == "ahead":
+                    verdict = type(verdict)(
+                        "forged", problem="from an epoch this group never reached", field="epoch"
+                    )
+                metrics.shares.labels(verdict.outcome).inc()
+                if verdict.outcome != "applied":
+                    rej = Rejected(verdict.problem or verdict.outcome, verdict.field)
+                    await reject(s.topic_shares, ev.key, ev.value, rej, ev)
+            except Exception as exc:  # one bad record never stops the agent
+                log.error("record_check_failed", topic=s.topic_shares, error=repr(exc))
+
     async def ready() -> None:
         """The state feed has read the state topics up to their ends as of start-up."""
         await statefeed.caught_up.wait()
@@ -171,7 +200,7 @@ def build_app(
         now = time.time()
         st = live.scorer.state
         metrics.shares_version.set(live.shares_version)
-        metrics.is_leader.set(int(app.is_leader()))  # back to 0 when leadership moves to another worker
+        metrics.is_leader.set(int(leadership.is_leader))  # back to 0 when leadership moves to another worker
         load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
         ages = st.signal_ages(now).tolist()
         for j, region in enumerate(live.plan.region_ids):
@@ -201,41 +230,11 @@ def build_app(
             log.warning("broker_reachable", outage_s=round(time.time() - outage_since[0], 3))
             outage_since[0] = None
 
-    @app.timer(live.objective.resolve_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust is untyped
+    duty = _LeaderDuty(s, live, metrics, dataplane, leadership, shares_topic, solver, statefeed)
+
+    @app.timer(live.objective.resolve_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def resolve() -> None:
-        metrics.is_leader.set(1)
-        scale = dataplane.total_partitions / max(1, dataplane.assigned)
-        inp = live.resolve_input(scale)
-        if inp is None:
-            return
-        started = time.perf_counter()
-        res = await solver.solve(inp)  # in a child process: the event loop never waits for the GIL
-        metrics.resolve_seconds.observe(time.perf_counter() - started)
-        metrics.resolves.labels("ok" if res.ok else "failed").inc()
-        if not res.ok:
-            log.warning(
-                "resolve_failed",
-                status=res.status,
-                keeps_version=res.version,
-                shares_version=live.shares_version,
-                solve_s=round(res.solve_s, 6),
-            )
-            return
-        msg = {
-            "version": res.version + 1000 * int(time.time()),  # monotone across leader changes
-            "ts": time.time(),
-            "ok": res.ok,
-            "status": res.status,
-            "regions": list(live.plan.region_ids),
-            "mu_usd_per_wh": dict(zip(live.plan.region_ids, res.mu_usd_per_wh.tolist(), strict=True)),
-            "groups": list(res.group_keys),
-            "shares": res.shares.tolist(),
-            "unserved_share": res.unserved_share.tolist(),
-            "solve_s": res.solve_s,
-            "leader": s.worker_id,
-        }
-        await shares_topic.send(key=b"shares", value=encode(msg))
-        log.info("shares_published", version=msg["version"], solve_s=res.solve_s)
+        await duty.resolve()
 
     @app.timer(s.metrics_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def publish_metrics() -> None:
@@ -270,3 +269,77 @@ def build_app(
 
     add_web_page(app, s, live, metrics, lambda: statefeed.latest_shares)
     return app
+
+
+class _LeaderDuty:
+    """The current term's leader re-solves and publishes signed shares; a new leader first republishes
+    the shares installed at hand-over, signed in its own term (streams/leadership.py)."""
+
+    def __init__(
+        self,
+        s: Settings,
+        live: Decider,
+        metrics: Metrics,
+        dataplane: DataPlane,
+        leadership: Leadership,
+        topic: Any,
+        solver: SolverProcess,
+        statefeed: StateFeed,
+    ) -> None:
+        self.s, self.live, self.metrics, self.dataplane = s, live, metrics, dataplane
+        self.leadership, self.topic, self.solver, self.statefeed = leadership, topic, solver, statefeed
+        self.seq = 0
+        self._task: asyncio.Future[None] | None = None
+        leadership.on_term(self._on_term)
+
+    def _on_term(self, term: Term) -> None:
+        self.seq = 0
+        self.metrics.is_leader.set(int(self.leadership.is_leader))
+        installed = self.statefeed.latest_shares
+        if self.leadership.is_leader and installed is not None:
+            keep = {
+                k: v for k, v in installed.items() if k not in {"mac", "epoch", "leader", "seq", "version"}
+            }
+            self._task = asyncio.ensure_future(self._publish(term, {**keep, "ts": time.time()}))
+
+    async def _publish(self, term: Term, body: dict[str, Any]) -> None:
+        self.seq = next_seq(self.seq)
+        msg = {**body, "seq": self.seq, "version": (term.epoch << 32) + self.seq}
+        try:
+            await self.topic.send(key=b"shares", value=sign(msg, term))
+        except Exception as exc:
+            self.metrics.broker_errors.labels("shares").inc()
+            log.warning("shares_publish_failed", error=repr(exc)[:200])
+            return
+        log.info("shares_published", epoch=term.epoch, seq=self.seq, solve_s=body.get("solve_s"))
+
+    async def resolve(self) -> None:
+        """One re-solve when this worker leads the current term."""
+        term = self.leadership.current
+        if term is None or not self.leadership.is_leader:
+            return
+        scale = self.dataplane.total_partitions / max(1, self.dataplane.assigned)
+        inp = self.live.resolve_input(demand_scale=scale)
+        if inp is None:
+            return
+        started = time.perf_counter()
+        res = await self.solver.solve(inp)  # in a child process: the event loop never waits for the GIL
+        self.metrics.resolve_seconds.observe(time.perf_counter() - started)
+        self.metrics.resolves.labels("ok" if res.ok else "failed").inc()
+        if not res.ok:
+            log.warning("resolve_failed", status=res.status, shares_version=self.live.shares_version)
+            return
+        regions = self.live.plan.region_ids
+        body = {
+            "ts": time.time(),
+            "ok": res.ok,
+            "status": res.status,
+            "regions": list(regions),
+            "mu_usd_per_wh": dict(zip(regions, res.mu_usd_per_wh.tolist(), strict=True)),
+            "groups": list(res.group_keys),
+            "shares": res.shares.tolist(),
+            "unserved_share": res.unserved_share.tolist(),
+            "solve_s": res.solve_s,
+        }
+        if term is self.leadership.current:  # still the leader of the term it solved in
+            await self._publish(term, body)

@@ -24,9 +24,10 @@ import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
-from router.live import LiveRouter
-from router.plan import RequestIds
-from streams.codec import Rejected, dead_letter, decode_checked_request
+from router.decider import Decider
+from router.plan import RequestIds, Row
+from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
+from streams.leadership import Leadership, TermAssignor
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
@@ -62,8 +63,11 @@ class _InFlight:
 class DataPlane(Service):
     """Consume requests in batches, place them, publish placements, commit after the acks."""
 
-    def __init__(self, settings: Settings, live: LiveRouter, metrics: Metrics, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, live: Decider, metrics: Metrics, leadership: Leadership, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.leadership = leadership
         self.settings = settings
         self.live = live
         self.metrics = metrics
@@ -89,7 +93,8 @@ class DataPlane(Service):
         self.producer = AIOKafkaProducer(**producer_kwargs(s))
         await self.producer.start()
         self._placement_partitions = len(await self.producer.partitions_for(s.topic_placements) or {0})
-        self.consumer = AIOKafkaConsumer(**consumer_kwargs(s))
+        assignor = TermAssignor(self.leadership)  # hands out the re-solve's leadership terms
+        self.consumer = AIOKafkaConsumer(**consumer_kwargs(s), partition_assignment_strategy=(assignor,))
         self.consumer.subscribe([s.topic_requests], listener=_ReloadOnAssign(self))
         await self.consumer.start()
         log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
@@ -236,16 +241,15 @@ class DataPlane(Service):
         started = time.perf_counter()
         s, m = self.settings, self.metrics
         reqs: list[RequestIds] = []
-        ts: list[float] = []
         recs: list[Any] = []
-        rows: list[tuple[list[float], list[int]]] = []
+        rows: list[Row] = []
+        clock = Clock(time.time(), s.max_clock_skew_s)
         dead: list[tuple[int, bytes | None, bytes]] = []
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
-                got = self._check(rec)
+                got = self._check(rec, clock)
                 if not isinstance(got, Rejected):
                     reqs.append(got[0])
-                    ts.append(got[1][0][0])
                     rows.append(got[1])
                     recs.append(rec)
                     continue
@@ -261,7 +265,7 @@ class DataPlane(Service):
                 m.record_dead_letter(s.topic_requests, got.field)
                 # the error may quote request fields: they stay at debug level
                 log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
-        decided = self.live.decide(reqs, ts, decided_at=time.time(), rows=rows)
+        decided = self.live.decide(reqs, rows, decided_at=clock.now, clock=clock.now)
         parts = self._placement_partitions
         out = [
             (rec.partition % parts, rec.key or r.request_id.encode(), value)
@@ -287,9 +291,13 @@ class DataPlane(Service):
             self._failed("publish", exc, work.requests)
             return False
         self.batches += 1
-        self.metrics.duplicates.inc(work.repeated)
-        self.metrics.record_placements(work.placements, work.produced_at_s)
-        self._update_lag(fetched)
+        try:  # no metrics failure may stop the data plane
+            self.metrics.duplicates.inc(work.repeated)
+            self.metrics.record_placements(work.placements, work.produced_at_s)
+            self._update_lag(fetched)
+        except Exception as exc:
+            self.metrics.metrics_errors.inc()
+            log.error("metrics_update_failed", error=repr(exc)[:200])
         return True
 
     async def settle(self) -> bool:
@@ -360,11 +368,16 @@ class DataPlane(Service):
             await reader.stop()
         log.info("placements_reloaded", partitions=len(parts), placements=loaded)
 
-    def _check(self, rec: Any) -> tuple[RequestIds, tuple[list[float], list[int]]] | Rejected:
+    def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Rejected:
         """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
         try:
             return decode_checked_request(
-                rec.value, self.live.plan, self.settings.max_message_bytes, rec.timestamp / 1000.0
+                rec.value,
+                self.live.plan,
+                self.settings.max_message_bytes,
+                rec.timestamp / 1000.0,
+                clock=clock,
+                allow_extra=self.settings.extra_fields == "ignore",
             )
         except Exception as exc:  # a poison record must never stop the stream
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)

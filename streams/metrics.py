@@ -1,7 +1,14 @@
-"""Live metrics of one worker: Prometheus series on /metrics and a JSON snapshot for ``router.metrics``."""
+"""Live metrics of one worker: Prometheus series on /metrics and a JSON snapshot for ``router.metrics``.
+
+Every label comes from a fixed set (topics, the model's field names, regions of the topology, filter names,
+outcomes), so no message can create a series. Money can be negative (prices below zero are real): a signed
+total is a pair of counters, ``<name>`` for the positive part and ``<name>_negative`` for the size of the
+negative part, net = ``<name> - <name>_negative``; no counter is ever given a negative amount.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
@@ -13,7 +20,46 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["Metrics"]
+from router.models import INPUT_MODELS
+
+__all__ = ["FIELD_LABELS", "Metrics", "SignedTotal", "field_label"]
+
+#: The ``field`` label of a dead letter: a top-level field of a message the router reads, "" when the whole
+#: message is at fault, "other" for anything else (a nested path keeps its first part).
+FIELD_LABELS = frozenset(
+    {name for model in INPUT_MODELS.values() for name in model.model_fields}
+    | {"points", "value", "key", "batch", "zone", "currency", "other", ""}
+)
+
+
+def field_label(field: str | None) -> str:
+    """The bounded label for a dead letter's field (see ``FIELD_LABELS``)."""
+    if not field:
+        return ""
+    head = field.split(".", 1)[0].split("[", 1)[0]
+    return head if head in FIELD_LABELS else "other"
+
+
+class SignedTotal:
+    """A running total that may go down, as a pair of Prometheus counters (see the module docstring)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.positive = Counter(name, documentation + " (positive part)", registry=registry)
+        self.negative = Counter(
+            name + "_negative", documentation + " (size of the negative part)", registry=registry
+        )
+        self.value = 0.0
+
+    def add(self, amount: float) -> None:
+        """Add a signed, finite amount (NaN and inf are ignored: they would poison the series)."""
+        if not math.isfinite(amount):
+            return
+        self.value += amount
+        if amount > 0:
+            self.positive.inc(amount)
+        elif amount < 0:
+            self.negative.inc(-amount)
+
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -110,20 +156,25 @@ class Metrics:
             ["provider", "outcome"],
             registry=r,
         )
-        self.saved_usd = Counter("carbon_router_saved_usd", "Energy cost saved against all-local", registry=r)
-        self.saved_carbon = Counter(
-            "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", registry=r
+        self.saved_usd = SignedTotal("carbon_router_saved_usd", "Energy cost saved against all-local", r)
+        self.saved_carbon = SignedTotal(
+            "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", r
         )
-        # savings = baseline - placed, both counters only go up (a batch that cost more shows as negative)
-        self.baseline_usd = Counter(
-            "carbon_router_baseline_energy_usd", "All-local energy cost of placed requests", registry=r
+        self.baseline_usd = SignedTotal(
+            "carbon_router_baseline_energy_usd", "All-local energy cost of placed requests", r
         )
-        self.placed_usd = Counter("carbon_router_placed_energy_usd", "Energy cost as placed", registry=r)
+        self.placed_usd = SignedTotal("carbon_router_placed_energy_usd", "Energy cost as placed", r)
         self.baseline_carbon = Counter(
             "carbon_router_baseline_carbon_grams", "All-local marginal carbon of placed requests", registry=r
         )
         self.placed_carbon = Counter(
             "carbon_router_placed_carbon_grams", "Marginal carbon as placed", registry=r
+        )
+        self.shares = Counter(
+            "carbon_router_shares", "router.shares records judged, by outcome", ["outcome"], registry=r
+        )
+        self.metrics_errors = Counter(
+            "carbon_router_metrics_errors", "Metric updates that failed (the data plane went on)", registry=r
         )
         self.broker_errors = Counter(
             "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
@@ -173,18 +224,18 @@ class Metrics:
             self._by_layer[layer] = self._by_layer.get(layer, 0) + n
         self._saved[0] += du
         self._saved[1] += dc
-        if du > 0:  # Prometheus counters only go up: a batch that cost more than all-local adds nothing
-            self.saved_usd.inc(du)
-        if dc > 0:
-            self.saved_carbon.inc(dc)
-        self.baseline_usd.inc(bu)
-        self.placed_usd.inc(max(0.0, bu - du))  # rounding must never make a counter go down
-        self.baseline_carbon.inc(bc)
-        self.placed_carbon.inc(max(0.0, bc - dc))
+        self.saved_usd.add(du)
+        self.saved_carbon.add(dc)
+        self.baseline_usd.add(bu)
+        self.placed_usd.add(bu - du)
+        if bc > 0:  # marginal carbon is never negative
+            self.baseline_carbon.inc(bc)
+        if bc - dc > 0:
+            self.placed_carbon.inc(bc - dc)
 
     def record_dead_letter(self, topic: str, field: str | None) -> None:
         """Count one dead letter."""
-        self.dead_letters.labels(topic, field or "").inc()
+        self.dead_letters.labels(topic, field_label(field)).inc()
         self._totals["dead_letters"] += 1
 
     def exposition(self) -> bytes:

@@ -234,6 +234,23 @@ class Settings(BaseSettings):
             "it off."
         ),
     )
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "How far ahead of this worker's clock a message's timestamp may be (s); a later one is dead-"
+            "lettered, never applied."
+        ),
+    )
+    extra_fields: Literal["refuse", "ignore"] = Field(
+        "refuse",
+        description=(
+            "`refuse`: a message with a field the router does not know is dead-lettered, naming it (a "
+            "typo must not drop a constraint); `ignore`: unknown fields are dropped (producers that add "
+            "their own)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Level of the JSON logs on stderr."
     )

@@ -1,26 +1,30 @@
 """Every worker's copy of the region state, read from the log itself.
 
 Each worker reads ``grid.signals``, ``region.status``, ``router.shares`` and ``grid.forecasts`` from the
-beginning with its own group-less consumer (every partition, every record), merges signals in event time
-(value by value), keeps the latest forecast per region (by ``generated_at``) and applies them to its kernel
-inputs between batches. Workers that read the same log hold the same state: the log is the
-replicated state. (faust GlobalTables were measured not to replicate to a second worker here, which is
-faust-streaming issue #283; a group-less reader has no such failure mode.) Validation and dead-lettering of
-bad records happen once, in the control plane's agents; this reader skips what it cannot use.
+beginning with its own group-less consumer (every partition, every record) and applies them to its
+``Decider`` between batches: signals value by value into each region's value history, statuses and
+forecasts in event time, shares only when they verify under a term of the request group
+(streams/leadership.py). Workers that read the same log hold the same state: the log is the replicated
+state. (faust GlobalTables were measured not to replicate to a second worker here, faust-streaming issue
+#283; a group-less reader has no such failure mode.)
+
+Validation and dead-lettering happen once, in the control plane's agents (streams/control.py); this reader
+applies the same checks (router/clock.py: nothing dated ahead of the router's clock) and skips, counting by
+reason, what it cannot use. A shares message of a term this worker has not entered yet waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import structlog
 from mode import Service
-from pydantic import ValidationError
 
-from router.live import LiveRouter, merge_signal
-from router.models import SharesMessage
-from streams.codec import Rejected, check_region, decode_forecast, decode_signal, decode_status
+from router.decider import Decider
+from streams.codec import Clock, Rejected, check_region, decode_forecast, decode_signal, decode_status
+from streams.leadership import Leadership, Term, Verdict, judge
 from streams.settings import Settings, consumer_kwargs
 
 __all__ = ["StateFeed"]
@@ -29,18 +33,20 @@ log = structlog.get_logger("carbon_router.statefeed")
 
 
 class StateFeed(Service):
-    """A group-less reader of the state topics that keeps a LiveRouter's region state and duals current."""
+    """A group-less reader of the state topics that keeps a Decider's region state and duals current."""
 
-    def __init__(self, settings: Settings, live: LiveRouter, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, live: Decider, leadership: Leadership, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.live = live
+        self.leadership = leadership
         self.consumer: Any = None
-        self._snapshots: dict[str, dict[str, Any]] = {}
         self._targets: dict[Any, int] = {}
         self.caught_up = asyncio.Event()
         self.applied = {"signal": 0, "status": 0, "shares": 0, "forecast": 0, "skipped": 0}
         self.latest_shares: dict[str, Any] | None = None  # the installed re-solve, for the web page
+        self._pending: bytes | None = None  # shares of a term not entered yet
+        leadership.on_term(self._on_term)
 
     async def on_start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -84,9 +90,10 @@ class StateFeed(Service):
                 log.warning("state_fetch_failed", error=repr(exc))
                 await asyncio.sleep(1.0)
                 continue
+            clock = Clock(time.time(), self.settings.max_clock_skew_s)
             for tp, msgs in got.items():
                 for msg in msgs:
-                    self._apply(tp.topic, msg.value)
+                    self._apply(tp.topic, msg.value, clock)
                 target = self._targets.get(tp)
                 if target is not None and msgs and msgs[-1].offset + 1 >= target:
                     del self._targets[tp]
@@ -94,41 +101,60 @@ class StateFeed(Service):
                 self.caught_up.set()
                 log.info("state_caught_up", **self.applied, signals_version=self.live.scorer.state.version)
 
-    def _apply(self, topic: str, value: bytes | None) -> None:
+    def _skip(self, topic: str, why: str) -> None:
+        self.applied["skipped"] += 1
+        log.debug("state_record_skipped", topic=topic, error=why[:200])
+
+    def _apply(self, topic: str, value: bytes | None, clock: Clock) -> None:
         s, live = self.settings, self.live
+        extra = s.extra_fields == "ignore"
+        if topic == s.topic_shares:
+            self._apply_shares(value)
+            return
+        got: Any
         if topic == s.topic_signals:
-            sig = decode_signal(value, s.max_message_bytes)
-            if isinstance(sig, Rejected) or check_region(sig.region, live.plan) is not None:
-                self.applied["skipped"] += 1
-                return
-            merged = merge_signal(self._snapshots.get(sig.region), sig)
-            if merged is not None:
-                self._snapshots[sig.region] = merged
-                live.apply_snapshot(merged)
-                self.applied["signal"] += 1
+            got = decode_signal(value, s.max_message_bytes, clock=clock, allow_extra=extra)
         elif topic == s.topic_forecasts:
-            fc = decode_forecast(value, s.max_message_bytes)
-            if isinstance(fc, Rejected) or check_region(fc.region, live.plan) is not None:
-                self.applied["skipped"] += 1
-                return
-            if live.apply_forecast(fc):
-                self.applied["forecast"] += 1
-                log.debug("forecast_applied", region=fc.region, generated_at=fc.generated_at)
-        elif topic == s.topic_status:
-            st = decode_status(value, s.max_message_bytes)
-            if isinstance(st, Rejected) or check_region(st.region, live.plan) is not None:
-                self.applied["skipped"] += 1
-                return
-            live.apply_status(st)
-            self.applied["status"] += 1
+            got = decode_forecast(value, s.max_message_bytes, clock=clock, allow_extra=extra)
         else:
-            try:
-                msg = SharesMessage.model_validate_json(value or b"")  # JSON mode: the rows are arrays
-                mu = [msg.mu_usd_per_wh[r] for r in live.plan.region_ids]
-            except (ValidationError, KeyError) as exc:
-                self.applied["skipped"] += 1
-                log.warning("shares_skipped", error=str(exc)[:200])
-                return
-            if live.set_duals(msg.version, mu):
-                self.applied["shares"] += 1
-                self.latest_shares = msg.model_dump()
+            got = decode_status(value, s.max_message_bytes, clock=clock, allow_extra=extra)
+        if not isinstance(got, Rejected):
+            got = check_region(got.region, live.plan) or got
+        if isinstance(got, Rejected):
+            self._skip(topic, got.error)
+        elif topic == s.topic_signals:
+            self.applied["signal"] += live.apply_signal(got)
+        elif topic == s.topic_forecasts:
+            self.applied["forecast"] += live.apply_forecast(got)
+        else:
+            self.applied["status"] += live.apply_status(got)
+
+    def _apply_shares(self, value: bytes | None) -> None:
+        verdict = judge(value, self.leadership)
+        if verdict.outcome == "ahead":
+            self._pending = value  # the term it belongs to arrives with this worker's next assignment
+            return
+        self._install(verdict)
+
+    def _install(self, verdict: Verdict) -> None:
+        msg = verdict.msg
+        if verdict.outcome != "applied" or msg is None:
+            self._skip(self.settings.topic_shares, verdict.problem or verdict.outcome)
+            return
+        try:
+            mu = [msg.mu_usd_per_wh[r] for r in self.live.plan.region_ids]
+        except KeyError as exc:
+            self._skip(self.settings.topic_shares, f"no dual for region {exc}")
+            return
+        if self.live.set_duals(msg.version, mu):
+            self.applied["shares"] += 1
+            self.latest_shares = msg.model_dump()
+
+    def _on_term(self, term: Term) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            verdict = judge(pending, self.leadership)
+            if verdict.outcome == "ahead":
+                self._pending = pending
+            else:
+                self._install(verdict)

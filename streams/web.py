@@ -19,8 +19,8 @@ from typing import Any
 
 import faust
 
-from router.live import LiveRouter
-from router.state import HAS_MCI, HAS_PRICE, HEALTHY, MCI, MU, PRICE
+from router.decider import Decider
+from router.kernel.columns import CARBON, HEALTHY, MU, PRICE
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -110,7 +110,7 @@ def _shares(msg: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def web_state(
     settings: Settings,
-    live: LiveRouter,
+    live: Decider,
     metrics: Metrics,
     shares: Mapping[str, Any] | None,
     now: float,
@@ -129,12 +129,12 @@ def web_state(
             {
                 "region": rid,
                 "signal_age_s": ages[j] if ages[j] == ages[j] else None,  # NaN: never signalled
-                "price_usd_per_mwh": float(st.f[j, PRICE]) if st.i[j, HAS_PRICE] else None,
-                "marginal_gco2_per_kwh": float(st.f[j, MCI]) if st.i[j, HAS_MCI] else None,
+                "price_usd_per_mwh": st.value_or_static(j, PRICE),
+                "marginal_gco2_per_kwh": st.value_or_static(j, CARBON),
                 "healthy": bool(st.i[j, HEALTHY]),
                 "mu_usd_per_wh": float(st.f[j, MU]) / dual_scale if dual_scale > 0 else float(st.f[j, MU]),
                 "load_kw": float(load_kw[j]),
-                "capacity_kw": float(st.capacity_kw[j]),
+                "capacity_kw": _finite(st.capacity_kw[j]),  # None: no limit
                 "placed": sum(by_region.get(rid, {}).values()),
             }
         )
@@ -190,7 +190,7 @@ def page_html() -> tuple[str, str]:
 def add_web_page(
     app: faust.App,
     settings: Settings,
-    live: LiveRouter,
+    live: Decider,
     metrics: Metrics,
     shares: Callable[[], Mapping[str, Any] | None],
 ) -> None:

@@ -12,12 +12,13 @@ from pathlib import Path
 import faust
 import structlog
 
+from router.decider import Decider
 from router.errors import RouterError
-from router.live import LiveRouter
 from router.scoring import warm_up
 from router.topology import load_topology
 from streams.control import build_app
 from streams.dataplane import DataPlane
+from streams.leadership import Leadership
 from streams.logs import configure_logging
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -57,11 +58,14 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
             f"cannot use the Kafka cluster at {settings.kafka_bootstrap_servers} "
             f"({settings.security_protocol}): {type(exc).__name__}: {exc}"
         ) from None
-    live = LiveRouter(topo, dedup_size=settings.dedup_cache_size)
+    for warning in topo.warnings():
+        log.warning("topology_unusual_value", detail=warning)
+    live = Decider(topo, dedup_size=settings.dedup_cache_size)
     metrics = Metrics(settings.worker_id)
-    dataplane = DataPlane(settings, live, metrics)
-    statefeed = StateFeed(settings, live)
-    app = build_app(settings, live, metrics, dataplane, statefeed)
+    leadership = Leadership(settings.worker_id)
+    dataplane = DataPlane(settings, live, metrics, leadership)
+    statefeed = StateFeed(settings, live, leadership)
+    app = build_app(settings, live, metrics, dataplane, statefeed, leadership)
     log.info(
         "worker_starting",
         worker_id=settings.worker_id,

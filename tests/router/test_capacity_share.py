@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.live import LiveRouter
+from router.decider import Decider
 from router.models import Request
 from router.topology import load_topology
 
@@ -19,9 +19,9 @@ def _reqs(n: int, energy_wh: float) -> list[Request]:
 def test_a_quarter_share_guards_a_quarter_of_every_window() -> None:
     """With share 1/4 a region takes at most a quarter of what it takes with the whole window."""
     counts = []
-    energy = float(LiveRouter(load_topology(None)).scorer.state.cap_nwh.max()) / 1e9 / 40  # <= 40 fill one
+    energy = float(Decider(load_topology(None)).scorer.state.cap_nwh.max()) / 1e9 / 40  # <= 40 fill one
     for share in (1.0, 0.25):
-        live = LiveRouter(load_topology(None))
+        live = Decider(load_topology(None))
         live.scorer.state.set_capacity_share(share)
         window_wh = live.scorer.state.cap_nwh / 1e9
         got = live.decide(_reqs(2000, energy), [1.0] * 2000, decided_at=2.0).placements
@@ -37,7 +37,7 @@ def test_a_quarter_share_guards_a_quarter_of_every_window() -> None:
 
 def test_share_outside_zero_one_is_refused() -> None:
     """0, negative and above-1 shares are programming errors."""
-    live = LiveRouter(load_topology(None))
+    live = Decider(load_topology(None))
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="capacity share"):
             live.scorer.state.set_capacity_share(bad)

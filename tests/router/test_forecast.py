@@ -10,7 +10,7 @@ import pytest
 
 from router.cli import main
 from router.errors import ConfigError
-from router.live import LiveRouter, merge_signal
+from router.decider import Decider
 from router.models import GridForecast, GridSignal, Placement, Request
 from router.replay import replay
 from router.topology import Topology, load_topology
@@ -157,7 +157,7 @@ def test_an_older_forecast_never_replaces_a_newer_one() -> None:
     """Live: a forecast issued earlier than the one held is refused; replay: file order does not matter."""
     fcs = {f.generated_at: f for f in issued_forecasts(AWAY)}
     newer, older = fcs[epoch("2023-06-08 00:15:00")], fcs[epoch("2023-06-08 00:10:00")]
-    live = LiveRouter(TOPO)
+    live = Decider(TOPO)
     for n, (_, s) in enumerate(_signals(), start=1):
         snap = merge_signal(None, s)
         assert snap is not None and live.apply_snapshot({**snap, "n": n})

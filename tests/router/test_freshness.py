@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from router.live import LiveRouter, merge_signal
+from router.decider import Decider
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
@@ -118,7 +118,7 @@ def test_live_snapshots_give_the_state_replay_gives() -> None:
         GridSignal(region="away", ts=40.0, marginal_gco2_per_kwh=7.0),
         GridSignal(region="away", ts=90.0, average_gco2_per_kwh=250.0),
     ]
-    live = LiveRouter(TOPO)
+    live = Decider(TOPO)
     state = RegionState(Plan(TOPO))
     snap: dict[str, Any] | None = None
     for s in sigs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.live import LiveRouter, merge_signal
+from router.decider import Decider
 from router.models import GridSignal, Request
 from tests.router.test_replay import TOPO
 
@@ -11,8 +11,8 @@ def _req(rid: str, ts: float, budget: float = 100.0) -> Request:
     return Request(request_id=rid, origin="fe", latency_budget_ms=budget, energy_wh=1.0, ts=ts)
 
 
-def _live() -> LiveRouter:
-    live = LiveRouter(TOPO, dedup_size=10)
+def _live() -> Decider:
+    live = Decider(TOPO, dedup_size=10)
     for region, price in (("home", 50.0), ("away", 5.0)):
         snap = merge_signal(
             None, GridSignal(region=region, ts=0.0, price_usd_per_mwh=price, marginal_gco2_per_kwh=100.0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import tracemalloc
 
-from router.live import LiveRouter
+from router.decider import Decider
 from router.models import Request
 from router.topology import load_topology
 
 
 def test_a_remembered_placement_costs_its_size_not_a_json_buffer() -> None:
     """2,000 remembered placements hold under 2 KiB each (orjson's result alone keeps 4-8 KiB buffers)."""
-    live = LiveRouter(load_topology(None), dedup_size=10_000)
+    live = Decider(load_topology(None), dedup_size=10_000)
     reqs = [
         Request(request_id=f"r{k}", origin="fe-frankfurt", latency_budget_ms=300.0, energy_wh=0.5, ts=1.0)
         for k in range(2000)

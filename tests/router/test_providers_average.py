@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from router.live import LiveRouter, merge_signal
+from router.decider import Decider
 from router.models import GridSignal, Request
 from router.topology import load_topology
 
 FR = "azure:francecentral"
 
 
-def _router() -> tuple[LiveRouter, dict[str, object] | None]:
-    live = LiveRouter(load_topology())
+def _router() -> tuple[Decider, dict[str, object] | None]:
+    live = Decider(load_topology())
     snap = merge_signal(
         None,
         GridSignal(region=FR, ts=0.0, price_usd_per_mwh=5.0, marginal_gco2_per_kwh=158.0, valid_for_s=300.0),
@@ -28,7 +28,7 @@ def _router() -> tuple[LiveRouter, dict[str, object] | None]:
 _ids = itertools.count()
 
 
-def _pinned_to_fr(live: LiveRouter, ts: float) -> dict[str, object]:
+def _pinned_to_fr(live: Decider, ts: float) -> dict[str, object]:
     req = Request.model_validate(
         {
             "request_id": f"r{next(_ids)}",

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from router.commands import bundled
-from router.live import LiveRouter
+from router.decider import Decider
 from router.models import Request
 from router.topology import load_topology
 from streams.control import build_app
@@ -35,9 +35,9 @@ def _settings(**kw: Any) -> Settings:
     return load_settings(kafka_bootstrap_servers="127.0.0.1:9092", worker_id="w-unit", **kw)
 
 
-def _fed(settings: Settings) -> tuple[LiveRouter, StateFeed]:
+def _fed(settings: Settings) -> tuple[Decider, StateFeed]:
     """A live router whose state feed applied the bundled real signals of the first hour."""
-    live = LiveRouter(load_topology(), dedup_size=1000)
+    live = Decider(load_topology(), dedup_size=1000)
     feed = StateFeed(settings, live)
     for s in _lines("sample_signals.jsonl"):
         if s["ts"] <= T0 + 3600:
@@ -45,7 +45,7 @@ def _fed(settings: Settings) -> tuple[LiveRouter, StateFeed]:
     return live, feed
 
 
-def _decide(live: LiveRouter, metrics: Metrics, n: int = 300) -> list[dict[str, Any]]:
+def _decide(live: Decider, metrics: Metrics, n: int = 300) -> list[dict[str, Any]]:
     """Place the first ``n`` bundled requests after the first hour and record them in ``metrics``."""
     rows = [r for r in _lines("sample_requests.jsonl") if r["ts"] > T0 + 3600][:n]
     reqs = [Request.model_validate(r) for r in rows]
@@ -54,7 +54,7 @@ def _decide(live: LiveRouter, metrics: Metrics, n: int = 300) -> list[dict[str, 
     return out
 
 
-def _resolver_message(live: LiveRouter, version: int, groups: int) -> bytes:
+def _resolver_message(live: Decider, version: int, groups: int) -> bytes:
     """A shares message shaped exactly as the control plane publishes it (rows as JSON arrays)."""
     regions = list(live.plan.region_ids)
     return orjson.dumps(
@@ -189,7 +189,7 @@ def test_web_port_routes_are_the_page_its_json_metrics_and_health_only() -> None
     nothing else (faust's /router, /table and statistics endpoints are off), with the page ahead of faust's
     own index at /."""
     s = _settings()
-    live = LiveRouter(load_topology())
+    live = Decider(load_topology())
     m = Metrics("w-unit")
     app = build_app(s, live, m, DataPlane(s, live, m), StateFeed(s, live))
     app.web.init_server()

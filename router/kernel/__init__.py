@@ -1,0 +1,77 @@
+"""The compiled mask -> score -> pick kernel (docs/model.md), one call per batch of requests.
+
+Every compiled function is private, ``@njit`` with the flags in ``NJIT_FLAGS``, and takes only the named
+tuples of contiguous NumPy arrays of ``router.kernel.structs`` and scalars; the columns are named in
+``router.kernel.columns``. The modules follow the model's order: ``_values`` (each region's price and
+carbon at a time), ``_mask`` (the filters), ``_score`` (the score, written once), ``_decide`` (pick and book),
+``_windows`` (the capacity windows). ``router.scoring`` is the typed wrapper that builds the inputs,
+validates them and maps indices back to ids; nothing else calls the compiled functions, and
+tests/router/test_kernel_reference.py diffs them against a naive reference implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from router.kernel._decide import BAD_REG_F, BAD_REQ_F, OK, WINDOWS_FULL, _candidate_costs, _decide_batch
+from router.kernel._flags import NJIT_FLAGS
+from router.kernel._windows import LIMB, NEVER, UNLIMITED_HI
+from router.kernel.columns import FILTER_NAMES, NO_AGE, OUT_FLOATS, OUT_INTS, SIGNAL_SOURCES
+from router.kernel.structs import Forecasts, Outputs, PlanArrays, Regions, Requests, Windows
+
+__all__ = [
+    "BAD_REG_F",
+    "BAD_REQ_F",
+    "FILTER_NAMES",
+    "LIMB",
+    "NEVER",
+    "NJIT_FLAGS",
+    "NO_AGE",
+    "OK",
+    "OUT_FLOATS",
+    "OUT_INTS",
+    "SIGNAL_SOURCES",
+    "UNLIMITED_HI",
+    "WINDOWS_FULL",
+    "candidate_costs_raw",
+    "decide_batch_raw",
+    "warm",
+]
+
+#: The compiled entry points, for router.scoring and the kernel benchmark only.
+decide_batch_raw = _decide_batch
+candidate_costs_raw = _candidate_costs
+
+
+def warm() -> None:
+    """Compile (or load from the on-disk cache) both entry points on a one-request, one-region problem."""
+    i64 = np.int64
+    req = Requests(
+        np.array([[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]), np.array([[0, -1, 0, 0, 1]], i64), np.ones((1, 1), i64)
+    )
+    plan = PlanArrays(np.zeros((1, 1)), np.zeros(1, i64), np.zeros((1, 1)), np.ones((1, 1), i64), np.zeros(5))
+    reg = Regions(
+        np.ones((1, 4)),
+        np.ones((1, 3), i64),
+        np.zeros((2, 1, 1)),
+        np.zeros((2, 1, 1)),
+        np.zeros((2, 1, 1)),
+        np.zeros((2, 1), i64),
+        np.zeros((2, 1), i64),
+        np.full(1, UNLIMITED_HI, i64),
+        np.zeros(1, i64),
+    )
+    fc = Forecasts(
+        np.zeros((1, 1)),
+        np.zeros((2, 1, 1)),
+        np.zeros((2, 1, 1), np.bool_),
+        np.zeros(1, i64),
+        np.ones((1, 3)),
+    )
+    z = np.zeros(1, i64)
+    win = Windows(
+        np.zeros((1, 4)), np.zeros((1, 4), i64), z.copy(), z.copy(), z.copy(), z.copy(), np.full(1, NEVER)
+    )
+    out = Outputs(np.zeros((1, len(OUT_FLOATS))), np.zeros((1, len(OUT_INTS)), i64), np.zeros((1, 7), i64))
+    _decide_batch(req, plan, reg, fc, win, np.inf, out)
+    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_))

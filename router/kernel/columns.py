@@ -1,0 +1,163 @@
+"""The named columns of every kernel array, in one place (Numba folds these module-level integers).
+
+Writers (``router.plan``, ``router.state``, ``router.forecast``) and readers (``router.encode``,
+``router.demand``, the data plane) use these names, never bare numbers. docs/architecture.md draws the
+arrays; ``router.kernel.structs`` groups them into the structures the kernel takes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BANDWIDTH_GBPS",
+    "BUDGET_MS",
+    "CAPACITY_WINDOW_S",
+    "CARBON",
+    "CARBON_USD_PER_TONNE",
+    "CHOICE",
+    "COMPUTE_MS",
+    "ENERGY_NWH",
+    "ENERGY_WH",
+    "FC_GENERATED_AT",
+    "FC_META_COLS",
+    "FC_STEP_S",
+    "FC_USABLE_END",
+    "FILTER_NAMES",
+    "HAS_STATIC_CARBON",
+    "HAS_STATIC_PRICE",
+    "HEALTHY",
+    "HOME_CARBON_G",
+    "HOME_ENERGY_USD",
+    "HOME_FEASIBLE",
+    "HOME_VALUED",
+    "LAYER",
+    "LAYERS",
+    "MODEL",
+    "MU",
+    "NO_AGE",
+    "N_FEASIBLE",
+    "N_FILTERS",
+    "ORIGIN",
+    "OUT_CARBON_G",
+    "OUT_EGRESS_USD",
+    "OUT_ENERGY_USD",
+    "OUT_FACILITY_WH",
+    "OUT_FLOATS",
+    "OUT_FORECAST_GENERATED_AT",
+    "OUT_INTS",
+    "OUT_LATENCY_MS",
+    "OUT_SCORE_USD",
+    "OUT_SIGNAL_AGE_S",
+    "PAYLOAD_BYTES",
+    "PINNED",
+    "PRICE",
+    "PUE",
+    "REASON",
+    "REGIONAL_RTT_MS",
+    "REG_F_COLS",
+    "REG_I_COLS",
+    "RELOCATABLE",
+    "RELOCATION_FIXED_USD",
+    "REQ_F_COLS",
+    "REQ_I_COLS",
+    "SCALARS",
+    "SIGNAL_SOURCE",
+    "SIGNAL_SOURCES",
+    "SOURCE_FORECAST",
+    "SOURCE_LIVE",
+    "SOURCE_STALE",
+    "STATE_BYTES",
+    "STATE_REGION",
+    "STATIC_CARBON",
+    "STATIC_PRICE",
+    "VALUE_KINDS",
+    "T",
+]
+
+# -- requests: Requests.f (N, REQ_F_COLS) float64 and Requests.i (N, REQ_I_COLS) int64 -----------------------
+T, ENERGY_WH, BUDGET_MS, COMPUTE_MS, PAYLOAD_BYTES, STATE_BYTES = range(6)
+REQ_F_COLS = 6
+#: service node index, state region index (-1: none), pinned (0/1), model index (0: none), IT energy in
+#: integer nano-Wh (what the capacity windows count)
+ORIGIN, STATE_REGION, PINNED, MODEL, ENERGY_NWH = range(5)
+REQ_I_COLS = 5
+
+# -- regions: Regions.f (R, REG_F_COLS) float64 and Regions.i (R, REG_I_COLS) int64 --------------------------
+#: PUE, the capacity dual in use (USD per IT Wh, times dual_scale), the topology's constant price and carbon
+PUE, MU, STATIC_PRICE, STATIC_CARBON = range(4)
+REG_F_COLS = 4
+HEALTHY, HAS_STATIC_PRICE, HAS_STATIC_CARBON = range(3)
+REG_I_COLS = 3
+
+#: The two signalled values the score uses; the first axis of the value history and of the forecasts.
+PRICE, CARBON = 0, 1
+VALUE_KINDS = ("price_usd_per_mwh", "marginal_gco2_per_kwh")
+
+# -- forecasts: Forecasts.meta (R, FC_META_COLS) -------------------------------------------------------------
+#: usable for ``generated_at <= t < usable_end`` (``t - generated_at <= forecast_horizon_s`` exactly)
+FC_GENERATED_AT, FC_STEP_S, FC_USABLE_END = range(3)
+FC_META_COLS = 3
+
+# -- plan scalars: Plan.scalars ------------------------------------------------------------------------------
+CARBON_USD_PER_TONNE, RELOCATION_FIXED_USD, REGIONAL_RTT_MS, BANDWIDTH_GBPS, CAPACITY_WINDOW_S = range(5)
+SCALARS = 5
+
+# -- outputs: Outputs.f (N, len(OUT_FLOATS)), Outputs.i (N, len(OUT_INTS)), Outputs.removed (N, N_FILTERS) ---
+OUT_FLOATS = (
+    "latency_ms",
+    "facility_wh",
+    "energy_usd",
+    "carbon_g",
+    "egress_usd",
+    "score_usd",
+    "home_energy_usd",
+    "home_carbon_g",
+    "signal_age_s",
+    "forecast_generated_at",
+)
+(
+    OUT_LATENCY_MS,
+    OUT_FACILITY_WH,
+    OUT_ENERGY_USD,
+    OUT_CARBON_G,
+    OUT_EGRESS_USD,
+    OUT_SCORE_USD,
+    HOME_ENERGY_USD,
+    HOME_CARBON_G,
+    OUT_SIGNAL_AGE_S,
+    OUT_FORECAST_GENERATED_AT,
+) = range(10)
+#: chosen region (-1: rejected), reason (filter code, 0: placed), feasible regions, relocatable (0/1),
+#: layer (index into LAYERS, -1: none), home feasible (0/1), home has values (0/1), signal source (index into
+#: SIGNAL_SOURCES, -1: none)
+OUT_INTS = (
+    "choice",
+    "reason",
+    "n_feasible",
+    "relocatable",
+    "layer",
+    "home_feasible",
+    "home_valued",
+    "signal_source",
+)
+CHOICE, REASON, N_FEASIBLE, RELOCATABLE, LAYER, HOME_FEASIBLE, HOME_VALUED, SIGNAL_SOURCE = range(8)
+
+#: Filter codes 1..7 in the order the mask applies them (0: passed); ``reason`` of a rejection.
+FILTER_NAMES = (
+    "latency_budget",
+    "jurisdiction",
+    "model_unavailable",
+    "unhealthy",
+    "capacity",
+    "stale_signals",
+    "pinned_state",
+)
+N_FILTERS = 7
+LAYERS = ("local", "regional", "energy")
+#: both values live and fresh; every value fresh or from the forecast, at least one from the forecast; some
+#: value neither (the home region, which may run on stale values)
+SIGNAL_SOURCES = ("live", "forecast", "stale")
+SOURCE_LIVE, SOURCE_FORECAST, SOURCE_STALE = range(3)
+
+#: ``signal_age_s`` when the chosen region's values are topology constants only; ``forecast_generated_at``
+#: when it used no forecast value.
+NO_AGE = -1e308
