@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import InputError
+from router.problems import problems_from_validation
 
 __all__ = [
     "MAX_ENERGY_WH",
@@ -246,15 +247,8 @@ class SharesMessage(BaseModel):
 
 
 def input_error_from_validation(exc: ValidationError, *, source: str, line: int | None = None) -> InputError:
-    """Turn the first pydantic error into an InputError naming the field, the value and what was expected."""
-    err = exc.errors(include_url=False)[0]
-    field = ".".join(str(p) for p in err.get("loc", ())) or None
-    problem = str(err.get("msg", "invalid value"))
-    received = err.get("input")
-    if field is None or isinstance(received, dict):
-        received = None if isinstance(received, dict) else received
-    expected = _expected_from(err)
-    return InputError(problem, source=source, line=line, field=field, received=received, expected=expected)
+    """Every pydantic error as one InputError (``router.problems``); its single fields name the first."""
+    return InputError.from_problems(problems_from_validation(exc, source, line))
 
 
 def _expected_from(err: object) -> str | None:

@@ -148,7 +148,7 @@ def test_score_on_bundled_data_is_byte_identical_across_runs(tmp_path: Path) -> 
         ),
         ("signals", '{"region":"a","ts":1}\n', ["line 1", "signal carries no value"]),
         ("signals", '{"region":"a","ts":1,"marginal_gco2_per_kwh":1e400}\n', ["line 1"]),
-        ("topology", TOPO.replace("pue = 1.1", "pue = 0.5"), ["t.toml", "regions.1.pue", "received 0.5"]),
+        ("topology", TOPO.replace("pue = 1.1", "pue = 0.5"), ["t.toml", "regions[2].pue", "received 0.5"]),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_file_line_field_value(
