@@ -32,47 +32,137 @@ def _positive(text: str) -> float:
     return v
 
 
+def _names(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"received {text!r}; expected comma-separated column names")
+    return names
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends in its default: the value, or the words the help gives for a None one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "(default" in text or "(required" in text or action.default is argparse.SUPPRESS:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.default is False and action.nargs == 0:
+            return f"{text} (default: off)"
+        if isinstance(action.default, list):
+            return f"{text} (default: {','.join(f'{v:g}' for v in action.default)})"
+        if isinstance(action.default, float):
+            return f"{text} (default: {action.default:g})"
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("carbon-router")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _inputs(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
+    )
+    s.add_argument(
+        "--signals", type=Path, default=None, metavar="F", help="grid signals JSONL (default: bundled sample)"
+    )
+    s.add_argument(
+        "--requests", type=Path, default=None, metavar="F", help="requests JSONL (default: bundled sample)"
+    )
+    s.add_argument(
+        "--statuses", type=Path, default=None, metavar="F", help="region status JSONL (default: none)"
+    )
+    s.add_argument(
+        "--forecasts",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="grid forecasts JSONL of GridForecast (default: none)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="carbon-router", description="Carbon-aware router for AI inference.")
+    p = argparse.ArgumentParser(
+        prog="carbon-router", description="Carbon-aware router for AI inference.", formatter_class=_Help
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser(
-        "demo", help="the main job: the live pipeline on an embedded broker, then the frontier"
+
+    def command(name: str, helptext: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=helptext, description=helptext, formatter_class=_Help)
+
+    d = command("demo", "the main job: the live pipeline on an embedded broker, then the frontier")
+    d.add_argument("--duration", type=_positive, default=30.0, metavar="S", help="seconds of request load")
+    d.add_argument("--rate", type=_positive, default=2000.0, metavar="R", help="requests per second")
+    d.add_argument(
+        "--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the frontier files"
     )
-    d.add_argument("--duration", type=_positive, default=30.0, help="seconds of request load (default 30)")
-    d.add_argument("--rate", type=_positive, default=2000.0, help="requests per second (default 2000)")
-    d.add_argument("--out", type=Path, default=Path("out/demo"), help="where the frontier files go")
     d.add_argument("--no-frontier", action="store_true", help="skip the offline frontier after the live run")
-    for name, helptext in (
-        ("score", "offline deterministic replay: one placement per request as JSONL"),
-        ("frontier", "the energy-latency frontier: frontier.json, .csv and .png"),
-    ):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("--topology", type=Path, default=None, help="topology file (default: bundled)")
-        s.add_argument(
-            "--signals", type=Path, default=None, help="grid signals JSONL (default: bundled sample)"
-        )
-        s.add_argument("--requests", type=Path, default=None, help="requests JSONL (default: bundled sample)")
-        s.add_argument("--statuses", type=Path, default=None, help="region status JSONL (optional)")
-        s.add_argument(
-            "--forecasts", type=Path, default=None, help="grid forecasts JSONL of GridForecast (optional)"
-        )
-        if name == "score":
-            s.add_argument("--out", type=Path, default=None, help="output JSONL (default: stdout)")
-            s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")
-            s.add_argument("--alpha", type=_positive, default=1.0, help="what-if: scale every latency budget")
-        else:
-            s.add_argument("--alphas", type=_alphas, default=[0.5, 1.0, 2.0, 4.0, 8.0])
-            s.add_argument("--out", type=Path, required=True, help="output directory")
-    w = sub.add_parser("worker", help="one production worker against KAFKA_BOOTSTRAP_SERVERS")
-    w.add_argument(
-        "--topology", type=Path, default=None, help="topology file (default: settings, else bundled)"
+    s = command("score", "offline deterministic replay: one placement per request as JSONL")
+    _inputs(s)
+    s.add_argument("--out", type=Path, default=None, metavar="F", help="output JSONL file (default: stdout)")
+    s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")
+    s.add_argument(
+        "--alpha", type=_positive, default=1.0, metavar="A", help="what-if: scale every latency budget"
     )
-    g = sub.add_parser("signals", help="convert a recorded-series CSV into grid.signals JSONL")
-    g.add_argument("--csv", type=Path, required=True, help="recorded series (see router.providers.csvreplay)")
-    g.add_argument("--topology", type=Path, default=None, help="topology file (default: bundled)")
-    g.add_argument("--out", type=Path, default=None, help="output JSONL (default: stdout)")
-    t = sub.add_parser("topology", help="validate and print the topology in use")
-    t.add_argument("--topology", type=Path, default=None)
+    f = command("frontier", "the energy-latency frontier: frontier.json, .csv and .png")
+    _inputs(f)
+    f.add_argument(
+        "--alphas",
+        type=_alphas,
+        default=[0.5, 1.0, 2.0, 4.0, 8.0],
+        metavar="A,B,...",
+        help="latency-budget scales, one replay each",
+    )
+    f.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output folder (created when missing)"
+    )
+    w = command("worker", "one production worker against KAFKA_BOOTSTRAP_SERVERS")
+    w.add_argument(
+        "--topology",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="topology file (default: settings, else bundled)",
+    )
+    g = command("signals", "convert a recorded-series CSV into grid.signals JSONL")
+    g.add_argument(
+        "--csv", type=Path, required=True, metavar="F", help="recorded series (see README, Recorded series)"
+    )
+    g.add_argument(
+        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
+    )
+    g.add_argument(
+        "--out", type=Path, default=None, metavar="F", help="output signals JSONL file (default: stdout)"
+    )
+    g.add_argument(
+        "--forecasts-out",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="write rows dated after now as GridForecast JSONL here, for score --forecasts "
+        "(default: such rows are refused)",
+    )
+    g.add_argument(
+        "--ignore-columns",
+        type=_names,
+        default=[],
+        metavar="A,B",
+        help="columns to leave out; any other unknown column is refused (default: none)",
+    )
+    t = command("topology", "validate and print the topology in use")
+    t.add_argument(
+        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
+    )
+    m = command("schema", "print the JSON Schema of a message, or list the messages")
+    m.add_argument("name", nargs="?", default=None, help="message name, e.g. Placement (default: list them)")
     return p
 
 
@@ -92,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.cmd_signals(args)
         if args.command == "worker":
             return commands.cmd_worker(args)
+        if args.command == "schema":
+            return commands.cmd_schema(args.name)
         return commands.cmd_demo(args)
     except InputError as exc:
         print(f"carbon-router: error: {exc.render()}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from router.errors import InputError
 from router.frontier import frontier_points, write_frontier
 from router.io import read_jsonl, write_jsonl
 from router.models import GridForecast, GridSignal, RegionStatus, Request
+from router.outputs import check_dir_target, check_file_target, ensure_dir, write_atomic
 from router.replay import ReplayOptions, encode_placement, replay
 from router.topology import Topology, default_topology_path, load_topology
 
@@ -22,6 +24,7 @@ __all__ = [
     "bundled",
     "cmd_demo",
     "cmd_frontier",
+    "cmd_schema",
     "cmd_score",
     "cmd_signals",
     "cmd_topology",
@@ -103,6 +106,8 @@ def _forecasts(path: Path | None) -> list[tuple[int, GridForecast]]:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Offline deterministic replay; one placement per request as JSONL."""
+    if args.out is not None:
+        check_file_target(args.out, "--out")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
     fc = _forecasts(args.forecasts)
     opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals)
@@ -121,9 +126,23 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_signals(args: argparse.Namespace) -> int:
-    """A recorded-series CSV as canonical grid.signals JSONL in ts order (input of ``score --signals``)."""
-    from router.providers import Rejection, parse_csv
+    """A recorded-series CSV as canonical grid.signals JSONL in ts order (input of ``score --signals``);
+    with ``--forecasts-out``, its rows dated after now as GridForecast JSONL (for ``score --forecasts``)."""
+    from router.providers import Rejection, parse_csv_series
 
+    outs = [(o, path) for o, path in (("--out", args.out), ("--forecasts-out", args.forecasts_out)) if path]
+    for option, path in outs:
+        check_file_target(path, option)
+    if (
+        args.out is not None
+        and args.forecasts_out is not None
+        and args.out.resolve() == args.forecasts_out.resolve()
+    ):
+        raise InputError(
+            "--out and --forecasts-out name the same file",
+            source=f"--forecasts-out {args.forecasts_out}",
+            expected="two different files",
+        )
     topo = load_topology(args.topology)
     src = str(args.csv)
     try:
@@ -132,7 +151,13 @@ def cmd_signals(args: argparse.Namespace) -> int:
         raise InputError(
             "cannot read file", source=src, received=exc.strerror, expected="a readable CSV file"
         ) from None
-    got = parse_csv(raw, topo, time.time())
+    got = parse_csv_series(
+        raw,
+        topo,
+        time.time(),
+        ignore_columns=args.ignore_columns,
+        forecasts=args.forecasts_out is not None,
+    )
     if isinstance(got, Rejection):
         raise InputError(
             got.problem,
@@ -142,12 +167,23 @@ def cmd_signals(args: argparse.Namespace) -> int:
             received=got.received,
             expected=got.expected,
         )
-    write_jsonl([orjson.dumps(s.model_dump(exclude_none=True)) for s in got], args.out)
+    write_jsonl([orjson.dumps(s.model_dump(exclude_none=True)) for s in got.signals], args.out)
+    if args.forecasts_out is not None:
+        write_jsonl(
+            [orjson.dumps(f.model_dump(exclude_none=True)) for f in got.forecasts], args.forecasts_out
+        )
+        points = sum(len(f.points) for f in got.forecasts)
+        print(
+            f"carbon-router signals: {len(got.signals)} signals, {len(got.forecasts)} forecasts "
+            f"({points} points after now) -> {args.forecasts_out}",
+            file=sys.stderr,
+        )
     return 0
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
     """The energy-latency frontier, plus break-even pairs and a summary next to it."""
+    check_dir_target(args.out, "--out")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
     fc = _forecasts(args.forecasts)
     points = frontier_points(topo, sig, req, args.alphas, statuses=st, sources=sources, forecasts=fc)
@@ -163,7 +199,7 @@ def _write_break_even(
 ) -> None:
     payload = sum(r.payload_bytes for _, r in req) / max(1, len(req))
     rows = break_even(topo, [s for _, s in sig], payload_bytes=payload)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out, "--out")
     data = [
         {
             "home": b.home,
@@ -175,8 +211,8 @@ def _write_break_even(
         }
         for b in rows
     ]
-    (out / "breakeven.json").write_bytes(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    write_atomic(
+        out / "breakeven.json", orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
     )
 
 
@@ -212,6 +248,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The live pipeline on the embedded broker, then the offline replay and frontier of the bundled data."""
     import importlib
 
+    if not args.no_frontier:
+        check_dir_target(args.out, "--out")  # before the live run, not after it
     status = int(importlib.import_module("streams.demo").run_demo(args.rate, args.duration))
     if status != 0 or args.no_frontier:
         return status
@@ -267,4 +305,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
             expected="host:port[,...] of your Kafka cluster (`carbon-router demo` runs an embedded one)",
         )
     importlib.import_module("streams.worker").run_worker(settings, args.topology)
+    return 0
+
+
+def cmd_schema(name: str | None) -> int:
+    """Print the shipped JSON Schema of message ``name``, or list the message names."""
+    from router.schemas import MESSAGES, lookup, schema_path
+
+    if name is None:
+        for n, model in MESSAGES.items():
+            doc = (model.__doc__ or "").strip().splitlines()[0]
+            print(f"{n:<14} {doc}")
+        print("\n`carbon-router schema NAME` prints one (JSON Schema draft 2020-12).")
+        return 0
+    sys.stdout.buffer.write(schema_path(lookup(name)).read_bytes())
+    sys.stdout.buffer.flush()
     return 0

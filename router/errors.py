@@ -1,10 +1,16 @@
 """The small error hierarchy of carbon-router.
 
 Every message says what was wrong, the value received and what was expected, so that a user can fix
-the input without reading a traceback.
+the input without reading a traceback. An ``InputError`` carries one or several ``router.problems.Problem``s
+(all the mistakes of a file at once) and renders one line per problem.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+from router.problems import Problem
 
 __all__ = ["ConfigError", "InputError", "RouterError"]
 
@@ -17,7 +23,8 @@ class InputError(RouterError):
     """A file or message the user gave us is invalid.
 
     ``source`` names the file (or topic), ``line`` the 1-based line when there is one, ``field`` the
-    field at fault when one is.
+    field at fault when one is. These describe the first problem; ``problems`` holds all of them, and
+    ``omitted`` counts further problems that were found but not kept (a cap on very bad files).
     """
 
     def __init__(
@@ -36,24 +43,44 @@ class InputError(RouterError):
         self.field = field
         self.received = received
         self.expected = expected
+        self.problems: tuple[Problem, ...] = (
+            Problem(source or "input", line, field, problem, received, expected),
+        )
+        self.omitted = 0
         super().__init__(self.render())
 
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem], *, omitted: int = 0) -> Self:
+        """One error carrying every problem (at least one); its single fields describe the first."""
+        if not problems:
+            raise ValueError("InputError.from_problems needs at least one problem")
+        first = problems[0]
+        err = cls(
+            first.problem,
+            source=first.source,
+            line=first.line,
+            field=first.field,
+            received=first.received,
+            expected=first.expected,
+        )
+        err.problems = tuple(problems)
+        err.omitted = omitted
+        err.args = (err.render(),)
+        return err
+
     def render(self) -> str:
-        """The one-line message shown to the user."""
-        where = self.source or "input"
-        if self.line is not None:
-            where += f", line {self.line}"
-        if self.field:
-            where += f", field '{self.field}'"
-        text = f"{where}: {self.problem}"
-        if self.received is not None:
-            shown = repr(self.received)
-            if len(shown) > 200:
-                shown = shown[:197] + "..."
-            text += f"; received {shown}"
-        if self.expected:
-            text += f"; expected {self.expected}"
-        return text
+        """The message shown to the user: one line, or a heading and one indented line per problem."""
+        if len(self.problems) == 1 and not self.omitted:
+            return self.problems[0].render()
+        sources = list(dict.fromkeys(p.source for p in self.problems))
+        total = len(self.problems) + self.omitted
+        head = f"{total} problems in {', '.join(sources)}:"
+        lines = [head, *(f"  {p.render()}" for p in self.problems)]
+        if self.omitted:
+            lines.append(
+                f"  ... and {self.omitted} more not shown (the first {len(self.problems)} are listed)"
+            )
+        return "\n".join(lines)
 
 
 class ConfigError(InputError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ import orjson
 
 from router.analysis import summarise
 from router.models import GridForecast, GridSignal, RegionStatus, Request
+from router.outputs import ensure_dir, write_atomic
 from router.replay import ReplayOptions, replay
 from router.topology import Topology
 
-__all__ = ["CSV_FIELDS", "frontier_points", "write_frontier"]
+__all__ = ["CSV_FIELDS", "frontier_figure", "frontier_points", "saving_limits", "write_frontier"]
 
 CSV_FIELDS = (
     "alpha",
@@ -88,19 +90,29 @@ def frontier_points(
 
 
 def write_frontier(points: list[dict[str, Any]], out_dir: Path, *, title: str = "") -> list[Path]:
-    """Write frontier.json, frontier.csv and frontier.png into ``out_dir``; returns the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write frontier.json, frontier.csv and frontier.png into ``out_dir`` (created when missing, each file
+    written atomically); returns the paths."""
+    ensure_dir(out_dir, "--out")
     j = out_dir / "frontier.json"
-    j.write_bytes(orjson.dumps(points, option=orjson.OPT_INDENT_2) + b"\n")
+    write_atomic(j, orjson.dumps(points, option=orjson.OPT_INDENT_2) + b"\n")
     c = out_dir / "frontier.csv"
-    with c.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
-        for p in points:
-            flat = {**p, **{f"layer_{k}": v for k, v in p["layer_share"].items()}}
-            w.writerow(["" if flat[f] is None else flat[f] for f in CSV_FIELDS])
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(CSV_FIELDS)
+    for p in points:
+        flat = {**p, **{f"layer_{k}": v for k, v in p["layer_share"].items()}}
+        w.writerow(["" if flat[f] is None else flat[f] for f in CSV_FIELDS])
+    write_atomic(c, text.getvalue().encode("utf-8"))
     png = out_dir / "frontier.png"
-    _plot(points, png, title)
+    fig = frontier_figure(points, title)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=120)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    write_atomic(png, buf.getvalue())
     return [j, c, png]
 
 
@@ -110,7 +122,16 @@ def _pct(saved: float, routed: float) -> float:
     return 100.0 * saved / base if base else 0.0
 
 
-def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
+def saving_limits(values: Sequence[float]) -> tuple[float, float]:
+    """Y limits (in %) of the savings panel: they fit every value and zero, with room below each point for
+    its label, so a negative saving (routing cost more than all-local) shows below the zero line."""
+    lo, hi = min(0.0, *values, 0.0), max(0.0, *values, 0.0)
+    span = (hi - lo) or 1.0
+    return lo - 0.2 * span, hi + 0.1 * span
+
+
+def frontier_figure(points: list[dict[str, Any]], title: str = "") -> Any:
+    """The frontier plot as a matplotlib Figure (savings against alpha on top, layers below)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,6 +143,7 @@ def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
     )
     cost_pct = [_pct(p["saved_energy_usd"], p["total_energy_usd"]) for p in points]
     co2_pct = [_pct(p["saved_carbon_g"], p["total_carbon_g"]) for p in points]
+    ax1.axhline(0.0, color="black", linewidth=0.8, zorder=1)
     ax1.plot(a, cost_pct, "o-", color="#1f77b4", label="energy cost saved")
     ax1.plot(a, co2_pct, "s-", color="#2ca02c", label="marginal carbon saved")
     for p, y in zip(points, cost_pct, strict=True):
@@ -135,7 +157,7 @@ def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
             color="#444",
         )
     ax1.set_ylabel("saved against all-local (% of the same placed requests)")
-    ax1.set_ylim(0, max(100.0, *cost_pct, *co2_pct) * 1.02)
+    ax1.set_ylim(*saving_limits([*cost_pct, *co2_pct]))
     ax1.legend(fontsize=8, loc="upper left")
     ax1.set_title(title or "Energy-latency frontier: savings and layers against the latency-budget scale")
     ax1.grid(alpha=0.3)
@@ -158,5 +180,4 @@ def _plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
     ax3.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax3.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig

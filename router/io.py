@@ -1,4 +1,8 @@
-"""Reading JSONL input files with errors that name the file, the line, the field and the value."""
+"""Reading JSONL input files with errors that name the file, the line, the field and the value.
+
+A bad file is reported whole: every bad line's problems (one per bad field), up to ``MAX_PROBLEMS``, then a
+count of the rest, so a user fixes them all in one go instead of one per run.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from router.errors import InputError
-from router.models import input_error_from_validation
+from router.outputs import write_atomic
+from router.problems import Problem, problems_from_validation
 
-__all__ = ["read_jsonl", "write_jsonl"]
+__all__ = ["MAX_PROBLEMS", "read_jsonl", "write_jsonl"]
+
+#: Most problems one refused input file lists; the rest are counted ("... and 35 more not shown").
+MAX_PROBLEMS = 20
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,38 +37,47 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         ) from None
 
 
+def _line_problems(line: bytes, no: int, source: str, model: type[M]) -> list[Problem] | M:
+    """The line as ``model``, or what is wrong with it."""
+    expected = f"one JSON object per line ({model.__name__})"
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return [Problem(source, no, None, f"not valid JSON ({exc})", text, expected)]
+    if not isinstance(obj, dict):
+        return [Problem(source, no, None, "not a JSON object", text, expected)]
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        return problems_from_validation(exc, source, no)
+
+
 def read_jsonl(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
-    """Every non-blank line of ``path`` validated as ``model``, with its 1-based line number."""
+    """Every non-blank line of ``path`` validated as ``model``, with its 1-based line number.
+
+    Raises one InputError listing the problems of every bad line (at most MAX_PROBLEMS, the rest counted).
+    """
     p = Path(path)
+    source = str(p)
     out: list[tuple[int, M]] = []
+    problems: list[Problem] = []
+    omitted = 0
     for no, line in _lines(p):
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(
-                f"not valid JSON ({exc})",
-                source=str(p),
-                line=no,
-                received=line[:120].decode("utf-8", "replace"),
-                expected=f"one JSON object per line ({model.__name__})",
-            ) from None
-        if not isinstance(obj, dict):
-            raise InputError(
-                "not a JSON object",
-                source=str(p),
-                line=no,
-                received=type(obj).__name__,
-                expected=f"one JSON object per line ({model.__name__})",
-            )
-        try:
-            out.append((no, model.model_validate(obj)))
-        except ValidationError as exc:
-            raise input_error_from_validation(exc, source=str(p), line=no) from None
+        got = _line_problems(line, no, source, model)
+        if isinstance(got, list):
+            keep = got[: max(0, MAX_PROBLEMS - len(problems))]
+            problems.extend(keep)
+            omitted += len(got) - len(keep)
+        elif not problems:
+            out.append((no, got))
+    if problems:
+        raise InputError.from_problems(problems, omitted=omitted)
     return out
 
 
 def write_jsonl(rows: list[bytes], path: str | Path | None) -> None:
-    """Write pre-encoded JSON lines to ``path``, or to stdout when it is None."""
+    """Write pre-encoded JSON lines to ``path`` (atomically: all or nothing), or to stdout when it is None."""
     blob = b"".join(r + b"\n" for r in rows)
     if path is None:
         import sys
@@ -68,4 +85,4 @@ def write_jsonl(rows: list[bytes], path: str | Path | None) -> None:
         sys.stdout.buffer.write(blob)
         sys.stdout.buffer.flush()
         return
-    Path(path).write_bytes(blob)
+    write_atomic(Path(path), blob)

@@ -9,7 +9,6 @@ the bounds of ``router.bounds``.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -42,6 +41,7 @@ from router.bounds import (
 )
 from router.clock import plausible_problem
 from router.errors import InputError
+from router.problems import problems_from_validation
 
 __all__ = [
     "INPUT_MODELS",
@@ -302,6 +302,7 @@ INPUT_MODELS: dict[str, type[BaseModel]] = {
     "SharesMessage": SharesMessage,
 }
 _NESTED: dict[str, tuple[str, type[BaseModel]]] = {"GridForecast": ("points", ForecastPoint)}
+_OUTPUT_MODELS: dict[str, type[BaseModel]] = {"Placement": Placement, "DeadLetter": DeadLetter}
 
 
 def strip_unknown(obj: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
@@ -315,56 +316,6 @@ def strip_unknown(obj: Mapping[str, Any], model: type[BaseModel]) -> dict[str, A
 
 
 def input_error_from_validation(exc: ValidationError, *, source: str, line: int | None = None) -> InputError:
-    """Turn the first pydantic error into an InputError naming the field, the value and what was expected."""
-    err = exc.errors(include_url=False)[0]
-    loc = err.get("loc", ())
-    field = ".".join(str(p) for p in loc) or None
-    problem = str(err.get("msg", "invalid value"))
-    received = err.get("input")
-    if field is None or isinstance(received, dict):
-        received = None if isinstance(received, dict) else received
-    expected = _expected_from(err, exc.title)
-    if err.get("type") == "extra_forbidden":
-        problem = "unknown field"
-        received = None
-    return InputError(problem, source=source, line=line, field=field, received=received, expected=expected)
-
-
-def _known_fields(title: str, loc: tuple[Any, ...]) -> tuple[str, ...]:
-    """The fields a model (or the nested model at ``loc``) knows, for a did-you-mean."""
-    model = INPUT_MODELS.get(title) or {m.__name__: m for m in (Placement, DeadLetter)}.get(title)
-    nested = _NESTED.get(title)
-    if nested is not None and len(loc) > 1 and loc[0] == nested[0]:
-        model = nested[1]
-    return tuple(model.model_fields) if model is not None else ()
-
-
-def _expected_from(err: Any, title: str = "") -> str | None:
-    """A short 'expected ...' phrase from a pydantic error dict."""
-    if not isinstance(err, dict):
-        return None
-    kind = str(err.get("type", ""))
-    ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        loc = tuple(err.get("loc", ()))
-        known = _known_fields(title, loc)
-        close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"{hint}a known field ({', '.join(known)})" if known else "a known field"
-    if kind == "epoch_seconds":
-        return str(ctx.get("expected", "epoch seconds"))
-    if kind == "missing":
-        return "the field to be present"
-    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        bound = next(iter(ctx.values()), None)
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[
-            kind
-        ]
-        return f"a number {op} {bound}"
-    if kind == "too_long":
-        return f"at most {ctx.get('max_length')} entries or characters"
-    if kind == "finite_number":
-        return "a finite number (no NaN or inf)"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return kind.replace("_type", "").replace("_parsing", "") + " value"
-    return None
+    """Every pydantic error as one InputError (``router.problems``); its single fields name the first."""
+    model = INPUT_MODELS.get(exc.title) or _OUTPUT_MODELS.get(exc.title)
+    return InputError.from_problems(problems_from_validation(exc, source, line, model=model))

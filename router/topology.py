@@ -54,7 +54,7 @@ from router.bounds import (
     UNUSUAL_RTT_MS,
 )
 from router.errors import ConfigError
-from router.models import input_error_from_validation
+from router.problems import problems_from_validation
 
 __all__ = [
     "INTRA_REGION_RTT_MS",
@@ -369,7 +369,7 @@ def default_topology_path() -> Path:
 
 
 def load_topology(path: str | Path | None = None) -> Topology:
-    """Read, parse and validate a topology file; raise ConfigError naming the file and field on any fault."""
+    """Read, parse and validate a topology file; ConfigError naming the file and every field at fault."""
     p = Path(path) if path is not None else default_topology_path()
     try:
         raw = p.read_bytes()
@@ -388,7 +388,4 @@ def load_topology(path: str | Path | None = None) -> Topology:
     try:
         return Topology.model_validate(data)
     except ValidationError as exc:
-        err = input_error_from_validation(exc, source=str(p))
-        raise ConfigError(
-            err.problem, source=str(p), field=err.field, received=err.received, expected=err.expected
-        ) from None
+        raise ConfigError.from_problems(problems_from_validation(exc, str(p), model=Topology)) from None

@@ -7,9 +7,17 @@ shared result types, time parsing and bounds. No Kafka here: ``streams.adapters`
 from __future__ import annotations
 
 from router.providers.common import Parsed, Rejection
-from router.providers.csvreplay import parse_csv
+from router.providers.csvreplay import parse_csv, parse_csv_series
 from router.providers.electricitymaps import parse_electricitymaps
 from router.providers.entsoe import parse_entsoe
 from router.providers.watttime import parse_watttime
 
-__all__ = ["Parsed", "Rejection", "parse_csv", "parse_electricitymaps", "parse_entsoe", "parse_watttime"]
+__all__ = [
+    "Parsed",
+    "Rejection",
+    "parse_csv",
+    "parse_csv_series",
+    "parse_electricitymaps",
+    "parse_entsoe",
+    "parse_watttime",
+]

@@ -1,6 +1,6 @@
-"""CSV replay of recorded grid series: one GridSignal per row, in ``ts`` order.
+"""CSV replay of recorded grid series: one GridSignal per row, in ``ts`` order; rows after now as forecasts.
 
-The CSV shape (a header row, comma-separated, UTF-8; an empty cell means absent; other columns are ignored):
+The CSV shape (a header row, comma-separated, UTF-8; an empty cell means absent):
 
 | column | meaning |
 |---|---|
@@ -12,45 +12,87 @@ The CSV shape (a header row, comma-separated, UTF-8; an empty cell means absent;
 | ``average_gco2_per_kwh`` | average carbon intensity (never used as marginal) |
 | ``valid_for_s``, ``estimated`` (true/false), ``source`` | optional provenance |
 
-Each row needs a time, a place and at least one value. ``source`` defaults to ``csv``. A bad row rejects the
-file: the rejection names the line, the column, the value and what was expected.
+Each row needs a time, a place and at least one value. ``source`` defaults to ``csv``. Any other column is
+refused (naming the closest known column: a typo must not silently drop a value) unless the caller lists it
+in ``ignore_columns``. A bad row rejects the file: the rejection names the line, the column, the value and
+what was expected.
+
+Rows dated after now (beyond ``FUTURE_TOLERANCE_S`` of clock skew), e.g. a day-ahead price file, are refused
+unless ``forecasts=True``: then they become one GridForecast per region (``generated_at`` = now, points =
+those rows in time order, ``step_s`` = their common ``valid_for_s``, else the smallest gap between them),
+carrying price and marginal carbon only. The rows up to now are signals in either mode.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
+from collections.abc import Collection
 from typing import Any
 
 from router.models import GridSignal
 from router.providers.common import (
+    FUTURE_TOLERANCE_S,
+    Parsed,
     Rejection,
     build,
     carbon_value,
-    check_not_future,
     fail,
     lookup_zone,
     parse_time,
     price_value,
 )
+from router.providers.csvforecast import AheadRow, ahead_row, forecasts_from
 from router.topology import Topology
 
-__all__ = ["MAX_CSV_BYTES", "SOURCE", "parse_csv"]
+__all__ = ["KNOWN_COLUMNS", "MAX_CSV_BYTES", "SOURCE", "parse_csv", "parse_csv_series"]
 
 SOURCE = "csv"
 #: Largest CSV file read (about two million rows of a typical series).
 MAX_CSV_BYTES = 256 << 20
 _VALUES = ("price_usd_per_mwh", "price_per_mwh", "marginal_gco2_per_kwh", "average_gco2_per_kwh")
 _TIMES = ("ts", "datetime", "datetime_utc")
+#: every column the format defines (see the module docstring)
+KNOWN_COLUMNS = (
+    *_TIMES,
+    "region",
+    "zone",
+    *_VALUES,
+    "currency",
+    "valid_for_s",
+    "estimated",
+    "source",
+)
 
 
 def parse_csv(
-    raw: bytes, topology: Topology, now: float, *, max_bytes: int = MAX_CSV_BYTES
+    raw: bytes,
+    topology: Topology,
+    now: float,
+    *,
+    max_bytes: int = MAX_CSV_BYTES,
+    ignore_columns: Collection[str] = (),
 ) -> list[GridSignal] | Rejection:
     """Every row of a recorded-series CSV as a GridSignal, sorted by ``ts`` (stable), or why not."""
+    got = parse_csv_series(raw, topology, now, max_bytes=max_bytes, ignore_columns=ignore_columns)
+    return got if isinstance(got, Rejection) else list(got.signals)
+
+
+def parse_csv_series(
+    raw: bytes,
+    topology: Topology,
+    now: float,
+    *,
+    max_bytes: int = MAX_CSV_BYTES,
+    ignore_columns: Collection[str] = (),
+    forecasts: bool = False,
+) -> Parsed | Rejection:
+    """The rows up to now as GridSignals sorted by ``ts``; with ``forecasts``, the later rows as one
+    GridForecast per region (else such a row is refused). Never raises on bad input."""
     try:
-        return _parse(raw, topology, now, max_bytes)
+        return _parse(raw, topology, now, max_bytes, frozenset(ignore_columns), forecasts)
     except _LineRejectError as exc:
         return exc.rejection
     except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, csv.Error) as exc:
@@ -63,7 +105,9 @@ class _LineRejectError(Exception):
         self.rejection = rejection
 
 
-def _parse(raw: bytes, topology: Topology, now: float, max_bytes: int) -> list[GridSignal]:
+def _parse(
+    raw: bytes, topology: Topology, now: float, max_bytes: int, ignore: frozenset[str], forecasts: bool
+) -> Parsed:
     if len(raw) > max_bytes:
         raise _LineRejectError(
             Rejection(f"file is {len(raw)} bytes", None, None, f"at most {max_bytes} bytes")
@@ -77,22 +121,77 @@ def _parse(raw: bytes, topology: Topology, now: float, max_bytes: int) -> list[G
     reader = csv.DictReader(io.StringIO(body, newline=""), strict=True)
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
-    _check_header(header)
+    _check_ignored(header, ignore)
+    _check_header([h for h in header if h not in ignore])
     regions = {r.id for r in topology.regions}
     rows: list[tuple[float, int, GridSignal]] = []
+    ahead: list[AheadRow] = []
     for k, row in enumerate(reader):
         line = reader.line_num
+        for name in ignore:
+            row.pop(name, None)
         try:
-            rows.extend((s.ts, k, s) for s in _row(row, topology, regions, now))
+            ts, data, places = _row(row, topology, regions)
+            if ts <= now + FUTURE_TOLERANCE_S:
+                rows.extend((ts, k, build(GridSignal, {**data, "region": r}, "row")) for r in places)
+            elif forecasts:
+                ahead.append(ahead_row(ts, data, places, now, line))
+            else:
+                raise fail(
+                    f"time is {ts - now:.0f} s in the future",
+                    "ts",
+                    ts,
+                    f"a time at most {FUTURE_TOLERANCE_S:.0f} s after now; rows after now are a forecast: "
+                    "pass --forecasts-out FILE to write them as GridForecast JSONL (for score --forecasts)",
+                )
         except Exception as exc:
-            rej = getattr(exc, "rejection", None)
-            if not isinstance(rej, Rejection):
-                raise
-            raise _LineRejectError(
-                Rejection(rej.problem, rej.field, rej.received, rej.expected, line)
-            ) from None
+            raise _line_rejection(exc, line) from None
     rows.sort(key=lambda x: (x[0], x[1]))
-    return [s for _, _, s in rows]
+    try:
+        fcs = forecasts_from(ahead, topology, now)
+    except Exception as exc:
+        raise _line_rejection(exc, getattr(exc, "line", None)) from None
+    return Parsed(signals=tuple(s for _, _, s in rows), forecasts=fcs)
+
+
+def _line_rejection(exc: Exception, line: int | None) -> _LineRejectError:
+    """A parser's internal rejection, with its line; anything else propagates unchanged."""
+    rej = getattr(exc, "rejection", None)
+    if not isinstance(rej, Rejection):
+        raise exc
+    return _LineRejectError(Rejection(rej.problem, rej.field, rej.received, rej.expected, line or rej.line))
+
+
+def _check_ignored(header: list[str], ignore: frozenset[str]) -> None:
+    """Refuse columns neither known nor ignored (closest known one named), and ignored names not present."""
+    absent = sorted(ignore.difference(header))
+    if absent:
+        raise _LineRejectError(
+            Rejection(
+                "--ignore-columns names a column the header lacks",
+                absent[0],
+                absent,
+                f"columns of the header: {header[:24]}",
+                1,
+            )
+        )
+    unknown = [h for h in header if h not in KNOWN_COLUMNS and h not in ignore and h]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, KNOWN_COLUMNS, n=1)
+        hints.append(f"'{name}' (did you mean '{close[0]}'?)" if close else f"'{name}'")
+    raise _LineRejectError(
+        Rejection(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}",
+            unknown[0],
+            unknown,
+            f"columns of the recorded-series format ({', '.join(KNOWN_COLUMNS)}); to leave columns out, "
+            f"pass --ignore-columns {','.join(unknown)}",
+            1,
+        )
+    )
 
 
 def _check_header(header: list[str]) -> None:
@@ -134,7 +233,10 @@ def _num(row: dict[Any, Any], name: str) -> float | None:
     return value
 
 
-def _row(row: dict[Any, Any], topology: Topology, regions: set[str], now: float) -> list[GridSignal]:
+def _row(
+    row: dict[Any, Any], topology: Topology, regions: set[str]
+) -> tuple[float, dict[str, Any], tuple[str, ...]]:
+    """One row as (its time, the signal's fields but the region, the regions it feeds)."""
     if None in row:
         raise fail("row has more cells than the header", None, row[None], "one cell per column")
     ts: float | None
@@ -148,7 +250,6 @@ def _row(row: dict[Any, Any], topology: Topology, regions: set[str], now: float)
         ts = None if text is None else parse_time(text, name)
     if ts is None:
         raise fail("missing time", "ts" if "ts" in row else "datetime", None, "a time in every row")
-    check_not_future(ts, now, "ts", ts)
     places = _places(row, topology, regions)
     data: dict[str, Any] = {"ts": ts, "source": _cell(row, "source") or SOURCE}
     usd = _num(row, "price_usd_per_mwh")
@@ -187,7 +288,7 @@ def _row(row: dict[Any, Any], topology: Topology, regions: set[str], now: float)
     zone = _cell(row, "zone")
     if zone is not None:
         data["provider_zone"] = zone
-    return [build(GridSignal, {**data, "region": r}, "row") for r in places]
+    return ts, data, places
 
 
 def _places(row: dict[Any, Any], topology: Topology, regions: set[str]) -> tuple[str, ...]:

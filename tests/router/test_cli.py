@@ -148,7 +148,7 @@ def test_score_on_bundled_data_is_byte_identical_across_runs(tmp_path: Path) -> 
         ),
         ("signals", '{"region":"a","ts":1}\n', ["line 1", "signal carries no value"]),
         ("signals", '{"region":"a","ts":1,"marginal_gco2_per_kwh":1e400}\n', ["line 1"]),
-        ("topology", TOPO.replace("pue = 1.1", "pue = 0.5"), ["t.toml", "regions.1.pue", "received 0.5"]),
+        ("topology", TOPO.replace("pue = 1.1", "pue = 0.5"), ["t.toml", "regions[2].pue", "received 0.5"]),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_file_line_field_value(
@@ -218,3 +218,152 @@ def test_frontier_writes_json_csv_png(files: dict[str, Path], tmp_path: Path) ->
     assert pts[1]["relocated_share"] == 1.0 and pts[1]["rid_share"] == 1.0
     assert (out / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "frontier.csv").read_text().splitlines()[0].startswith("alpha,mean_budget_ms")
+
+
+THREE_MISTAKES = TOPO.replace("pue = 1.1\n", "pue = 0.5\npeu = 1.1\n").replace(
+    "capacity_kw = 10.0\n[[service", 'capacity_kw = "lots"\n[[service'
+)
+
+
+def test_a_topology_with_three_mistakes_reports_all_three(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every mistake of a topology is one line: file, 1-based field path, value, expectation, did-you-mean."""
+    files["topology"].write_text(THREE_MISTAKES)
+    assert main(["topology", "--topology", str(files["topology"])]) == 2
+    err = capsys.readouterr().err
+    head, *lines = err.splitlines()
+    assert head == f"carbon-router: error: 3 problems in {files['topology']}:"
+    assert len(lines) == 3 and all(
+        line.startswith(f"  {files['topology']}, field 'regions[2].") for line in lines
+    )
+    assert "field 'regions[2].pue': Input should be greater than or equal to 1; received 0.5" in err
+    assert (
+        "field 'regions[2].peu': unknown key; received 1.1; expected a known key: did you mean 'pue'?" in err
+    )
+    assert "field 'regions[2].capacity_kw': Input should be a valid number; received 'lots'" in err
+
+
+def test_every_bad_line_of_a_jsonl_file_is_reported_up_to_the_cap(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A requests file with 30 bad lines lists the first 20 problems by line and counts the other 10."""
+    bad = REQ.replace('"energy_wh":1.0', '"energy_wh":-1.0')
+    files["requests"].write_text(REQ + bad * 30)
+    assert main(_score(files)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"carbon-router: error: 30 problems in {files['requests']}:"
+    assert [int(x.split(", line ")[1].split(",")[0]) for x in err[1:21]] == list(range(2, 22))
+    assert err[21] == "  ... and 10 more not shown (the first 20 are listed)"
+
+
+@pytest.mark.parametrize(
+    ("out", "needles"),
+    [
+        ("missing/dir/p.jsonl", ["the folder does not exist", "missing/dir'", "mkdir -p"]),
+        (".", ["is a folder", "expected a file path"]),
+    ],
+)
+def test_score_refuses_a_bad_out_path_before_any_work(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str, needles: list[str]
+) -> None:
+    """score --out into a missing folder or onto a folder: exit 2 naming the path (checked before the inputs
+    are read, so a long replay never ends in it), no traceback, nothing made."""
+    target = tmp_path / out
+    files["requests"].write_text("{not json\n")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(_score(files, target)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"carbon-router: error: --out {target}: ") and "Traceback" not in err
+    for n in needles:
+        assert n in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_score_with_bad_input_leaves_the_previous_output_as_it_was(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A refused input never truncates or half-writes the --out file of an earlier run."""
+    out = tmp_path / "p.jsonl"
+    assert main(_score(files, out)) == 0
+    good = out.read_bytes()
+    files["requests"].write_text(REQ.replace('"fe"', '"fe-mars"'))
+    assert main(_score(files, out)) == 2
+    assert out.read_bytes() == good
+
+
+def test_frontier_refuses_an_existing_file_as_its_folder(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """frontier --out onto an existing file: exit 2 saying a folder was expected; the file is untouched."""
+    target = tmp_path / "existing.txt"
+    target.write_text("keep me")
+    argv = ["frontier", "--topology", str(files["topology"]), "--out", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--out {target}: is a file, not a folder" in err and "Traceback" not in err
+    assert target.read_text() == "keep me"
+
+
+def test_version_comes_from_the_installed_package() -> None:
+    """carbon-router --version prints the version of the installed distribution and exits 0."""
+    from importlib.metadata import version
+
+    exe = Path(sys.executable).with_name("carbon-router")
+    r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"carbon-router {version('carbon-router')}"
+
+
+def test_every_option_help_shows_its_default_or_says_required() -> None:
+    """Each option's --help text ends in its default (the value itself when there is one) or (required)."""
+    import argparse
+
+    from router.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        fmt = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = fmt._get_help_string(action) or ""
+            assert "(default" in text or "(required)" in text, f"{name} {action.dest}: {text!r}"
+            if isinstance(action.default, float | int) and not isinstance(action.default, bool):
+                assert f"(default: {action.default:g})" in text, text
+
+
+def test_schema_lists_prints_and_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """schema lists the messages, prints one (any case), and refuses a typo with exit 2 and did-you-mean."""
+    assert main(["schema"]) == 0
+    listed = capsys.readouterr().out
+    assert [line.split()[0] for line in listed.splitlines()[:7]] == [
+        "Request",
+        "Placement",
+        "DeadLetter",
+        "GridSignal",
+        "GridForecast",
+        "RegionStatus",
+        "SharesMessage",
+    ]
+    assert main(["schema", "placement"]) == 0
+    schema = orjson.loads(capsys.readouterr().out)
+    assert schema["title"] == "Placement" and "request_id" in schema["required"]
+    assert main(["schema", "Placment"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown message name; received 'Placment'" in err and "did you mean 'Placement'?" in err
+
+
+def test_demo_refuses_a_bad_out_before_starting_the_live_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """demo --out onto a file exits 2 at once: the 30 s live run never starts only to fail at the end."""
+    import types
+
+    def never(rate: float, duration: float) -> int:
+        raise AssertionError("the live run started")
+
+    monkeypatch.setitem(sys.modules, "streams.demo", types.SimpleNamespace(run_demo=never))
+    target = tmp_path / "f.txt"
+    target.write_text("x")
+    assert main(["demo", "--out", str(target)]) == 2
+    assert f"--out {target}: is a file, not a folder" in capsys.readouterr().err

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
 from router.cli import main
-from router.models import GridSignal
+from router.models import GridForecast, GridSignal
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
 SA = FIXTURES / "au_sa_5min_2019-12-30.csv"
@@ -102,3 +103,85 @@ def test_topology_command_shows_the_provider_mapping(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "zones mapped: watttime 1, electricitymaps 13, entsoe 6, csv 8" in out
     assert "EUR 1.0787" in out
+
+
+def test_a_typo_in_a_column_name_exits_2_and_ignore_columns_lets_it_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown column is refused with did-you-mean; --ignore-columns drops it and the rest converts."""
+    path = tmp_path / "typo.csv"
+    path.write_text("ts,region,marginal_gco2_kwh,price_usd_per_mwh\n100,aws:us-west-1,400,30\n")
+    assert main(["signals", "--csv", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 1, field 'marginal_gco2_kwh': unknown column" in err
+    assert "did you mean 'marginal_gco2_per_kwh'?" in err and "Traceback" not in err
+    out = tmp_path / "s.jsonl"
+    argv = ["signals", "--csv", str(path), "--ignore-columns", "marginal_gco2_kwh", "--out", str(out)]
+    assert main(argv) == 0
+    (sig,) = [GridSignal.model_validate(orjson.loads(x)) for x in out.read_bytes().splitlines()]
+    assert sig.price_usd_per_mwh == 30 and sig.marginal_gco2_per_kwh is None
+
+
+TWO = """
+[objective]
+forecast_horizon_s = 86400.0
+[[regions]]
+id = "a"
+jurisdiction = "DE"
+lat = 50.0
+lon = 8.0
+pue = 1.2
+capacity_kw = 10.0
+[[regions]]
+id = "b"
+jurisdiction = "SE"
+lat = 59.0
+lon = 18.0
+pue = 1.1
+capacity_kw = 10.0
+[[service_nodes]]
+id = "fe"
+home_region = "a"
+lat = 50.0
+lon = 8.0
+"""
+
+
+def test_day_ahead_rows_become_forecasts_that_score_uses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows dated after now go to --forecasts-out; score --forecasts then relocates to the forecast region."""
+    now = time.time()
+    topo, csv_path = tmp_path / "t.toml", tmp_path / "day_ahead.csv"
+    topo.write_text(TWO)
+    rows = [f"{now - 60:.0f},a,90,400"] + [f"{now + h * 3600:.0f},b,20,30" for h in (1, 2, 3)]
+    csv_path.write_text("ts,region,price_usd_per_mwh,marginal_gco2_per_kwh\n" + "\n".join(rows) + "\n")
+    sig, fc = tmp_path / "s.jsonl", tmp_path / "f.jsonl"
+    base = ["signals", "--csv", str(csv_path), "--topology", str(topo), "--out", str(sig)]
+    assert main(base) == 2
+    assert "pass --forecasts-out FILE" in capsys.readouterr().err
+    assert main([*base, "--forecasts-out", str(fc)]) == 0
+    assert "1 signals, 1 forecasts (3 points after now)" in capsys.readouterr().err
+    (forecast,) = [GridForecast.model_validate(orjson.loads(x)) for x in fc.read_bytes().splitlines()]
+    assert forecast.region == "b" and forecast.step_s == 3600 and len(forecast.points) == 3
+    req = tmp_path / "r.jsonl"
+    at = now + 2 * 3600 + 60
+    req.write_text(f'{{"request_id":"r1","origin":"fe","latency_budget_ms":100,"energy_wh":1,"ts":{at}}}\n')
+    placed = tmp_path / "p.jsonl"
+    argv = ["score", "--topology", str(topo), "--signals", str(sig), "--requests", str(req)]
+    assert main([*argv, "--out", str(placed)]) == 0
+    assert orjson.loads(placed.read_bytes())["region"] == "a"  # no forecast: b has no value at all
+    assert main([*argv, "--forecasts", str(fc), "--out", str(placed)]) == 0
+    p = orjson.loads(placed.read_bytes())
+    assert (p["region"], p["signal_source"], p["forecast_generated_at"]) == (
+        "b",
+        "forecast",
+        forecast.generated_at,
+    )
+
+
+def test_the_two_outputs_of_signals_must_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--out and --forecasts-out naming one file is refused (one would overwrite the other)."""
+    same = tmp_path / "x.jsonl"
+    assert main(["signals", "--csv", str(SA), "--out", str(same), "--forecasts-out", str(same)]) == 2
+    assert "name the same file" in capsys.readouterr().err and not same.exists()

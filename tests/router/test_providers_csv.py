@@ -9,7 +9,8 @@ import pytest
 
 from router.errors import ConfigError
 from router.models import GridSignal
-from router.providers import Rejection, parse_csv
+from router.providers import Parsed, Rejection, parse_csv
+from router.providers.csvreplay import parse_csv_series
 from router.topology import load_topology
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
@@ -169,3 +170,98 @@ def test_a_zone_may_feed_several_regions(tmp_path: Path) -> None:
         + '[providers.watttime]\n"Z" = ["a", "b"]\n'
     )
     assert load_topology(path).providers.zones("watttime") == {"Z": ("a", "b")}
+
+
+def test_an_unknown_column_is_refused_naming_the_closest_known_one() -> None:
+    """A typo'd value column is refused on line 1 with 'did you mean' and the option that would drop it."""
+    raw = b"ts,region,marginal_gco2_kwh\n1,aws:us-west-1,400\n"
+    got = parse_csv(raw, TOPO, NOW)
+    assert isinstance(got, Rejection)
+    assert (got.line, got.field, got.received) == (1, "marginal_gco2_kwh", ["marginal_gco2_kwh"])
+    assert "did you mean 'marginal_gco2_per_kwh'?" in got.problem
+    assert got.expected is not None and "--ignore-columns marginal_gco2_kwh" in got.expected
+
+
+def test_ignored_columns_are_left_out_and_must_exist() -> None:
+    """--ignore-columns drops named columns (a known one too); naming a column the header lacks is refused."""
+    raw = b"ts,region,marginal_gco2_per_kwh,estimated,note\n1,aws:us-west-1,400,maybe,hello\n"
+    got = parse_csv(raw, TOPO, NOW, ignore_columns=["note", "estimated"])
+    assert not isinstance(got, Rejection), got
+    assert [(s.marginal_gco2_per_kwh, s.estimated) for s in got] == [(400.0, None)]
+    absent = parse_csv(raw, TOPO, NOW, ignore_columns=["note", "estimated", "nope"])
+    assert isinstance(absent, Rejection) and (absent.line, absent.field) == (1, "nope")
+
+
+DAY = 86400.0
+
+
+def _ahead(rows: list[tuple[float, str]], header: str = "ts,region,price_usd_per_mwh") -> bytes:
+    return (header + "\n" + "".join(f"{NOW + dt:.0f},{rest}\n" for dt, rest in rows)).encode()
+
+
+def test_rows_after_now_become_one_forecast_per_region() -> None:
+    """With forecasts on, rows dated after now become per-region forecasts; earlier rows stay signals."""
+    raw = _ahead(
+        [
+            (-600, "aws:us-west-1,30"),
+            (DAY + 3600, "aws:us-west-1,50"),
+            (DAY, "aws:us-west-1,40"),
+            (DAY + 7200, "aws:us-west-1,45"),
+            (DAY, "aws:eu-west-2,90"),
+            (DAY + 1800, "aws:eu-west-2,95"),
+        ]
+    )
+    got = parse_csv_series(raw, TOPO, NOW, forecasts=True)
+    assert isinstance(got, Parsed), got
+    assert [(s.region, s.price_usd_per_mwh) for s in got.signals] == [("aws:us-west-1", 30.0)]
+    by_region = {f.region: f for f in got.forecasts}
+    west = by_region["aws:us-west-1"]
+    assert [p.price_usd_per_mwh for p in west.points] == [40.0, 50.0, 45.0]
+    assert west.step_s == 3600 and west.generated_at == NOW and west.source == "csv"
+    assert by_region["aws:eu-west-2"].step_s == 1800
+
+
+def test_rows_after_now_are_refused_without_forecasts_saying_how_to_keep_them() -> None:
+    """Without forecasts, a row dated tomorrow is refused and the message names --forecasts-out."""
+    got = parse_csv(_ahead([(DAY, "aws:us-west-1,40")]), TOPO, NOW)
+    assert isinstance(got, Rejection) and (got.line, got.field) == (2, "ts")
+    assert got.expected is not None and "--forecasts-out" in got.expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "field", "needle"),
+    [
+        (
+            _ahead([(DAY, "aws:us-west-1,40,300")], "ts,region,price_usd_per_mwh,average_gco2_per_kwh"),
+            2,
+            "average_gco2_per_kwh",
+            "no average intensity",
+        ),
+        (_ahead([(DAY, "aws:us-west-1,40")]), 2, "valid_for_s", "single row"),
+        (
+            _ahead([(DAY, "aws:us-west-1,40"), (DAY, "aws:us-west-1,41")]),
+            3,
+            "ts",
+            "two rows for one region and time",
+        ),
+        (_ahead([(9 * DAY, "aws:us-west-1,40")]), 2, "ts", "too far ahead"),
+        (_ahead([(DAY, "aws:us-west-1,")], "ts,region,price_usd_per_mwh,pue"), 1, "pue", "unknown column"),
+    ],
+)
+def test_rows_after_now_that_cannot_be_a_forecast_are_refused(
+    raw: bytes, line: int, field: str, needle: str
+) -> None:
+    """An average value, an unknowable step, two rows at one time, 9 days ahead: refused by line."""
+    got = parse_csv_series(raw, TOPO, NOW, forecasts=True)
+    assert isinstance(got, Rejection), got
+    assert (got.line, got.field) == (line, field), got.error
+    assert needle in got.error
+
+
+def test_a_single_row_after_now_holds_for_its_valid_for_s() -> None:
+    """One row after now with valid_for_s is a one-point forecast whose step is that validity."""
+    raw = _ahead([(DAY, "aws:us-west-1,40,3600")], "ts,region,price_usd_per_mwh,valid_for_s")
+    got = parse_csv_series(raw, TOPO, NOW, forecasts=True)
+    assert isinstance(got, Parsed), got
+    (fc,) = got.forecasts
+    assert fc.step_s == 3600 and len(fc.points) == 1

@@ -36,8 +36,8 @@ def test_a_real_issued_forecast_decodes_unchanged() -> None:
             },
             None,
         ),
-        ({"points": [{"ts": 1.0}]}, "points.0"),
-        ({"points": [{"ts": 1.0, "marginal_gco2_per_kwh": -5.0}]}, "points.0.marginal_gco2_per_kwh"),
+        ({"points": [{"ts": 1.0}]}, "points[1]"),
+        ({"points": [{"ts": 1.0, "marginal_gco2_per_kwh": -5.0}]}, "points[1].marginal_gco2_per_kwh"),
     ],
 )
 def test_a_bad_forecast_is_rejected_naming_its_field(patch: dict[str, object], field: str | None) -> None:

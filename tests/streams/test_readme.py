@@ -113,3 +113,30 @@ def test_every_command_and_option_is_documented() -> None:
         options.remove("--help")
         missing = [o for o in options if f"`{o}" not in row]
         assert not missing, f"`carbon-router {name}` options missing in README.md: {missing}"
+
+
+def _shown_default(default: object) -> str:
+    """A default as the README's command table writes it: 30.0 -> 30, [0.5, 1.0] -> 0.5,1, a path as is."""
+    if isinstance(default, list):
+        return ",".join(f"{v:g}" for v in default)
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
+def test_every_option_default_is_the_one_the_readme_states() -> None:
+    """Each option with a default value shows that value next to it in the README's command table."""
+    table = _section(README.read_text(encoding="utf-8"), "| command | options |", "`--topology`, `--signals`")
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        row = next(r for r in table.splitlines() if r.startswith(f"| `carbon-router {name}` |"))
+        for action in parser._actions:
+            if action.default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+                continue
+            opt = action.option_strings[-1]
+            m = re.search(rf"`{re.escape(opt)}[ `](.*?)(?=, `--|\|)", row)
+            assert m is not None, f"`carbon-router {name}` {opt} is not in README.md"
+            shown = _shown_default(action.default)
+            assert shown in m.group(1), (
+                f"README.md shows {m.group(1)!r} for {name} {opt}; the code has {shown}"
+            )
