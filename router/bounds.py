@@ -52,8 +52,8 @@ MAX_PAYLOAD_BYTES = 1 << 40
 MAX_STATE_BYTES = 1 << 44
 #: Latest timestamp (2100-01-01T00:00:00Z): later can only be a mistake, most often milliseconds.
 MAX_TS = 4_102_444_800.0
-#: Longest validity of a signal value (7 days).
-MAX_VALID_FOR_S = 604_800.0
+#: Longest validity of a signal value (30 days).
+MAX_VALID_FOR_S = 2_592_000.0
 #: Longest forecast step (a day) and most forecast points (24 h at 5-minute steps is 288).
 MAX_STEP_S = 86_400.0
 MAX_FORECAST_POINTS = 4096

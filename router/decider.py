@@ -28,7 +28,7 @@ import orjson
 from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
 from router.kernel.columns import MU, T
-from router.models import GridForecast, GridSignal, RegionStatus
+from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.plan import Plan, RequestArrays, RequestIds, Row
 from router.resolve import ResolveInput
 from router.scoring import Scorer
@@ -135,6 +135,15 @@ class Decider:
             values=[v for v in values if v is not None],
             repeated=n - len(fresh),
         )
+
+    def decide_requests(
+        self, reqs: Sequence[Request], *, decided_at: float | None = None, clock: float = math.inf
+    ) -> Decided:
+        """``decide`` for validated requests (each at its ``ts``, else at ``clock``)."""
+        rows = [
+            self.plan.request_row(r, ts=r.ts if r.ts is not None else clock, source="request") for r in reqs
+        ]
+        return self.decide(reqs, rows, decided_at=decided_at, clock=clock)
 
     def _note(self, batch: RequestArrays, clock: float) -> None:
         """Keep a decided batch for the demand window and move the event clock."""

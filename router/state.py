@@ -222,6 +222,11 @@ class RegionState:
         self.status_version += 1
         return True
 
+    def capacity_nwh(self) -> FloatArray:
+        """Each region's guarded capacity per window in nano-Wh (inf: no limit), for display and tests."""
+        hi = self.cap_hi.astype(np.float64)
+        return np.where(self.cap_hi >= UNLIMITED_HI, np.inf, hi * LIMB + self.cap_lo.astype(np.float64))
+
     def latest(self, j: int, kind: int) -> tuple[float, float] | None:
         """(value, ts) of region ``j``'s latest signalled value of ``kind`` (PRICE, CARBON), or None."""
         n = int(self.val_n[kind, j])

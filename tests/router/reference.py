@@ -8,6 +8,7 @@ latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from router.models import GridForecast, GridSignal, RegionStatus, Request
@@ -38,12 +39,10 @@ class NaiveRouter:
                 "tags": set(r.tags),
                 "pue": r.pue,
                 "models": set(r.models),
-                "price": r.price_usd_per_mwh,
-                "price_ts": None,
-                "price_valid": o.signal_max_age_s,
+                "price": r.price_usd_per_mwh,  # the topology's constant
+                "price_hist": [],  # every signalled (ts, value, valid), however old
                 "mci": r.marginal_gco2_per_kwh,
-                "mci_ts": None,
-                "mci_valid": o.signal_max_age_s,
+                "mci_hist": [],
                 "pue_ts": None,
                 "avg": None,
                 "avg_ts": None,
@@ -63,22 +62,21 @@ class NaiveRouter:
         self.ties = 0
 
     def apply_signal(self, s: GridSignal) -> None:
-        """Each value applies unless the region holds a newer value of the same kind."""
+        """Price and carbon join their history (a value of the same ts replaces it); pue and the average
+        apply unless the region holds a newer one."""
         r = self.regions[self.idx[s.region]]
         valid = s.valid_for_s if s.valid_for_s is not None else self.o.signal_max_age_s
         applied = False
-        for key, value in (
-            ("price", s.price_usd_per_mwh),
-            ("mci", s.marginal_gco2_per_kwh),
-            ("pue", s.pue),
-            ("avg", s.average_gco2_per_kwh),
-        ):
+        for key, value in (("price", s.price_usd_per_mwh), ("mci", s.marginal_gco2_per_kwh)):
+            if value is not None:
+                hist = [h for h in r[key + "_hist"] if h[0] != s.ts]
+                r[key + "_hist"] = sorted([*hist, (s.ts, value, valid)], key=lambda h: h[0])
+                applied = True
+        for key, value in (("pue", s.pue), ("avg", s.average_gco2_per_kwh)):
             if value is None or (r[key + "_ts"] is not None and s.ts < r[key + "_ts"]):
                 continue
             r[key] = value
             r[key + "_ts"] = s.ts
-            if key in ("price", "mci"):
-                r[key + "_valid"] = valid
             applied = True
         if applied:
             self.version += 1
@@ -92,9 +90,10 @@ class NaiveRouter:
     def value_at(self, j: int, key: str, t: float) -> tuple[float | None, str, float | None]:
         """(value, source live/forecast/static/stale, the time it was generated) of price or mci at t."""
         r, horizon = self.regions[j], self.o.forecast_horizon_s
-        ts = r[key + "_ts"]
-        if ts is not None and ts <= t and t - ts <= r[key + "_valid"]:
-            return r[key], "live", ts
+        known = [h for h in r[key + "_hist"] if h[0] <= t]  # what was signalled by t
+        ts, latest = (known[-1][0], known[-1][1]) if known else (None, None)
+        if ts is not None and t - ts <= known[-1][2]:
+            return latest, "live", ts
         f: GridForecast | None = r["forecast"]
         if f is not None and horizon > 0 and f.generated_at <= t and t - f.generated_at <= horizon:
             started = [p for p in f.points if p.ts <= t]
@@ -102,9 +101,9 @@ class NaiveRouter:
                 value = started[-1].price_usd_per_mwh if key == "price" else started[-1].marginal_gco2_per_kwh
                 if value is not None:
                     return value, "forecast", f.generated_at
-        if ts is None and r[key] is not None:
-            return r[key], "static", None  # the topology's constant, never sent as a signal: it does not age
-        return r[key], "stale", ts
+        if ts is None:  # nothing signalled by t: the topology's constant (it does not age), or no value
+            return r[key], "static" if r[key] is not None else "stale", None
+        return latest, "stale", ts
 
     def apply_status(self, s: RegionStatus) -> None:
         r = self.regions[self.idx[s.region]]
@@ -150,8 +149,9 @@ class NaiveRouter:
             sources = {at[j][0][1], at[j][1][1]}
             return "stale" not in sources and sources != {"static"}
 
-        def cap_wh_nano(j: int) -> int:
-            return round(self.regions[j]["cap_kw"] * o.capacity_window_s / 3.6 * 1e9)
+        def cap_wh_nano(j: int) -> float:
+            cap = self.regions[j]["cap_kw"]
+            return math.inf if cap is None else round(cap * o.capacity_window_s / 3.6 * 1e9)
 
         allowed = None if q.allowed_jurisdictions is None else set(q.allowed_jurisdictions)
         tests = [

@@ -19,12 +19,12 @@ def _reqs(n: int, energy_wh: float) -> list[Request]:
 def test_a_quarter_share_guards_a_quarter_of_every_window() -> None:
     """With share 1/4 a region takes at most a quarter of what it takes with the whole window."""
     counts = []
-    energy = float(Decider(load_topology(None)).scorer.state.cap_nwh.max()) / 1e9 / 40  # <= 40 fill one
+    energy = float(Decider(load_topology(None)).scorer.state.capacity_nwh().max()) / 1e9 / 40  # <= 40 fill one
     for share in (1.0, 0.25):
         live = Decider(load_topology(None))
         live.scorer.state.set_capacity_share(share)
-        window_wh = live.scorer.state.cap_nwh / 1e9
-        got = live.decide(_reqs(2000, energy), [1.0] * 2000, decided_at=2.0).placements
+        window_wh = live.scorer.state.capacity_nwh() / 1e9
+        got = live.decide_requests(_reqs(2000, energy), decided_at=2.0).placements
         placed = [p for p in got if p["status"] == "placed"]
         by_region: dict[str, float] = {}
         for p in placed:

@@ -158,12 +158,11 @@ def test_an_older_forecast_never_replaces_a_newer_one() -> None:
     fcs = {f.generated_at: f for f in issued_forecasts(AWAY)}
     newer, older = fcs[epoch("2023-06-08 00:15:00")], fcs[epoch("2023-06-08 00:10:00")]
     live = Decider(TOPO)
-    for n, (_, s) in enumerate(_signals(), start=1):
-        snap = merge_signal(None, s)
-        assert snap is not None and live.apply_snapshot({**snap, "n": n})
+    for _, s in _signals():
+        assert live.apply_signal(s)
     assert live.apply_forecast(newer) and not live.apply_forecast(older)
     t = epoch("2023-06-08 00:21:00")
-    p = live.decide([_req("q", t)[1]], [t], decided_at=t).placements[0]
+    p = live.decide_requests([_req("q", t)[1]], decided_at=t).placements[0]
     assert p["forecast_generated_at"] == newer.generated_at
     assert p["carbon_g"] == 1.0 * (1.0 * _point("2023-06-08 00:15:00", "2023-06-08 00:20:00") / 1e3)
     in_order = _place(TOPO, [_req("q", t)], forecasts=[(1, older), (2, newer)])

@@ -11,7 +11,8 @@ from router.decider import Decider
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
-from router.state import MCI, MCI_TS, PRICE, PRICE_TS, PUE, RegionState, valid_end
+from router.kernel.columns import CARBON, PRICE, PUE
+from router.state import RegionState, valid_end
 from tests.router.test_replay import TOPO
 
 # TOPO: home (DE, PUE 1.2) and away (SE, PUE 1.1, 20 ms); signal_max_age_s 100
@@ -62,9 +63,9 @@ def test_an_average_signal_changes_neither_marginal_value_nor_freshness() -> Non
     assert state.apply_signal(
         GridSignal(region="away", ts=0.0, price_usd_per_mwh=10.0, marginal_gco2_per_kwh=50.0)
     )
-    before_f, before_i = state.f.copy(), state.i.copy()
+    before = [a.copy() for a in state.kernel()]
     assert state.apply_signal(GridSignal(region="away", ts=90.0, average_gco2_per_kwh=300.0))
-    assert np.array_equal(state.f, before_f) and np.array_equal(state.i, before_i)
+    assert all(np.array_equal(a, b) for a, b in zip(state.kernel(), before, strict=True))
     assert state.average_gco2_per_kwh[1] == 300.0 and state.average_ts[1] == 90.0
     sig = [HOME, GridSignal(region="away", ts=0.0, price_usd_per_mwh=10.0, marginal_gco2_per_kwh=50.0)]
     sig.append(GridSignal(region="away", ts=90.0, average_gco2_per_kwh=300.0, price_usd_per_mwh=10.0))
@@ -72,18 +73,54 @@ def test_an_average_signal_changes_neither_marginal_value_nor_freshness() -> Non
     assert got["q"]["region"] == "home"  # carbon of t=0 is stale at 101: the average did not refresh it
 
 
-def test_late_values_are_refused_value_by_value() -> None:
-    """An older value never overwrites a newer one of its kind; a signal's newer values still apply."""
+def test_late_values_join_the_history_value_by_value() -> None:
+    """An older value never overwrites a newer one of its kind: it joins the history before it, in ts order,
+    and the latest value of each kind stays the newest."""
     state = RegionState(Plan(TOPO))
     assert state.apply_signal(GridSignal(region="away", ts=100.0, price_usd_per_mwh=1.0))
     assert state.apply_signal(GridSignal(region="away", ts=50.0, marginal_gco2_per_kwh=2.0))
     assert state.apply_signal(
         GridSignal(region="away", ts=80.0, price_usd_per_mwh=9.0, marginal_gco2_per_kwh=3.0)
     )
-    assert (state.f[1, PRICE], state.f[1, PRICE_TS]) == (1.0, 100.0)
-    assert (state.f[1, MCI], state.f[1, MCI_TS]) == (3.0, 80.0)
-    assert not state.apply_signal(GridSignal(region="away", ts=40.0, marginal_gco2_per_kwh=7.0))
-    assert state.f[1, MCI] == 3.0 and state.version == 3
+    assert state.latest(1, PRICE) == (1.0, 100.0)
+    assert state.latest(1, CARBON) == (3.0, 80.0)
+    assert state.apply_signal(GridSignal(region="away", ts=40.0, marginal_gco2_per_kwh=7.0))
+    assert state.latest(1, CARBON) == (3.0, 80.0) and state.version == 4
+    assert state.val_ts[CARBON, 1, :3].tolist() == [40.0, 50.0, 80.0]
+    assert state.val_ts[PRICE, 1, :2].tolist() == [80.0, 100.0]
+
+
+def test_a_value_older_than_the_whole_history_is_ignored() -> None:
+    """With VALUE_HISTORY values kept, a value older than all of them changes nothing and is not counted."""
+    from router.state import VALUE_HISTORY
+
+    state = RegionState(Plan(TOPO))
+    for k in range(VALUE_HISTORY + 1):
+        assert state.apply_signal(GridSignal(region="away", ts=100.0 + k, price_usd_per_mwh=float(k)))
+    assert state.val_n[PRICE, 1] == VALUE_HISTORY and state.val_dropped[PRICE, 1] == 1
+    assert state.val_ts[PRICE, 1, 0] == 101.0
+    version = state.version
+    assert not state.apply_signal(GridSignal(region="away", ts=50.0, price_usd_per_mwh=9.0))
+    assert state.version == version and state.val_ts[PRICE, 1, 0] == 101.0
+
+
+def test_a_request_older_than_the_latest_value_uses_the_value_of_its_time() -> None:
+    """Live, a signal that arrived before a request dated before it does not hide the value that was fresh
+    at the request's time: live (signals first) and replay (event time) make the same decision."""
+    sigs = [
+        HOME,
+        GridSignal(region="away", ts=0.0, price_usd_per_mwh=10.0, marginal_gco2_per_kwh=50.0),
+        GridSignal(region="away", ts=60.0, price_usd_per_mwh=900.0, marginal_gco2_per_kwh=50.0),
+    ]
+    live = Decider(TOPO)
+    for s in sigs:  # every signal arrives before the request, although the last is dated after it
+        assert live.apply_signal(s)
+    req = _req("q", 50.0)[1]
+    plan = live.plan
+    got = live.decide([req], [plan.request_row(req, ts=50.0, source="t")]).placements[0]
+    want = _run(sigs, [_req("q", 50.0)])["q"]
+    assert got["region"] == want["region"] == "away" and got["signal_source"] == "live"
+    assert got["energy_usd"] == want["energy_usd"]
 
 
 def test_a_pue_signal_refreshes_neither_value() -> None:
@@ -109,8 +146,8 @@ def test_signal_age_is_the_age_of_the_older_value() -> None:
     assert got["q"]["region"] == "away" and got["q"]["signal_age_s"] == 90.0
 
 
-def test_live_snapshots_give_the_state_replay_gives() -> None:
-    """Merged live snapshots of out-of-order signals leave the same per-value state as applying them."""
+def test_live_and_replay_hold_the_same_state_after_out_of_order_signals() -> None:
+    """Signals applied in arrival order (live) or in event time (replay) leave the same value history."""
     sigs = [
         GridSignal(region="away", ts=100.0, price_usd_per_mwh=1.0, valid_for_s=30.0),
         GridSignal(region="away", ts=50.0, marginal_gco2_per_kwh=2.0),
@@ -120,21 +157,13 @@ def test_live_snapshots_give_the_state_replay_gives() -> None:
     ]
     live = Decider(TOPO)
     state = RegionState(Plan(TOPO))
-    snap: dict[str, Any] | None = None
     for s in sigs:
-        merged = merge_signal(snap, s)
-        assert (merged is not None) == state.apply_signal(s)
-        if merged is not None:
-            snap = merged
-            assert live.apply_snapshot(merged)
+        assert live.apply_signal(s)
+    for s in sorted(sigs, key=lambda x: x.ts):
+        assert state.apply_signal(s)
     got = live.scorer.state
-    assert np.array_equal(got.f, state.f) and np.array_equal(got.i, state.i)
-    assert got.version == state.version == 4 and got.f[1, PUE] == 1.3
-    assert (
-        snap is not None
-        and snap["price_usd_per_mwh_ts"] == 100.0
-        and snap["price_usd_per_mwh_valid_for_s"] == 30.0
-    )
+    assert all(np.array_equal(a, b) for a, b in zip(got.kernel(), state.kernel(), strict=True))
+    assert got.version == state.version == 5 and got.f[1, PUE] == 1.3
 
 
 def test_valid_end_is_the_exact_freshness_boundary() -> None:

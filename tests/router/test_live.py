@@ -1,4 +1,4 @@
-"""The live router's state without Kafka: dedup memory, event-time merge of signals, duals versions."""
+"""The decider as the live worker drives it, without Kafka: dedup memory, the event clock, duals versions."""
 
 from __future__ import annotations
 
@@ -14,21 +14,19 @@ def _req(rid: str, ts: float, budget: float = 100.0) -> Request:
 def _live() -> Decider:
     live = Decider(TOPO, dedup_size=10)
     for region, price in (("home", 50.0), ("away", 5.0)):
-        snap = merge_signal(
-            None, GridSignal(region=region, ts=0.0, price_usd_per_mwh=price, marginal_gco2_per_kwh=100.0)
+        assert live.apply_signal(
+            GridSignal(region=region, ts=0.0, price_usd_per_mwh=price, marginal_gco2_per_kwh=100.0)
         )
-        assert snap is not None and live.apply_snapshot(snap)
     return live
 
 
 def test_a_request_seen_again_gets_its_first_decision() -> None:
     """A repeat (later batch or same batch) returns the remembered placement, even if state changed since."""
     live = _live()
-    first = live.decide([_req("a", 1.0)], [1.0], decided_at=100.0).placements[0]
+    first = live.decide_requests([_req("a", 1.0)], decided_at=100.0).placements[0]
     assert first["region"] == "away"
-    snap = merge_signal(None, GridSignal(region="away", ts=2.0, price_usd_per_mwh=900.0))
-    assert snap is not None and live.apply_snapshot({**snap, "n": 2})
-    again = live.decide([_req("a", 1.0), _req("b", 3.0), _req("b", 3.0)], [1.0, 3.0, 3.0], decided_at=200.0)
+    assert live.apply_signal(GridSignal(region="away", ts=2.0, price_usd_per_mwh=900.0))
+    again = live.decide_requests([_req("a", 1.0), _req("b", 3.0), _req("b", 3.0)], decided_at=200.0)
     assert again.placements[0] == first and again.repeated == 2
     assert again.placements[1] == again.placements[2] and again.placements[1]["region"] == "home"
 
@@ -36,32 +34,35 @@ def test_a_request_seen_again_gets_its_first_decision() -> None:
 def test_forgotten_decisions_are_decided_again() -> None:
     """A decision dropped unpublished is forgotten, so the next copy is decided afresh."""
     live = _live()
-    live.decide([_req("a", 1.0)], [1.0], decided_at=100.0)
+    live.decide_requests([_req("a", 1.0)], decided_at=100.0)
     live.forget(["a"])
-    assert live.decide([_req("a", 1.0)], [1.0], decided_at=150.0).placements[0]["decided_at"] == 150.0
+    assert live.decide_requests([_req("a", 1.0)], decided_at=150.0).placements[0]["decided_at"] == 150.0
 
 
 def test_dedup_memory_is_bounded() -> None:
     """The memory keeps the most recent dedup_size decisions only."""
     live = _live()
-    live.decide([_req(f"r{k}", 1.0) for k in range(25)], [1.0] * 25, decided_at=1.0)
+    live.decide_requests([_req(f"r{k}", 1.0) for k in range(25)], decided_at=1.0)
     assert len(live._seen) == 10 and "r24" in live._seen and "r0" not in live._seen
 
 
-def test_merge_keeps_fields_and_refuses_older_signals() -> None:
-    """A merged snapshot keeps fields a signal leaves out, counts signals, and ignores an older signal."""
-    a = merge_signal(
-        None, GridSignal(region="away", ts=10.0, price_usd_per_mwh=5.0, marginal_gco2_per_kwh=1.0)
-    )
-    assert a is not None
-    b = merge_signal(a, GridSignal(region="away", ts=11.0, pue=1.3))
-    assert b is not None and b["price_usd_per_mwh"] == 5.0 and b["pue"] == 1.3 and b["n"] == 2
-    assert merge_signal(b, GridSignal(region="away", ts=9.0, price_usd_per_mwh=999.0)) is None
-
-
-def test_duals_apply_only_when_newer() -> None:
-    """Shares versions only move forward; an older shares message is ignored."""
+def test_the_event_clock_never_runs_ahead_of_the_router_clock() -> None:
+    """A request dated ahead of the router's clock moves the event clock only up to the clock, so the
+    re-solve's demand window still holds the requests of now."""
     live = _live()
-    assert live.set_duals(5, [0.0, 1e-5])
-    assert not live.set_duals(4, [0.0, 9.0])
-    assert live.shares_version == 5
+    live.decide_requests([_req("now", 1000.0)], decided_at=1000.0, clock=1000.0)
+    live.decide_requests([_req("ahead", 1250.0)], decided_at=1000.0, clock=1000.0)
+    assert live.event_clock == 1000.0
+
+
+def test_a_request_ahead_of_the_clock_does_not_empty_the_capacity_windows() -> None:
+    """Live, the windows slide with min(t, clock): a request 250 s ahead leaves the last minute booked."""
+    live = _live()
+    live.decide_requests([_req(f"r{k}", 1000.0) for k in range(5)], decided_at=1000.0, clock=1000.0)
+    booked = live.scorer.windows.used_wh().sum()
+    live.decide_requests([_req("ahead", 1250.0)], decided_at=1000.0, clock=1000.0)
+    assert live.scorer.windows.used_wh().sum() == booked + 1.0
+    replayed = _live()  # replay (no clock): the window at 1250 holds only that request
+    replayed.decide_requests([_req(f"r{k}", 1000.0) for k in range(5)])
+    replayed.decide_requests([_req("ahead", 1250.0)])
+    assert replayed.scorer.windows.used_wh().sum() == 1.0

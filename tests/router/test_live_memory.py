@@ -16,12 +16,12 @@ def test_a_remembered_placement_costs_its_size_not_a_json_buffer() -> None:
         Request(request_id=f"r{k}", origin="fe-frankfurt", latency_budget_ms=300.0, energy_wh=0.5, ts=1.0)
         for k in range(2000)
     ]
-    live.decide(reqs[:10], [1.0] * 10, decided_at=2.0)  # compile and first allocations, not measured
+    live.decide_requests(reqs[:10], decided_at=2.0)  # compile and first allocations, not measured
     live.forget([r.request_id for r in reqs[:10]])
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        decided = live.decide(reqs, [1.0] * len(reqs), decided_at=2.0)
+        decided = live.decide_requests(reqs, decided_at=2.0)
         del decided
         held = tracemalloc.get_traced_memory()[0] - before
     finally:

@@ -14,15 +14,12 @@ from router.topology import load_topology
 FR = "azure:francecentral"
 
 
-def _router() -> tuple[Decider, dict[str, object] | None]:
+def _router() -> Decider:
     live = Decider(load_topology())
-    snap = merge_signal(
-        None,
-        GridSignal(region=FR, ts=0.0, price_usd_per_mwh=5.0, marginal_gco2_per_kwh=158.0, valid_for_s=300.0),
+    assert live.apply_signal(
+        GridSignal(region=FR, ts=0.0, price_usd_per_mwh=5.0, marginal_gco2_per_kwh=158.0, valid_for_s=300.0)
     )
-    assert snap is not None
-    live.apply_snapshot(snap)
-    return live, snap
+    return live
 
 
 _ids = itertools.count()
@@ -40,17 +37,13 @@ def _pinned_to_fr(live: Decider, ts: float) -> dict[str, object]:
             "ts": ts,
         }
     )
-    return live.decide([req], [ts], time.time()).placements[0]
+    return live.decide_requests([req], decided_at=time.time()).placements[0]
 
 
 def test_average_value_never_becomes_the_marginal_one() -> None:
     """After an average-only signal the kernel still prices the region's last marginal value (158, not 44)."""
-    live, snap = _router()
-    snap = merge_signal(
-        snap, GridSignal(region=FR, ts=100.0, average_gco2_per_kwh=44.18, source="electricitymaps")
-    )
-    assert snap is not None
-    live.apply_snapshot(snap)
+    live = _router()
+    assert live.apply_signal(GridSignal(region=FR, ts=100.0, average_gco2_per_kwh=44.18, source="electricitymaps"))
     p = _pinned_to_fr(live, 150.0)
     assert p["status"] == "placed"
     assert p["carbon_g"] == pytest.approx(p["facility_wh"] * 158.0 / 1e3)  # type: ignore[operator]
@@ -58,11 +51,7 @@ def test_average_value_never_becomes_the_marginal_one() -> None:
 
 def test_average_only_signal_does_not_refresh_a_stale_region() -> None:
     """A region whose marginal value and price are stale stays stale after an average-only signal."""
-    live, snap = _router()
+    live = _router()
     assert _pinned_to_fr(live, 1000.0)["reason"] == "pinned_state"  # FR is stale at 1000 s: not placed
-    snap = merge_signal(
-        snap, GridSignal(region=FR, ts=900.0, average_gco2_per_kwh=44.18, source="electricitymaps")
-    )
-    assert snap is not None
-    live.apply_snapshot(snap)
+    assert live.apply_signal(GridSignal(region=FR, ts=900.0, average_gco2_per_kwh=44.18, source="electricitymaps"))
     assert _pinned_to_fr(live, 1000.0)["status"] == "rejected"

@@ -9,7 +9,8 @@ from typing import Any
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
-from router.state import PRICE, PUE, SIG_TS, RegionState
+from router.kernel.columns import PRICE, PUE
+from router.state import RegionState
 from router.topology import Topology
 
 TOPO = Topology.model_validate(
@@ -70,13 +71,14 @@ def test_requests_are_processed_in_ts_order_whatever_the_file_order() -> None:
 
 
 def test_a_late_older_signal_never_overwrites_a_newer_one() -> None:
-    """Region state applied out of order keeps the newer values and reports the late one as ignored."""
+    """Region state applied out of order keeps the newer value as the latest (the late one joins the history
+    before it); a pue of the same ts applies and keeps the price."""
     state = RegionState(Plan(TOPO))
     assert state.apply_signal(_sig("away", 5.0, 5.0)[1])
-    assert not state.apply_signal(GridSignal(region="away", ts=4.0, price_usd_per_mwh=999.0))
-    assert state.f[1, PRICE] == 5.0 and state.f[1, SIG_TS] == 5.0
+    assert state.apply_signal(GridSignal(region="away", ts=4.0, price_usd_per_mwh=999.0))
+    assert state.latest(1, PRICE) == (5.0, 5.0)
     assert state.apply_signal(GridSignal(region="away", ts=5.0, pue=1.3))  # same ts: applies, keeps price
-    assert state.f[1, PRICE] == 5.0 and state.f[1, PUE] == 1.3
+    assert state.latest(1, PRICE) == (5.0, 5.0) and state.f[1, PUE] == 1.3
 
 
 def test_stale_regions_are_never_relocation_targets_but_home_still_serves() -> None:

@@ -23,12 +23,16 @@ def test_nan_and_inf_never_reach_the_kernel(bad: float) -> None:
     scorer = Scorer(plan)
     b = _batch(plan)
     b.f[0, 2] = bad
-    with pytest.raises(ValueError, match="req_f holds NaN or inf"):
+    with pytest.raises(ValueError, match=r"req\.f holds NaN or inf"):
         scorer.decide(b)
     b = _batch(plan)
     scorer.state.f[0, 0] = bad
-    with pytest.raises(ValueError, match="reg_f holds NaN or inf"):
+    with pytest.raises(ValueError, match="reg holds NaN or inf"):
         scorer.decide(b)
+    scorer.state.f[0, 0] = 1.2
+    scorer.state.val[0, 0, 0] = bad
+    with pytest.raises(ValueError, match="reg holds NaN or inf"):
+        scorer.decide(_batch(plan))
 
 
 def test_wrong_dtype_or_layout_is_refused() -> None:
@@ -36,11 +40,11 @@ def test_wrong_dtype_or_layout_is_refused() -> None:
     plan = Plan(TOPO)
     scorer = Scorer(plan)
     b = _batch(plan)
-    f32 = RequestArrays(ids=b.ids, origins=b.origins, f=b.f.astype(np.float32), i=b.i)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"req_f: got float32\(1, 6\), expected float64\(1, 6\)"):
+    f32 = RequestArrays(ids=b.ids, origins=b.origins, f=b.f.astype(np.float32), i=b.i, allow=b.allow)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"req\.f: got float32\(1, 6\), expected float64\(1, 6\)"):
         scorer.decide(f32)
     fortran = RequestArrays(
-        ids=b.ids, origins=b.origins, f=np.asfortranarray(np.tile(b.f, (1, 2)))[:, ::2], i=b.i
+        ids=b.ids, origins=b.origins, f=np.asfortranarray(np.tile(b.f, (1, 2)))[:, ::2], i=b.i, allow=b.allow
     )
     with pytest.raises(TypeError, match="C-order"):
         scorer.decide(fortran)

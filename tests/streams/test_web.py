@@ -49,7 +49,7 @@ def _decide(live: Decider, metrics: Metrics, n: int = 300) -> list[dict[str, Any
     """Place the first ``n`` bundled requests after the first hour and record them in ``metrics``."""
     rows = [r for r in _lines("sample_requests.jsonl") if r["ts"] > T0 + 3600][:n]
     reqs = [Request.model_validate(r) for r in rows]
-    out = live.decide(reqs, [r["ts"] for r in rows], decided_at=T0 + 4000).placements
+    out = live.decide_requests(reqs, decided_at=T0 + 4000).placements
     metrics.record_placements(out, [T0 + 4000] * len(out))
     return out
 
