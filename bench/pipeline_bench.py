@@ -14,7 +14,7 @@ fetched batch, in batches of 4096, on one thread:
 
 The garbage collector is tuned as in the worker (``streams.worker.tune_gc``) unless ``--default-gc``.
 
-The bundled grid signals are applied (as merged snapshots, like the state feed) before each batch whose
+The bundled grid signals are applied (``Decider.apply_signal``, like the state feed) before each batch whose
 requests reach their time, outside the timed stages. Prints microseconds per decision by stage and decisions
 per second (target >= 150k/s on one core), then profiles one pass with pyinstrument (cProfile when
 pyinstrument is missing) and prints the top 10 functions by cumulative time. Writes
@@ -34,12 +34,12 @@ from typing import Any
 
 import orjson
 
-import router.live
+import router.decider
 from bench.common import BusyMeter, load_average, machine, print_table, summary, write_json
 from router.commands import bundled
 from router.decider import Decider
 from router.models import GridSignal
-from router.plan import RequestIds
+from router.plan import RequestIds, Row
 from router.scoring import warm_up
 from router.topology import load_topology
 from streams.codec import DEFAULT_MAX_BYTES, Rejected, decode_checked_request
@@ -112,26 +112,21 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
     plan = live.plan
     inner = clock or StageClock()
     live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]
-    original_placements, original_encode = router.live.placements, router.live.encode_placement
-    router.live.placements = inner.wrap("placements", original_placements)
-    router.live.encode_placement = inner.wrap("encode", original_encode)
+    original_placements, original_encode = router.decider.placements, router.decider.encode_placement
+    router.decider.placements = inner.wrap("placements", original_placements)
+    router.decider.encode_placement = inner.wrap("encode", original_encode)
     metrics = Metrics("bench")
-    snapshots: dict[str, dict[str, Any]] = {}
     k_sig, timed, decisions, bad = 0, 0.0, 0, 0
     perf = time.perf_counter
     try:
         for start, stop in _batches(len(w.records), batch):
             while k_sig < len(w.signals) and w.signals[k_sig].ts <= w.ts[stop - 1]:  # not timed
-                sig = w.signals[k_sig]
-                merged = merge_signal(snapshots.get(sig.region), sig)
-                if merged is not None:
-                    snapshots[sig.region] = merged
-                    live.apply_snapshot(merged)
+                live.apply_signal(w.signals[k_sig])
                 k_sig += 1
             t0 = perf()
             reqs: list[RequestIds] = []
             ts: list[float] = []
-            rows: list[tuple[list[float], list[int]]] = []
+            rows: list[Row] = []
             for raw in w.records[start:stop]:
                 got = decode_checked_request(raw, plan, DEFAULT_MAX_BYTES, 0.0)
                 if isinstance(got, Rejected):
@@ -142,7 +137,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
                 rows.append(got[1])
             t1 = perf()
             before = sum(inner.seconds[k] for k in ("kernel", "placements", "encode"))
-            decided = live.decide(reqs, ts, decided_at=time.time(), rows=rows)
+            decided = live.decide(reqs, rows, decided_at=time.time())
             t2 = perf()
             metrics.record_placements(decided.placements, ts)  # what the data plane does after the acks
             t3 = perf()
@@ -153,7 +148,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
             timed += t3 - t0
             decisions += len(decided.values)
     finally:
-        router.live.placements, router.live.encode_placement = original_placements, original_encode
+        router.decider.placements, router.decider.encode_placement = original_placements, original_encode
     return timed, decisions, bad
 
 

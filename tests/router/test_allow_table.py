@@ -1,4 +1,4 @@
-"""Jurisdiction masks: bit words per request, matched case-insensitively, with a memo bounded whatever arrives."""
+"""Jurisdiction masks: bit words per request, matched case-insensitively, memo bounded whatever arrives."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_a_flood_of_new_lists_keeps_the_memo_bounded() -> None:
 def test_long_lists_are_not_remembered_and_memory_stays_flat() -> None:
     """2,000 distinct 12,500-code lists (the hostile flood of issue 16) keep no list: memory stays flat."""
     masks = Plan(load_topology(None)).allow
-    lists = [tuple(f"C{k}-{i}" for i in range(12_500)) + ("DE",) for k in range(50)]
+    lists = [(*(f"C{k}-{i}" for i in range(12_500)), "DE") for k in range(50)]
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for k in range(2_000):

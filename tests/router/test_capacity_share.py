@@ -19,7 +19,9 @@ def _reqs(n: int, energy_wh: float) -> list[Request]:
 def test_a_quarter_share_guards_a_quarter_of_every_window() -> None:
     """With share 1/4 a region takes at most a quarter of what it takes with the whole window."""
     counts = []
-    energy = float(Decider(load_topology(None)).scorer.state.capacity_nwh().max()) / 1e9 / 40  # <= 40 fill one
+    energy = (
+        float(Decider(load_topology(None)).scorer.state.capacity_nwh().max()) / 1e9 / 40
+    )  # <= 40 fill one
     for share in (1.0, 0.25):
         live = Decider(load_topology(None))
         live.scorer.state.set_capacity_share(share)

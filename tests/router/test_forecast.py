@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from router.cli import main
-from router.errors import ConfigError
 from router.decider import Decider
+from router.errors import ConfigError
 from router.models import GridForecast, GridSignal, Placement, Request
 from router.replay import replay
 from router.topology import Topology, load_topology

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from router.decider import Decider
+from router.kernel.columns import CARBON, PRICE, PUE
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
-from router.kernel.columns import CARBON, PRICE, PUE
 from router.state import RegionState, valid_end
 from tests.router.test_replay import TOPO
 

@@ -105,7 +105,12 @@ def test_list_and_object_types_are_named_in_json_words() -> None:
 
 def test_failed_items_do_not_also_report_an_empty_list() -> None:
     """Bad forecast points are reported; pydantic's follow-on 'at least 1 item after validation' is not."""
-    data = {"region": "a", "generated_at": 1, "step_s": 1, "points": [{"ts": 1}, {"ts": "x", "price_usd_per_mwh": 1}]}
+    data = {
+        "region": "a",
+        "generated_at": 1,
+        "step_s": 1,
+        "points": [{"ts": 1}, {"ts": "x", "price_usd_per_mwh": 1}],
+    }
     got = problems_from_validation(_errors(GridForecast, data), "f.jsonl", 1)
     assert [p.field for p in got] == ["points[1]", "points[2].ts"]
     assert got[0].problem.startswith("forecast point carries no value")  # 'Value error, ' is dropped

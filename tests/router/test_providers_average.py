@@ -43,7 +43,9 @@ def _pinned_to_fr(live: Decider, ts: float) -> dict[str, object]:
 def test_average_value_never_becomes_the_marginal_one() -> None:
     """After an average-only signal the kernel still prices the region's last marginal value (158, not 44)."""
     live = _router()
-    assert live.apply_signal(GridSignal(region=FR, ts=100.0, average_gco2_per_kwh=44.18, source="electricitymaps"))
+    assert live.apply_signal(
+        GridSignal(region=FR, ts=100.0, average_gco2_per_kwh=44.18, source="electricitymaps")
+    )
     p = _pinned_to_fr(live, 150.0)
     assert p["status"] == "placed"
     assert p["carbon_g"] == pytest.approx(p["facility_wh"] * 158.0 / 1e3)  # type: ignore[operator]
@@ -53,5 +55,7 @@ def test_average_only_signal_does_not_refresh_a_stale_region() -> None:
     """A region whose marginal value and price are stale stays stale after an average-only signal."""
     live = _router()
     assert _pinned_to_fr(live, 1000.0)["reason"] == "pinned_state"  # FR is stale at 1000 s: not placed
-    assert live.apply_signal(GridSignal(region=FR, ts=900.0, average_gco2_per_kwh=44.18, source="electricitymaps"))
+    assert live.apply_signal(
+        GridSignal(region=FR, ts=900.0, average_gco2_per_kwh=44.18, source="electricitymaps")
+    )
     assert _pinned_to_fr(live, 1000.0)["status"] == "rejected"

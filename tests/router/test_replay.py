@@ -6,10 +6,10 @@ import subprocess
 import sys
 from typing import Any
 
+from router.kernel.columns import PRICE, PUE
 from router.models import GridSignal, Request
 from router.plan import Plan
 from router.replay import replay
-from router.kernel.columns import PRICE, PUE
 from router.state import RegionState
 from router.topology import Topology
 
