@@ -17,13 +17,17 @@ from router.decider import Decider
 from router.models import Request
 from router.topology import load_topology
 from streams.control import build_app
+from streams.codec import Clock
 from streams.dataplane import DataPlane
+from streams.leadership import Leadership, Term, sign
 from streams.metrics import Metrics
 from streams.settings import Settings, load_settings
 from streams.statefeed import StateFeed
 from streams.web import MAX_GROUPS, RateWindow, page_html, web_state
 
 T0 = 1776038400.0
+NOW = Clock(T0 + 4000)  # the workers' clock in these tests
+TERM = Term(epoch=3, leader="w-leader", key=b"k" * 32)
 PASSWORD = "hunter2-do-not-show"
 
 
@@ -35,13 +39,20 @@ def _settings(**kw: Any) -> Settings:
     return load_settings(kafka_bootstrap_servers="127.0.0.1:9092", worker_id="w-unit", **kw)
 
 
+def _leadership() -> Leadership:
+    """A worker's view of the request group: it has entered ``TERM`` (led by another worker)."""
+    leadership = Leadership("w-unit")
+    leadership.enter(TERM)
+    return leadership
+
+
 def _fed(settings: Settings) -> tuple[Decider, StateFeed]:
     """A live router whose state feed applied the bundled real signals of the first hour."""
     live = Decider(load_topology(), dedup_size=1000)
-    feed = StateFeed(settings, live)
+    feed = StateFeed(settings, live, _leadership())
     for s in _lines("sample_signals.jsonl"):
         if s["ts"] <= T0 + 3600:
-            feed._apply(settings.topic_signals, orjson.dumps(s))
+            feed._apply(settings.topic_signals, orjson.dumps(s), NOW)
     return live, feed
 
 
@@ -54,12 +65,14 @@ def _decide(live: Decider, metrics: Metrics, n: int = 300) -> list[dict[str, Any
     return out
 
 
-def _resolver_message(live: Decider, version: int, groups: int) -> bytes:
-    """A shares message shaped exactly as the control plane publishes it (rows as JSON arrays)."""
+def _resolver_message(live: Decider, seq: int, groups: int) -> bytes:
+    """A shares message shaped exactly as the control plane publishes it (rows as JSON arrays), signed in
+    ``TERM``."""
     regions = list(live.plan.region_ids)
-    return orjson.dumps(
+    return sign(
         {
-            "version": version,
+            "version": (TERM.epoch << 32) + seq,
+            "seq": seq,
             "ts": T0,
             "ok": True,
             "status": "Optimal",
@@ -69,8 +82,8 @@ def _resolver_message(live: Decider, version: int, groups: int) -> bytes:
             "shares": [[1.0 / len(regions)] * len(regions) for _ in range(groups)],
             "unserved_share": [0.0] * groups,
             "solve_s": 0.01,
-            "leader": "w-leader",
-        }
+        },
+        TERM,
     )
 
 
@@ -79,12 +92,16 @@ def test_state_feed_installs_the_control_planes_shares_message() -> None:
     (with its leader) for the page; an older version is not."""
     s = _settings()
     live, feed = _fed(s)
-    feed._apply(s.topic_shares, _resolver_message(live, 7, groups=3))
+    feed._apply(s.topic_shares, _resolver_message(live, 7, groups=3), NOW)
     assert feed.applied["shares"] == 1 and feed.applied["skipped"] == 0
-    assert live.shares_version == 7
+    assert live.shares_version == (TERM.epoch << 32) + 7
     assert feed.latest_shares is not None and feed.latest_shares["leader"] == "w-leader"
-    feed._apply(s.topic_shares, _resolver_message(live, 6, groups=1))
-    assert live.shares_version == 7 and len(feed.latest_shares["groups"]) == 3
+    feed._apply(s.topic_shares, _resolver_message(live, 6, groups=1), NOW)
+    assert live.shares_version == (TERM.epoch << 32) + 7 and len(feed.latest_shares["groups"]) == 3
+    forged = orjson.loads(_resolver_message(live, 8, groups=1))
+    forged["mu_usd_per_wh"] = dict.fromkeys(forged["mu_usd_per_wh"], 1.0)  # altered after signing
+    feed._apply(s.topic_shares, orjson.dumps(forged), NOW)
+    assert live.shares_version == (TERM.epoch << 32) + 7 and feed.applied["skipped"] == 1
 
 
 def test_baseline_and_placed_counters_give_signed_savings() -> None:
@@ -108,6 +125,7 @@ def test_baseline_and_placed_counters_give_signed_savings() -> None:
     saved_before = get("carbon_router_saved_usd_total")
     m.record_placements([worse], [T0])
     assert get("carbon_router_saved_usd_total") == saved_before
+    assert get("carbon_router_saved_usd_negative_total") == pytest.approx(1.0)  # the loss is counted
     after_base = get("carbon_router_baseline_energy_usd_total") or 0.0
     after_routed = get("carbon_router_placed_energy_usd_total") or 0.0
     assert after_base - after_routed == pytest.approx(base - routed - 1.0)
@@ -128,7 +146,7 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
         sasl_password=PASSWORD,
     )
     live, feed = _fed(s)
-    feed._apply(s.topic_shares, _resolver_message(live, 9, groups=MAX_GROUPS + 5))
+    feed._apply(s.topic_shares, _resolver_message(live, 9, groups=MAX_GROUPS + 5), NOW)
     m = Metrics("w-unit")
     out = _decide(live, m)
     state = web_state(s, live, m, feed.latest_shares, T0 + 4000, RateWindow())
@@ -150,7 +168,8 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
     assert set(ages) == set(live.plan.region_ids)
     assert all(a is not None and 400 <= a <= 4000 for a in ages.values())
     sh = state["shares"]
-    assert sh["version"] == state["shares_version"] == 9 and sh["leader"] == "w-leader"
+    assert sh["version"] == state["shares_version"] == (TERM.epoch << 32) + 9
+    assert sh["leader"] == "w-leader"
     assert sh["n_groups"] == MAX_GROUPS + 5 and len(sh["groups"]) == len(sh["shares"]) == MAX_GROUPS
     mu = {r["region"]: r["mu_usd_per_wh"] for r in state["regions"]}
     assert mu[live.plan.region_ids[2]] == pytest.approx(3e-5)  # the LP's dual, not the scaled one
@@ -191,7 +210,9 @@ def test_web_port_routes_are_the_page_its_json_metrics_and_health_only() -> None
     s = _settings()
     live = Decider(load_topology())
     m = Metrics("w-unit")
-    app = build_app(s, live, m, DataPlane(s, live, m), StateFeed(s, live))
+    leadership = _leadership()
+    dataplane, feed = DataPlane(s, live, m, leadership), StateFeed(s, live, leadership)
+    app = build_app(s, live, m, dataplane, feed, leadership)
     app.web.init_server()
     routes = [(r.method, r.resource.canonical) for r in app.web.web_app.router.routes() if r.resource]
     assert set(routes) == {
