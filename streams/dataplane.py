@@ -95,8 +95,7 @@ class DataPlane(Service):
         self._placement_partitions = len(await self.producer.partitions_for(s.topic_placements) or {0})
         assignor = TermAssignor(self.leadership)  # hands out the re-solve's leadership terms
         self.consumer = AIOKafkaConsumer(**consumer_kwargs(s), partition_assignment_strategy=(assignor,))
-        self.consumer.subscribe([s.topic_requests], listener=_ReloadOnAssign(self))
-        await self.consumer.start()
+        await self.consumer.start()  # joins the group only once subscribed, after the state is read
         log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
 
     async def on_stop(self) -> None:
@@ -115,6 +114,8 @@ class DataPlane(Service):
                 await asyncio.wait_for(self.ready_hook(), timeout=_READY_TIMEOUT_S)
             except TimeoutError:
                 log.warning("control_plane_not_ready", waited_s=_READY_TIMEOUT_S)
+        # join only now: the term this worker hands out must follow every epoch on router.shares
+        self.consumer.subscribe([self.settings.topic_requests], listener=_ReloadOnAssign(self))
         session_s = self.settings.session_timeout_ms / 1000.0
         while not self.should_stop:
             asked_at, assignments = time.monotonic(), self._assignments

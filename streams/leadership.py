@@ -30,6 +30,7 @@ import structlog
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+from pydantic import ValidationError
 
 from router.bounds import MAX_EPOCH, MAX_SEQ
 from router.models import SharesMessage
@@ -98,6 +99,11 @@ class Leadership:
         """Call ``listener`` with every new term."""
         self._listeners.append(listener)
 
+    def saw_epoch(self, epoch: int) -> None:
+        """An epoch read on ``router.shares`` (bounded by ``SharesMessage``): terms handed out from now on
+        follow it, also after the whole group restarted and no member remembers its term."""
+        self.known_epoch = max(self.known_epoch, epoch)
+
     def enter(self, term: Term) -> None:
         """A new term from the group's assignment."""
         if self.current is not None and term.epoch <= self.current.epoch:
@@ -165,6 +171,16 @@ def _reported_epoch(user_data: bytes) -> int:
         return 0
 
 
+def _invalid_field(value: bytes | None) -> str | None:
+    """The first field of an invalid shares message at fault (pydantic reads integers orjson cannot)."""
+    try:
+        SharesMessage.model_validate_json(value or b"")
+    except ValidationError as exc:
+        loc = exc.errors()[0].get("loc") or (None,)
+        return None if loc[0] is None else str(loc[0])
+    return None
+
+
 def next_seq(seq: int) -> int:
     """The next solve count in a term (bounded: a term of 2**32 solves keeps its last count)."""
     return min(seq + 1, MAX_SEQ)
@@ -192,16 +208,15 @@ def judge(value: bytes | None, leadership: Leadership) -> Verdict:
         msg = SharesMessage.model_validate_json(value or b"")
     except (orjson.JSONDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         text = str(exc).splitlines()
-        return Verdict("invalid", problem="not a valid shares message: " + " ".join(text[:3])[:300])
+        problem = "not a valid shares message: " + " ".join(text[:3])[:300]
+        return Verdict("invalid", problem=problem, field=_invalid_field(value))
     current = leadership.current
     term = leadership.terms.get(msg.epoch)
     if term is None and (current is None or msg.epoch > current.epoch):
         return Verdict("ahead", msg=msg)
-    problem = verify(obj, msg, term)
-    if problem is not None:
-        return Verdict(
-            "forged", msg=msg, problem=problem, field="mac" if "signature" in problem else "leader"
-        )
+    why = verify(obj, msg, term)
+    if why is not None:
+        return Verdict("forged", msg=msg, problem=why, field="mac" if "signature" in why else "leader")
     if current is not None and msg.epoch < current.epoch:
         began = leadership.entered_at.get(current.epoch)
         if began is not None and msg.ts > began + _STALE_GRACE_S:

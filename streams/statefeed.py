@@ -131,6 +131,8 @@ class StateFeed(Service):
 
     def _apply_shares(self, value: bytes | None) -> None:
         verdict = judge(value, self.leadership)
+        if verdict.msg is not None:  # the next term this worker hands out follows every epoch on the topic
+            self.leadership.saw_epoch(verdict.msg.epoch)
         if verdict.outcome == "ahead":
             self._pending = value  # the term it belongs to arrives with this worker's next assignment
             return

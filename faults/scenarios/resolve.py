@@ -2,17 +2,19 @@
 
 The LP has an unserved-demand slack, so it is never infeasible; what fails in practice is the time limit.
 The workers run a topology whose capacities bind (so that the leader re-solves every second) and requests
-whose event times advance with the wall clock. Full form: a worker with the default time limit re-solves
-and publishes shares version V; it leaves (SIGTERM) and a worker with ``resolve_time_limit_s`` = 1e-6 s
-takes over, whose every re-solve stops at the time limit. Quick form: shares version V is published on
-``router.shares`` (as a previous leader would have) before that one worker starts.
+whose event times advance with the wall clock. A worker with the default time limit leads, re-solves and
+publishes signed shares; a worker with ``resolve_time_limit_s`` = 1e-6 s joins (and installs the leader's
+shares under the new term), then the good leader leaves (SIGTERM) and the failing worker leads, whose every
+re-solve stops at the time limit. Quick and full forms differ in rate and hold time only: shares are signed
+by the request group's terms (streams/leadership.py), so no form can inject them from outside.
 
 Checked while the failing worker leads: its re-solves fail (``carbon_router_resolves_total{outcome=
-"failed"}`` > 0, none ok, ``resolve_failed`` in its log naming the kept shares version) and publish nothing
-on ``router.shares``; the shares in use stay V (``/healthz``, and ``shares_version`` of every placement it
-decides); the capacity guard holds: replaying its placements in decision order through the capacity
-windows (``faults.checker.capacity_overruns``), no region's placed energy ever exceeds its window; nothing
-acknowledged is lost.
+"failed"}`` > 0, none ok, ``resolve_failed`` in its log naming the shares version in use); what it
+publishes on ``router.shares`` is only the hand-over republish of the last good duals, signed in its own
+term; the duals in use stay the last good ones (``/healthz`` and every placement's ``shares_version`` name a
+message with those duals); the capacity guard holds: replaying its placements in decision order through the
+capacity windows (``faults.checker.capacity_overruns``), no region's placed energy ever exceeds its window;
+nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from faults.scenarios.common import (
     wait_placed,
 )
 from router.topology import Topology, load_topology
-from tests.integration.harness import WorkerProc, produce
+from tests.integration.harness import WorkerProc
 
 __all__ = ["CAPACITY_SCALE", "FAILING_TIME_LIMIT_S", "resolve_fails", "scarce_topology"]
 
@@ -51,7 +53,6 @@ __all__ = ["CAPACITY_SCALE", "FAILING_TIME_LIMIT_S", "resolve_fails", "scarce_to
 FAILING_TIME_LIMIT_S = 1e-6
 #: The bundled capacities times this: the windows bind at a few hundred requests per second.
 CAPACITY_SCALE = 0.02
-_QUICK_VERSION = 7_000_000_007
 
 
 def scarce_topology(logdir: Path) -> tuple[Topology, Path]:
@@ -75,24 +76,6 @@ def _paced_requests(n: int, tag: str, rate: float) -> list[dict[str, Any]]:
     return [dict(r, ts=T0 + 3600 + k / rate) for k, r in enumerate(fresh_requests(n, tag))]
 
 
-def _shares_message(topo: Topology, version: int) -> dict[str, Any]:
-    """A shares message as a previous leader would have published it, with non-zero duals."""
-    regions = [r.id for r in topo.regions]
-    return {
-        "version": version,
-        "ts": time.time(),
-        "ok": True,
-        "status": "optimal",
-        "regions": regions,
-        "mu_usd_per_wh": {r: 1e-6 * (k + 1) for k, r in enumerate(regions)},
-        "groups": [],
-        "shares": [],
-        "unserved_share": [],
-        "solve_s": 0.01,
-        "leader": "scenario-7",
-    }
-
-
 def resolve_fails(ctx: Ctx) -> Result:
     """Scenario 7: the leader's re-solves stop at their time limit while requests keep coming."""
     res = Result("7", "re-solve fails (time limit)")
@@ -105,13 +88,9 @@ def resolve_fails(ctx: Ctx) -> Result:
     ph: dict[str, Any] = {}
     log = SendLog()
     try:
-        if ctx.quick:
-            produce(s, s.topic_shares, [(b"shares", orjson.dumps(_shares_message(topo, _QUICK_VERSION)))])
-        else:
-            workers.append(start_worker(s, "s7-solver", ctx, topology=path))
+        workers.append(start_worker(s, "s7-solver", ctx, topology=path))
         publish_signals(s, sig)
-        for w in workers:
-            w.wait(lambda h: h["signals_version"] >= len(sig))
+        workers[0].wait(lambda h: h["signals_version"] >= len(sig))
         done = asyncio.Event()
 
         async def load() -> None:
@@ -122,24 +101,19 @@ def resolve_fails(ctx: Ctx) -> Result:
                 await send_paced(s, s.topic_requests, chunk, rate=rate, log=log)
 
         async def handover() -> None:
-            if workers:  # the full form: a good leader first, until it has published shares
-                deadline = time.monotonic() + 90
-                while time.monotonic() < deadline:
-                    h = await asyncio.to_thread(workers[0].health)
-                    if h["shares_version"] > 0 and h["batches"] > 0:
-                        break
-                    await asyncio.sleep(0.5)
-                await asyncio.sleep(2.0)
-                ph["solver_resolves"] = await asyncio.to_thread(
-                    metric_values, workers[0], "carbon_router_resolves_total"
-                )
-                ph["solver_exit"] = await asyncio.to_thread(workers[0].stop, 30.0)
-            ph["failing_from"] = time.time()
+            await asyncio.to_thread(workers[0].wait, lambda h: h["shares_version"] > 0, 90.0)
             w = WorkerProc(
                 s, "s7-failing", ctx.logdir, topology=path, resolve_time_limit_s=FAILING_TIME_LIMIT_S
             )
             workers.append(w)
-            await asyncio.to_thread(w.wait, lambda h: h["batches"] > 0, 90.0)
+            # both in one term, the good leader's shares of that term installed by the failing worker
+            await asyncio.to_thread(w.wait, lambda h: h["shares_version"] > 0 and h["batches"] > 0, 90.0)
+            ph["solver_resolves"] = await asyncio.to_thread(
+                metric_values, workers[0], "carbon_router_resolves_total"
+            )
+            ph["solver_exit"] = await asyncio.to_thread(workers[0].stop, 30.0)
+            ph["failing_from"] = time.time()
+            await asyncio.to_thread(w.wait, lambda h: h["partitions"] == s.request_partitions, 60.0)
             seen: set[int] = set()
             until = time.monotonic() + hold_s
             while time.monotonic() < until:
@@ -160,8 +134,10 @@ def _check(res: Result, s: Any, log: SendLog, w: WorkerProc, topo: Topology, ph:
     check = check_placements(log.acked, recs)
     fill_result(res, log, check)
     shares = [r.json() for r in read_topic(s, s.topic_shares, timeout_s=10)]
-    kept = max((int(m["version"]) for m in shares), default=0)
+    before = [m for m in shares if float(m["ts"]) < ph["failing_from"]]
     after = [m for m in shares if float(m["ts"]) >= ph["failing_from"]]
+    kept_mu = before[-1]["mu_usd_per_wh"] if before else None
+    same = {int(m["version"]) for m in shares if m["mu_usd_per_wh"] == kept_mu}
     mine = [p for rows in check.by_id.values() for r, p in rows if p["decided_at"] >= ph["failing_from"]]
     versions = sorted({int(p["shares_version"]) for p in mine})
     resolves = metric_values(w, "carbon_router_resolves_total") or {}
@@ -177,10 +153,11 @@ def _check(res: Result, s: Any, log: SendLog, w: WorkerProc, topo: Topology, ph:
     res.details.update(
         {
             "phases": ph,
-            "shares_kept_version": kept,
-            "shares_published_while_failing": len(after),
+            "versions_with_the_last_good_duals": sorted(same),
+            "shares_published_while_failing": [(m["leader"], m["version"]) for m in after],
             "placement_shares_versions": versions,
             "placements_checked_for_capacity": len(mine),
+            "capacity_limited": sum(1 for p in mine if p.get("removed", {}).get("capacity", 0) > 0),
             "peak_window_use": peak,
             "capacity_overruns": overruns[:10],
             "failing_resolves": resolves,
@@ -188,18 +165,21 @@ def _check(res: Result, s: Any, log: SendLog, w: WorkerProc, topo: Topology, ph:
         }
     )
     v = res.violations
-    if kept == 0:
-        v.append("no shares were ever published, so there was no last good result to keep")
+    if kept_mu is None:
+        v.append("no shares were published before the hand-over, so there was no last good result to keep")
     if not failed or ok:
         v.append(f"the failing worker's re-solves: {resolves} (expected failed > 0 and no ok)")
-    if not failed_lines or any(x.get("shares_version") != kept for x in failed_lines):
-        v.append(f"resolve_failed log lines missing or not naming the kept version {kept}")
-    if after:
-        v.append(f"{len(after)} shares published while every re-solve failed")
-    if ph.get("shares_versions_seen") != [kept]:
-        v.append(f"the worker's shares_version moved: {ph.get('shares_versions_seen')} (kept {kept})")
-    if versions != [kept]:
-        v.append(f"placements decided while re-solves failed carry shares versions {versions}, not {kept}")
+    if not failed_lines or any(x.get("shares_version") not in same for x in failed_lines):
+        v.append(f"resolve_failed log lines missing or naming a version without the last good duals {same}")
+    if any(m["mu_usd_per_wh"] != kept_mu or m["leader"] != w.worker_id for m in after):
+        v.append(f"shares other than the hand-over republish published while every re-solve failed: {after}")
+    if len(after) > 1:
+        v.append(f"{len(after)} republishes after one hand-over (expected at most 1)")
+    if not set(ph.get("shares_versions_seen", [])) <= same or not set(versions) <= same:
+        v.append(
+            "the failing worker used duals other than the last good ones: health "
+            f"{ph.get('shares_versions_seen')}, placements {versions} (with those duals: {sorted(same)})"
+        )
     if not mine:
         v.append("no placement was decided while the re-solves failed")
     if overruns:

@@ -1,6 +1,7 @@
 """Scenario 6: grid signals stop for longer than their validity, then arrive late and out of order; a
-region other than the home region is a target only while its signal is fresh, a late signal never
-overwrites a newer one, every placed request records ``signal_age_s``."""
+region other than the home region is a target only while its signal is fresh, a late signal joins the
+region's value history (docs: "One rule for time") and is never used by a request dated after a newer
+value, every placed request records ``signal_age_s``."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def stale_signals(ctx: Ctx) -> Result:
     rng.shuffle(late)
     phase_c = [sig(r, t2) for r in regions] + late + [sig(regions[0], t2 + 1)]
     published = phase_a + phase_c  # in log order
-    applied_c = len(regions) + 1  # the late ones must not count
+    applied_c = len(phase_c)  # the late ones join the history too
 
     def reqs(tag: str, lo: float, hi: float) -> list[dict[str, Any]]:
         out = fresh_requests(n, f"s6{tag}")
@@ -93,23 +94,29 @@ def stale_signals(ctx: Ctx) -> Result:
 
 
 def _held_states(published: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """(ts, valid_for_s) states each region holds when signals are merged in event time in log order."""
+    """(ts, valid_for_s) values each region's history holds: every signal, the late ones included."""
     held: dict[str, list[tuple[float, float]]] = {}
     for sig in published:
-        seq = held.setdefault(sig["region"], [])
-        if seq and sig["ts"] < seq[-1][0]:
-            continue  # a late, older signal must not overwrite
-        seq.append((float(sig["ts"]), float(sig["valid_for_s"])))
+        held.setdefault(sig["region"], []).append((float(sig["ts"]), float(sig["valid_for_s"])))
     return held
+
+
+def _late(published: Sequence[dict[str, Any]]) -> set[tuple[str, float]]:
+    """(region, ts) of the signals published after a newer one of their region."""
+    newest: dict[str, float] = {}
+    out: set[tuple[str, float]] = set()
+    for sig in published:
+        ts = float(sig["ts"])
+        if ts < newest.get(sig["region"], -1.0):
+            out.add((sig["region"], ts))
+        newest[sig["region"]] = max(ts, newest.get(sig["region"], -1.0))
+    return out
 
 
 def _check_staleness(
     res: Result, recs: Sequence[Rec], published: Sequence[dict[str, Any]], phase_of: dict[str, str]
 ) -> None:
-    held = _held_states(published)
-    late = {(s["region"], float(s["ts"])) for s in published} - {
-        (r, ts) for r, seq in held.items() for ts, _ in seq
-    }
+    held, late = _held_states(published), _late(published)
     reloc: Counter[str] = Counter()
     stale_targets, late_used, no_age, unexplained = [], [], [], []
     for rec in recs:
@@ -121,6 +128,7 @@ def _check_staleness(
             no_age.append(rid)
             continue
         used_ts = p["event_ts"] - age
+        # every request of phase c is dated after the newest signals: a late value is never its latest
         if any(r == region and abs(ts - used_ts) < 1e-3 for r, ts in late):
             late_used.append(rid)
         if region == p["home_region"]:

@@ -45,7 +45,8 @@ def test_kill_and_restart_loses_nothing_and_repeats_only_uncommitted(results: di
 
 
 def test_stale_signals_never_make_a_relocation_target(results: dict[str, Result]) -> None:
-    """No relocation to a region with a stale signal, late signals are dropped, every placement has an age."""
+    """No relocation to a region with a stale signal, a late signal never used after a newer one, every
+    placement has an age."""
     r = results["6"]
     assert r.ok, r.violations
     assert r.lost == 0
@@ -81,15 +82,18 @@ def test_overflowing_energy_is_dead_lettered(results: dict[str, Result]) -> None
 def test_failing_resolve_keeps_the_last_good_shares_and_the_capacity_guard(
     results: dict[str, Result],
 ) -> None:
-    """While every re-solve of the leader stops at its time limit, the shares already published stay in use
-    (no new shares, every placement carries the kept version), the failures are counted and logged, and no
-    region's capacity window is overrun when its placements are replayed."""
+    """While every re-solve of the new leader stops at its time limit, the last good duals stay in use (it
+    publishes only their hand-over republish in its term, every placement carries a version with those
+    duals), the failures are counted and logged, and no region's capacity window is overrun when its
+    placements are replayed."""
     r = results["7"]
     assert r.ok, r.violations
     d = r.details
     assert r.lost == 0 and r.placed == r.acked > 0
-    assert d["placement_shares_versions"] == [d["shares_kept_version"]]
-    assert d["shares_published_while_failing"] == 0
+    assert set(d["placement_shares_versions"]) <= set(d["versions_with_the_last_good_duals"])
+    assert [leader for leader, _ in d["shares_published_while_failing"]] in ([], ["s7-failing"])
     assert d["failing_resolves"].get('outcome="failed"', 0) > 0
     assert d["resolve_failed_log"] and d["capacity_overruns"] == []
-    assert max(d["peak_window_use"].values()) > 0.9  # the windows did bind, so the guard was exercised
+    # the windows did bind, so the guard was exercised: candidates removed for capacity (the peak replayed
+    # from the hand-over on is about half: the windows already held what the worker placed before it)
+    assert d["capacity_limited"] > 0 and max(d["peak_window_use"].values()) > 0.45

@@ -16,8 +16,8 @@ from router.commands import bundled
 from router.decider import Decider
 from router.models import Request
 from router.topology import load_topology
-from streams.control import build_app
 from streams.codec import Clock
+from streams.control import build_app
 from streams.dataplane import DataPlane
 from streams.leadership import Leadership, Term, sign
 from streams.metrics import Metrics
