@@ -32,6 +32,7 @@ from streams.codec import (
     encode,
 )
 from streams.dataplane import DataPlane
+from streams.headers import forwarded
 from streams.leadership import Leadership, Term, judge, next_seq, sign
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -88,6 +89,7 @@ def faust_app(s: Settings, app_id: str, *, web: bool, partitions: int = 1) -> fa
         broker_session_timeout=s.session_timeout_ms / 1000.0,
         broker_heartbeat_interval=s.heartbeat_interval_ms / 1000.0,
         producer_acks=-1,
+        producer_compression_type=None if s.compression == "none" else s.compression,
         stream_wait_empty=False,
     )
 
@@ -122,6 +124,8 @@ def build_app(
         time_limit_s=s.resolve_time_limit_s,
     )
 
+    names = s.forwarded_header_names
+
     async def reject(topic: str, key: bytes | None, value: bytes | None, rej: Rejected, ev: Any) -> None:
         msg = ev.message
         letter = dead_letter(
@@ -132,7 +136,8 @@ def build_app(
             offset=msg.offset,
             max_raw_bytes=s.max_message_bytes,
         )
-        await dlq_topic.send(key=key, value=letter)
+        headers = [(k, v or b"") for k, v in forwarded(getattr(msg, "headers", None), names)]
+        await dlq_topic.send(key=key, value=letter, headers=headers or None)
         metrics.record_dead_letter(topic, rej.field)
         log.info("message_rejected", topic=topic, field=rej.field, error=rej.error)
 

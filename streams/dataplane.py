@@ -27,6 +27,7 @@ from mode import Service
 from router.decider import Decider
 from router.plan import RequestIds, Row
 from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
+from streams.headers import Headers, forwarded
 from streams.leadership import Leadership, TermAssignor
 from streams.metrics import Metrics
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
@@ -35,6 +36,9 @@ __all__ = ["DataPlane"]
 
 log = structlog.get_logger("carbon_router.dataplane")
 
+#: one message to publish: (partition, key, value, headers)
+Outgoing = tuple[int, bytes | None, bytes, Headers]
+
 _RETRY_S = 1.0
 _RELOAD_TIMEOUT_S = 30.0
 _READY_TIMEOUT_S = 60.0
@@ -42,11 +46,12 @@ _READY_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class _Work:
-    """One decided batch, ready to publish: placements and dead letters as (partition, key, value)."""
+    """One decided batch, ready to publish: placements and dead letters as (partition, key, value,
+    headers)."""
 
     requests: int
-    out: list[tuple[int, bytes | None, bytes]]
-    dead: list[tuple[int, bytes | None, bytes]]
+    out: list[Outgoing]
+    dead: list[Outgoing]
     placements: list[dict[str, Any]]
     produced_at_s: list[float]
     repeated: int
@@ -245,7 +250,8 @@ class DataPlane(Service):
         recs: list[Any] = []
         rows: list[Row] = []
         clock = Clock(time.time(), s.max_clock_skew_s)
-        dead: list[tuple[int, bytes | None, bytes]] = []
+        dead: list[Outgoing] = []
+        names = s.forwarded_header_names
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
                 got = self._check(rec, clock)
@@ -262,14 +268,14 @@ class DataPlane(Service):
                     offset=rec.offset,
                     max_raw_bytes=s.max_message_bytes,
                 )
-                dead.append((0, rec.key, letter))
+                dead.append((0, rec.key, letter, forwarded(rec.headers, names)))
                 m.record_dead_letter(s.topic_requests, got.field)
                 # the error may quote request fields: they stay at debug level
                 log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
         decided = self.live.decide(reqs, rows, decided_at=clock.now, clock=clock.now)
         parts = self._placement_partitions
-        out = [
-            (rec.partition % parts, rec.key or r.request_id.encode(), value)
+        out: list[Outgoing] = [  # keyed by request id, whatever the request's own key
+            (rec.partition % parts, r.request_id.encode(), value, forwarded(rec.headers, names))
             for r, rec, value in zip(reqs, recs, decided.values, strict=True)
         ]
         m.batch_seconds.observe(time.perf_counter() - started)
@@ -384,19 +390,20 @@ class DataPlane(Service):
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
             return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
 
-    async def _publish(self, topic: str, items: list[tuple[int, bytes | None, bytes]]) -> list[Any]:
-        """Send (partition, key, value) items with the batch API; returns the futures of their acks."""
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
-        for part, key, value in items:
-            by_partition[part].append((key, value))
+    async def _publish(self, topic: str, items: list[Outgoing]) -> list[Any]:
+        """Send (partition, key, value, headers) items with the batch API; returns the futures of their
+        acks."""
+        by_partition: dict[int, list[tuple[bytes | None, bytes, Headers]]] = defaultdict(list)
+        for part, key, value, headers in items:
+            by_partition[part].append((key, value, headers))
         acks: list[Any] = []
         for part, rows in by_partition.items():
             batch = self.producer.create_batch()
-            for key, value in rows:
-                if batch.append(key=key, value=value, timestamp=None) is None:
+            for key, value, headers in rows:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     acks.append(await self.producer.send_batch(batch, topic, partition=part))
                     batch = self.producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                         raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch")
             if batch.record_count():
                 acks.append(await self.producer.send_batch(batch, topic, partition=part))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import socket
 import ssl
 from collections.abc import Mapping
@@ -50,6 +51,8 @@ __all__ = [
 ENV_PREFIX = "CARBON_ROUTER_"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
+#: a header name: printable ASCII without spaces or commas (Kafka allows any string; these are the sane ones)
+_HEADER_NAME = re.compile(r"[!-+\--~]{1,249}")
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -210,6 +213,30 @@ class Settings(BaseSettings):
     request_timeout_ms: int = Field(
         30_000, ge=1000, le=600_000, description="Timeout of one Kafka client request (ms)."
     )
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "zstd",
+        description=(
+            "Codec of the batches the worker produces (placements, dead letters, metrics). zstd: fewest "
+            "bytes for the CPU (README, Benchmarks); needs Kafka >= 2.1. Every codec is read on every topic."
+        ),
+    )
+    forward_headers: str = Field(
+        "",
+        max_length=4096,
+        description=(
+            "Comma list of request header names copied onto the request's placement and dead letter, besides"
+            " `traceparent` and `tracestate`, which always are (names compared without case)."
+        ),
+    )
+    stall_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "A partition this worker reads that has lag but no progress for longer than this (s) makes "
+            "`/healthz` answer 503, naming it."
+        ),
+    )
     producer_idempotence: bool = Field(
         False,
         description="Idempotent producer: set true on Apache Kafka; the embedded tansu broker refuses it.",
@@ -290,6 +317,21 @@ class Settings(BaseSettings):
             if not h or any(c.isspace() for c in h) or (sep and (not host or not _is_port(port))):
                 raise PydanticCustomError("bootstrap", "not a list of host:port addresses")
         return ",".join(hosts)
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _header_list(cls, v: str) -> str:
+        names = [n.strip() for n in v.split(",") if n.strip()]
+        for n in names:
+            if not _HEADER_NAME.fullmatch(n):
+                raise PydanticCustomError("headers", "not a comma list of header names")
+        return ",".join(names)
+
+    @property
+    def forwarded_header_names(self) -> frozenset[str]:
+        """Lower-case names of the request headers copied onto placements and dead letters."""
+        extra = (n.lower() for n in self.forward_headers.split(",") if n)
+        return frozenset({"traceparent", "tracestate", *extra})
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -382,6 +424,8 @@ def _allowed(field: str) -> str:
         parts.append(" ".join([kind, *[b for b in (lo, "and" if lo and hi else None, hi) if b]]))
     elif o.get("type") == "boolean":
         parts.append("true or false")
+    elif field == "forward_headers":
+        parts.append("a comma list of header names (printable ASCII, no spaces), or empty")
     elif "pattern" in o:
         parts.append(f"a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ - (pattern {o['pattern']})")
     elif field == "sasl_password":
@@ -493,6 +537,7 @@ def producer_kwargs(s: Settings) -> dict[str, Any]:
         "acks": "all",
         "enable_idempotence": s.producer_idempotence,
         "linger_ms": 5,
+        "compression_type": None if s.compression == "none" else s.compression,
         # a dead letter carries the raw value (base64 at most 4/3 larger) plus a little JSON around it
         "max_request_size": max(1_048_576, 2 * s.max_message_bytes + 4096),
     }

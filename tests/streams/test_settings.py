@@ -118,6 +118,9 @@ def test_unknown_override_is_refused() -> None:
         ("CARBON_ROUTER_GROUP_ID", "", "a non-empty text"),
         ("KAFKA_BOOTSTRAP_SERVERS", "kafka:notaport", "host:port"),
         ("KAFKA_BOOTSTRAP_SERVERS", "a:1,,b:2", "host:port"),
+        ("CARBON_ROUTER_COMPRESSION", "brotli", "one of none, gzip, snappy, lz4, zstd"),
+        ("CARBON_ROUTER_FORWARD_HEADERS", "x-tenant,bad name", "a comma list of header names"),
+        ("CARBON_ROUTER_STALL_TIMEOUT_S", "0", "a number > 0"),
     ],
 )
 def test_invalid_value_names_variable_value_and_allowed(
@@ -239,3 +242,18 @@ def test_settings_class_is_env_only_by_name() -> None:
     names = {env_var(f) for f in Settings.model_fields}
     assert "CARBON_ROUTER_WEB_PORT" in names and "KAFKA_BOOTSTRAP_SERVERS" in names
     assert len(names) == len(Settings.model_fields)
+
+
+@pytest.mark.parametrize(("codec", "wire"), [("none", None), ("gzip", "gzip"), ("zstd", "zstd")])
+def test_compression_reaches_the_producer(codec: str, wire: str | None) -> None:
+    """CARBON_ROUTER_COMPRESSION becomes aiokafka's compression_type (none: no codec at all)."""
+    s = load_settings(kafka_bootstrap_servers="k:9092", compression=codec)
+    assert producer_kwargs(s)["compression_type"] == wire
+
+
+def test_forwarded_headers_always_include_trace_context() -> None:
+    """The forwarded names are traceparent, tracestate and the configured ones, trimmed and lower-cased."""
+    s = load_settings(forward_headers=" X-Tenant ,baggage,")
+    assert s.forward_headers == "X-Tenant,baggage"
+    assert s.forwarded_header_names == {"traceparent", "tracestate", "x-tenant", "baggage"}
+    assert load_settings().forwarded_header_names == {"traceparent", "tracestate"}

@@ -27,6 +27,17 @@ def test_invalid_setting_stops_the_worker_with_exit_2(
     assert "CARBON_ROUTER_WEB_PORT" in err and "70000" in err and "65535" in err and "Traceback" not in err
 
 
+def test_unknown_compression_stops_the_worker_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A codec Kafka does not define is refused at start-up, naming the variable and the five codecs."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("CARBON_ROUTER_COMPRESSION", "brotli")
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "CARBON_ROUTER_COMPRESSION" in err and "brotli" in err and "zstd" in err
+
+
 def test_misspelt_setting_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
