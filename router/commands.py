@@ -50,8 +50,10 @@ Inputs = tuple[
 def load_inputs(
     topology: Path | None, signals: Path | None, requests: Path | None, statuses: Path | None
 ) -> Inputs:
-    """Load and validate every input file (bundled defaults where a path is None)."""
+    """Load and validate every input file (bundled defaults where a path is None); the topology's
+    warnings (``Topology.warnings``: values valid but unusual enough to be a unit mistake) go to stderr."""
     topo = load_topology(topology)
+    warn_topology(topo, topology)
     sig_p = signals or bundled("sample_signals.jsonl")
     req_p = requests or bundled("sample_requests.jsonl")
     sig = read_jsonl(sig_p, GridSignal)
@@ -60,9 +62,16 @@ def load_inputs(
     return topo, sig, req, st, (str(sig_p), str(req_p), str(statuses or "statuses"))
 
 
+def warn_topology(topo: Topology, path: Path | None) -> None:
+    """Print each of the topology's warnings to stderr (it is used as it is)."""
+    for text in topo.warnings():
+        print(f"warning: {path or default_topology_path()}: {text}", file=sys.stderr)
+
+
 def cmd_topology(path: Path | None) -> int:
     """Validate and print the topology in use."""
     topo = load_topology(path)
+    warn_topology(topo, path)
     src = path or default_topology_path()
     print(f"topology: {src}")
     o = topo.objective

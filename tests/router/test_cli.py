@@ -367,3 +367,20 @@ def test_demo_refuses_a_bad_out_before_starting_the_live_run(
     target.write_text("x")
     assert main(["demo", "--out", str(target)]) == 2
     assert f"--out {target}: is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_unusual_capacity_is_used_and_warned_about_on_stderr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A capacity of 2e8 kW (200 GW: watts given as kW?) is valid, so `topology` succeeds, and stderr names
+    the region, the value and the unit; the bundled topology prints no warning."""
+    text = bundled("default_topology.toml").read_text(encoding="utf-8")
+    first = text.index("capacity_kw = ")
+    end = text.index("\n", first)
+    path = tmp_path / "watts.toml"
+    path.write_text(text[:first] + "capacity_kw = 2e8" + text[end:], encoding="utf-8")
+    assert main(["topology", "--topology", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "capacity_kw 2e+08 kW" in err and "did you give watts" in err
+    assert main(["topology"]) == 0
+    assert "warning" not in capsys.readouterr().err
