@@ -3,7 +3,10 @@
 * ``NumpyRequestScorer``: each request as length-R array expressions (mask, score, ``argmin``), capacity
   booked after every request, like the kernel. Loop invariants that depend only on the service node (its
   RTT row, home, egress row from home, the relocation-fixed row) are hoisted into per-node tables at
-  construction; the per-region signal terms are combined once into a per-Wh unit cost.
+  construction. The region values (``bench.baselines_values.NpValues``: value history, forecast, static)
+  give a per-Wh unit cost, valued and fresh per region; they are computed at the first request of a call
+  and again only when a request's time leaves the interval where they are constant, as in the kernel.
+  The allowed-region bit words of each distinct ``allowed_jurisdictions`` become a bool row once (memo).
 * ``LpRequestScorer``: the "solve it exactly every time" approach. The same mask and scores, then for every
   request with a candidate an LP in HiGHS (``highspy``, as ``router.resolve`` uses it): one variable
   ``x_j >= 0`` per region that passes the mask, ``sum_j x_j = 1``, minimise ``sum_j score_j x_j``; the pick
@@ -27,21 +30,14 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
+from bench.baselines import allowed_row, capacity_nwh
+from bench.baselines_values import NpTable, NpValues
+from router.forecast import ForecastState
+from router.kernel._windows import ROOM_MAX
+from router.kernel.columns import HEALTHY
 from router.plan import Plan
 from router.resolve import stdout_silenced
-from router.state import (
-    HAS_MCI,
-    HAS_PRICE,
-    HAS_SIGNAL,
-    HEALTHY,
-    MCI,
-    MU,
-    PRICE,
-    PUE,
-    SIG_TS,
-    VALID_S,
-    RegionState,
-)
+from router.state import RegionState
 
 __all__ = ["LpRequestScorer", "NumpyRequestScorer"]
 
@@ -56,51 +52,68 @@ _OPTIMAL: Final = highspy.HighsModelStatus.kOptimal
 class NumpyRequestScorer:
     """Mask -> score -> pick of one request at a time as length-R NumPy expressions; books per request."""
 
-    def __init__(self, plan: Plan, state: RegionState) -> None:
+    def __init__(self, plan: Plan, state: RegionState, forecasts: ForecastState) -> None:
         R = plan.n_regions
         lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
-        self.bw, self.window_s = bw, window_s
+        self.R, self.bw, self.window_s = R, bw, window_s
         self.rtt = plan.rtt
-        self.allow = plan.allow.array
         self.model_ok = plan.model_ok
         self.egress_b = plan.egress_per_byte
-        self.home: list[int] = plan.home.tolist()
         cols = np.arange(R, dtype=np.int64)
         not_home = cols[None, :] != plan.home[:, None]  # per service node
-        self.not_home: BoolArray = not_home
+        self.home_row: BoolArray = ~not_home
         self.fixed_row: FloatArray = np.where(not_home, fixed, 0.0)
         self.egress_home: FloatArray = plan.egress_per_byte[plan.home]  # per service node
         self.cols = cols
         self.no_move: BoolArray = np.zeros(R, dtype=np.bool_)
-        f, i = state.f, state.i
-        pue, price, mci = f[:, PUE], f[:, PRICE], f[:, MCI]
-        self.unit: FloatArray = pue * price / 1e6 + lam * (pue * mci / 1e3) / 1e6 + f[:, MU]
-        self.sig_ts: FloatArray = f[:, SIG_TS].copy()
-        self.valid_s: FloatArray = f[:, VALID_S].copy()
-        self.has_signal: BoolArray = i[:, HAS_SIGNAL] != 0
-        # regions that can pass the per-request-independent filters: health and a price and carbon value
-        self.static_ok: BoolArray = (i[:, HEALTHY] != 0) & (i[:, HAS_PRICE] != 0) & (i[:, HAS_MCI] != 0)
-        self.cap_nwh: IntArray = state.cap_nwh.copy()
+        self.values = NpValues(state, forecasts, lam)
+        self.healthy: BoolArray = state.i[:, HEALTHY] != 0
+        # capacities saturate at ROOM_MAX like the kernel's room: exact wherever a request could reach them
+        self.cap: IntArray = np.array([min(c, ROOM_MAX) for c in capacity_nwh(state)], dtype=np.int64)
+        self.allow: dict[tuple[int, ...], BoolArray] = {}  # the few distinct allowed lists, memoised
         self.used: IntArray = np.zeros(R, dtype=np.int64)
         self.window: deque[tuple[float, int, int]] = deque()
+        self._tab: NpTable | None = None
+        self._static_ok: BoolArray = self.no_move
 
     def reset(self) -> None:
-        """Empty every capacity window."""
+        """Empty every capacity window (and forget the region values, as a new kernel call does)."""
         self.used[:] = 0
         self.window.clear()
+        self.reset_values()
 
-    def mask_and_score(self, row_f: list[float], row_i: list[int]) -> tuple[BoolArray, FloatArray]:
+    def reset_values(self) -> None:
+        """Forget the region values: the next request computes them again (every call, like the kernel)."""
+        self._tab = None
+
+    def table(self, t: float) -> tuple[NpTable, BoolArray]:
+        """The region values at ``t`` (recomputed when ``t`` leaves their interval) and the regions that
+        pass the filters that do not depend on the request: healthy, with a price and a carbon value."""
+        tab = self._tab
+        if tab is None or not tab.lo <= t < tab.hi:
+            tab = self._tab = self.values.at(t)
+            self._static_ok = self.healthy & tab.valued
+        return tab, self._static_ok
+
+    def mask_and_score(
+        self, row_f: list[float], row_i: list[int], words: list[int]
+    ) -> tuple[BoolArray, FloatArray]:
         """The request's feasibility mask and its score per region (scores of masked regions are garbage).
 
         Evicts the capacity window up to the request's time first; books nothing.
         """
         t, e, budget, compute, payload, sbytes = row_f
-        s, sr, pinned, a, m, e_n = row_i
+        s, sr, pinned, m, e_n = row_i
+        tab, static_ok = self.table(t)
         edge = t - self.window_s
         window, used = self.window, self.used
         while window and window[0][0] <= edge:
             _, j_old, e_old = window.popleft()
             used[j_old] -= e_old
+        key = tuple(words)
+        allow = self.allow.get(key)
+        if allow is None:
+            allow = self.allow[key] = np.array(allowed_row(key, self.R), dtype=np.bool_)
         lat = self.rtt[s] + compute
         if sr >= 0:
             moved = self.cols != sr
@@ -108,18 +121,17 @@ class NumpyRequestScorer:
         else:
             moved = self.no_move
         ok = lat <= budget
-        ok &= self.allow[a]
+        ok &= allow
         ok &= self.model_ok[m]
-        ok &= self.static_ok
-        ok &= used + e_n <= self.cap_nwh
-        fresh = self.has_signal & (self.sig_ts <= t) & (t - self.sig_ts <= self.valid_s)
-        ok &= fresh | ~self.not_home[s]
+        ok &= static_ok
+        ok &= used + e_n <= self.cap
+        ok &= tab.fresh | self.home_row[s]
         if pinned:
             ok &= ~moved
         egr = payload * self.egress_home[s]
         if sr >= 0:
             egr = egr + sbytes * self.egress_b[sr]
-        score = e * self.unit + (egr + self.fixed_row[s])
+        score = e * tab.unit + (egr + self.fixed_row[s])
         return ok, score
 
     def book(self, t: float, j: int, e_n: int) -> None:
@@ -127,18 +139,19 @@ class NumpyRequestScorer:
         self.window.append((t, j, e_n))
         self.used[j] += e_n
 
-    def decide(self, req_f: FloatArray, req_i: IntArray) -> tuple[list[int], list[float]]:
+    def decide(self, req_f: FloatArray, req_i: IntArray, allow: IntArray) -> tuple[list[int], list[float]]:
         """Chosen region index (-1 when none is feasible) and its score (0.0 when rejected), per request."""
         choices: list[int] = []
         scores: list[float] = []
-        for row_f, row_i in zip(req_f.tolist(), req_i.tolist(), strict=True):
-            ok, score = self.mask_and_score(row_f, row_i)
+        self.reset_values()
+        for row_f, row_i, words in zip(req_f.tolist(), req_i.tolist(), allow.tolist(), strict=True):
+            ok, score = self.mask_and_score(row_f, row_i, words)
             masked = np.where(ok, score, np.inf)
             j = int(masked.argmin())
             if ok[j]:
                 choices.append(j)
                 scores.append(float(masked[j]))
-                self.book(row_f[0], j, row_i[5])
+                self.book(row_f[0], j, row_i[4])
             else:
                 choices.append(-1)
                 scores.append(0.0)
@@ -148,8 +161,8 @@ class NumpyRequestScorer:
 class LpRequestScorer:
     """The same mask and scores as ``NumpyRequestScorer``, then one HiGHS LP per request picks the region."""
 
-    def __init__(self, plan: Plan, state: RegionState) -> None:
-        self.rows = NumpyRequestScorer(plan, state)
+    def __init__(self, plan: Plan, state: RegionState, forecasts: ForecastState) -> None:
+        self.rows = NumpyRequestScorer(plan, state, forecasts)
         with stdout_silenced():
             self.highs: Any = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy is untyped
         self.highs.setOptionValue("output_flag", False)
@@ -162,13 +175,14 @@ class LpRequestScorer:
         """Empty every capacity window."""
         self.rows.reset()
 
-    def decide(self, req_f: FloatArray, req_i: IntArray) -> tuple[list[int], list[float]]:
+    def decide(self, req_f: FloatArray, req_i: IntArray, allow: IntArray) -> tuple[list[int], list[float]]:
         """Chosen region index (-1 when none is feasible) and its score (0.0 when rejected), per request."""
         choices: list[int] = []
         scores: list[float] = []
         rows = self.rows
-        for row_f, row_i in zip(req_f.tolist(), req_i.tolist(), strict=True):
-            ok, score = rows.mask_and_score(row_f, row_i)
+        rows.reset_values()
+        for row_f, row_i, words in zip(req_f.tolist(), req_i.tolist(), allow.tolist(), strict=True):
+            ok, score = rows.mask_and_score(row_f, row_i, words)
             cand = np.flatnonzero(ok)
             if cand.size == 0:
                 choices.append(-1)
@@ -178,7 +192,7 @@ class LpRequestScorer:
             j = int(cand[self._solve(cost)])
             choices.append(j)
             scores.append(float(score[j]))
-            rows.book(row_f[0], j, row_i[5])
+            rows.book(row_f[0], j, row_i[4])
         return choices, scores
 
     def _solve(self, cost: FloatArray) -> int:

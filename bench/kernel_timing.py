@@ -9,6 +9,7 @@ all of them alike. See ``bench/README.md``, "How it is timed".
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from bench.baselines import NaivePythonScorer, NumpyBatchScorer
 from bench.baselines_request import LpRequestScorer, NumpyRequestScorer
 from bench.kernel_problem import Problem, clear_windows
 from router import kernel
-from router.plan import FloatArray, IntArray
+from router.kernel.columns import N_FILTERS
+from router.kernel.structs import Outputs
 from router.scoring import Scorer
 from router.state import CapacityWindows
 
@@ -40,7 +42,7 @@ __all__ = [
 SCORERS = ("kernel", "kernel_raw", "numpy", "numpy_request", "python", "lp_request")
 SCORER_TITLES = {
     "kernel": "router.scoring.Scorer.decide (validation + allocation + compiled kernel)",
-    "kernel_raw": "router.kernel._decide_batch alone (preallocated outputs)",
+    "kernel_raw": "router.kernel.decide_batch_raw alone (structures built, outputs preallocated)",
     "numpy": "bench.baselines.NumpyBatchScorer, (N, R) arrays per batch",
     "numpy_request": "bench.baselines_request.NumpyRequestScorer, length-R arrays per request",
     "python": "bench.baselines.NaivePythonScorer, pure-Python loops",
@@ -138,45 +140,38 @@ class Runners:
     """
 
     def __init__(self, p: Problem, n: int, names: tuple[str, ...] = SCORERS) -> None:
-        pl, st = p.plan, p.state
+        pl, st, fc = p.plan, p.state, p.forecasts
         self.names = names
-        self.scorer = Scorer(pl, st)
-        self.naive = NaivePythonScorer(pl, st)
-        self.numpy = NumpyBatchScorer(pl, st)
-        self.numpy_request = NumpyRequestScorer(pl, st)
-        self.lp = LpRequestScorer(pl, st) if "lp_request" in names else None
+        self.scorer = Scorer(pl, st, fc)
+        self.naive = NaivePythonScorer(pl, st, fc)
+        self.numpy = NumpyBatchScorer(pl, st, fc)
+        self.numpy_request = NumpyRequestScorer(pl, st, fc)
+        self.lp = LpRequestScorer(pl, st, fc) if "lp_request" in names else None
         self.batches = [p.batch(k * n, (k + 1) * n) for k in range(len(p.requests) // n)]
-        self.rows = [(b.f.tolist(), b.i.tolist()) for b in self.batches]
+        self.rows = [(b.f.tolist(), b.i.tolist(), b.allow.tolist()) for b in self.batches]
         self.raw_windows = w = CapacityWindows(pl.n_regions, initial=max(1024, n))
-        self.raw_out: list[tuple[FloatArray, IntArray, IntArray]] = []
+        self.raw_out: list[Outputs] = []
         self.raw_args: list[tuple[Any, ...]] = []
+        plan_k, reg_k, fc_k, win_k = pl.kernel(), st.kernel(), fc.kernel(), w.kernel()
         for b in self.batches:
-            out = (
+            out = Outputs(
                 np.zeros((n, len(kernel.OUT_FLOATS))),
                 np.zeros((n, len(kernel.OUT_INTS)), dtype=np.int64),
-                np.zeros((n, len(kernel.FILTER_NAMES)), dtype=np.int64),
+                np.zeros((n, N_FILTERS), dtype=np.int64),
             )
             self.raw_out.append(out)
-            self.raw_args.append(
-                (
-                    *(b.f, b.i, *self.scorer.plan_arrays()),
-                    *(st.f, st.i, st.cap_nwh, pl.scalars),
-                    *self.scorer.forecast_arrays(),
-                    *(w.ts, w.e, w.head, w.len, w.sum, w.next_expiry),
-                    *out,
-                )
-            )
+            self.raw_args.append((b.kernel(), plan_k, reg_k, fc_k, win_k, math.inf, out))
 
     def pair(self, name: str) -> tuple[Callable[[], object], Callable[[], None]]:
         """(call, reset) of one scorer; the call reads its arguments from a one-element list set by reset."""
-        arrays = [(b.f, b.i) for b in self.batches]
+        arrays = [(b.f, b.i, b.allow) for b in self.batches]
         inputs: list[Any]
         clear: Callable[[], None]
         decide: Callable[..., object]
         if name == "kernel":
             inputs, clear, decide = [(b,) for b in self.batches], self._clear_kernel, self.scorer.decide
         elif name == "kernel_raw":
-            inputs, clear, decide = self.raw_args, self._clear_raw, kernel._decide_batch
+            inputs, clear, decide = self.raw_args, self._clear_raw, kernel.decide_batch_raw
         elif name == "numpy":
             inputs, clear, decide = arrays, self.numpy.reset, self.numpy.decide
         elif name == "numpy_request":

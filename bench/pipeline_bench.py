@@ -202,6 +202,47 @@ def _cprofile_pass(w: Workload, batch: int, top: int) -> list[dict[str, Any]]:
     return rows[:top]
 
 
+def timed_passes(w: Workload, batch: int, repeats: int) -> list[dict[str, Any]]:
+    """``repeats`` timed passes over the records ``w``: time per stage, decisions/s, CPU share, load."""
+    passes: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        clock = StageClock()
+        gc.collect()
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        timed, decisions, bad = run_pass(w, batch, clock)
+        cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        passes.append(
+            {
+                "timed_s": timed,
+                "decisions": decisions,
+                "rejected_records": bad,
+                "decisions_per_s": decisions / timed,
+                "us_per_decision": {k: v / decisions * 1e6 for k, v in clock.seconds.items()},
+                "cpu_share": round(cpu_share, 3),
+                "load_average": load_average(),
+            }
+        )
+    return passes
+
+
+def stage_rows(passes: list[dict[str, Any]], best: dict[str, Any]) -> list[list[object]]:
+    """The report's rows: us per decision per stage and pass with the median, total, decisions/s, CPU."""
+    rows: list[list[object]] = [
+        [
+            stage,
+            *(p["us_per_decision"][stage] for p in passes),
+            summary([p["us_per_decision"][stage] for p in passes])["median"],
+        ]
+        for stage in STAGES
+    ]
+    totals = [1e6 / p["decisions_per_s"] for p in passes]
+    rows.append(["total", *totals, summary(totals)["median"]])
+    rows.append(["decisions/s", *(p["decisions_per_s"] for p in passes), best["decisions_per_s"]])
+    rows.append(["cpu share", *(p["cpu_share"] for p in passes), best["cpu_share"]])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the records, time ``--repeats`` passes, profile one, print and write the results."""
     ap = argparse.ArgumentParser(prog="python -m bench.pipeline_bench", description="in-process pipeline")
@@ -217,49 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         tune_gc()
     w = build_records(args.requests)
     run_pass(build_records(2 * args.batch), args.batch)  # warm-up: imports, caches, first allocations
-    passes: list[dict[str, Any]] = []
     meter = BusyMeter()
-    for _ in range(args.repeats):
-        clock = StageClock()
-        gc.collect()
-        cpu0 = time.process_time()
-        wall0 = time.perf_counter()
-        timed, decisions, bad = run_pass(w, args.batch, clock)
-        cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        passes.append(
-            {
-                "timed_s": timed,
-                "decisions": decisions,
-                "rejected_records": bad,
-                "decisions_per_s": decisions / timed,
-                "us_per_decision": {k: v / decisions * 1e6 for k, v in clock.seconds.items()},
-                "cpu_share": round(cpu_share, 3),
-                "load_average": load_average(),
-            }
-        )
+    passes = timed_passes(w, args.batch, args.repeats)
     busy = meter.busy_cpus()
     best = sorted(passes, key=lambda p: p["decisions_per_s"])[len(passes) // 2]  # the median pass
-    rows = [
-        [
-            stage,
-            *(p["us_per_decision"][stage] for p in passes),
-            summary([p["us_per_decision"][stage] for p in passes])["median"],
-        ]
-        for stage in STAGES
-    ]
-    rows.append(
-        [
-            "total",
-            *(1e6 / p["decisions_per_s"] for p in passes),
-            summary([1e6 / p["decisions_per_s"] for p in passes])["median"],
-        ]
-    )
-    rows.append(["decisions/s", *(p["decisions_per_s"] for p in passes), best["decisions_per_s"]])
-    rows.append(["cpu share", *(p["cpu_share"] for p in passes), best["cpu_share"]])
     print_table(
         f"in-process pipeline: {args.requests:,} records, batches of {args.batch} (us per decision)",
         ["stage", *(f"pass {k + 1}" for k in range(len(passes))), "median"],
-        rows,
+        stage_rows(passes, best),
     )
     ok = best["decisions_per_s"] >= TARGET_PER_S
     print(
