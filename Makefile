@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.coldstart_bench
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.resolve_bench
+	$(BIN)/python -m bench.codec_bench
 	$(BIN)/python -m bench.e2e_bench
 	$(BIN)/python -m bench.soak_bench
 

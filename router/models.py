@@ -265,6 +265,8 @@ class DeadLetter(BaseModel):
     topic: str
     partition: int | None
     offset: int | None
+    #: a skipped batch (``field`` "batch"): its last offset; ``offset`` is its first
+    last_offset: int | None = None
 
 
 class SharesMessage(BaseModel):

@@ -37,6 +37,7 @@ from streams.leadership import Leadership, Term, judge, next_seq, sign
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.solver import SolverProcess
+from streams.stall import StallWatch, sample
 from streams.statefeed import StateFeed
 from streams.web import add_web_page
 
@@ -213,6 +214,14 @@ def build_app(
             if ages[j] == ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_age.labels(region).set(ages[j])
 
+    watch = StallWatch(s.stall_timeout_s)
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def stall_sample() -> None:
+        now = time.monotonic()
+        await sample(watch, "dataplane", dataplane.consumer, now)
+        await sample(watch, "statefeed", statefeed.consumer, now)
+
     outage_since: list[float | None] = [None]
 
     @app.timer(_PROBE_INTERVAL_S)  # type: ignore[untyped-decorator]  # faust is untyped
@@ -258,9 +267,21 @@ def build_app(
 
     @app.page("/healthz")
     async def health(web: Any, request: Any) -> Any:
+        stalled = [
+            {
+                "reader": x.reader,
+                "topic": x.topic,
+                "partition": x.partition,
+                "lag": x.lag,
+                "for_s": x.stalled_s,
+            }
+            for x in watch.stalled(time.monotonic())
+        ]
         return web.json(
             {
-                "ok": True,
+                "ok": not stalled,
+                "stalled": stalled,
+                "skipped_batches": metrics.skipped_total(),
                 "worker_id": s.worker_id,
                 "batches": dataplane.batches,
                 "signals_version": live.scorer.state.version,
@@ -269,7 +290,8 @@ def build_app(
                 "partitions": dataplane.assigned,
                 "capacity_share": live.scorer.state.capacity_share,
                 "state_caught_up": statefeed.caught_up.is_set(),
-            }
+            },
+            status=503 if stalled else 200,
         )
 
     add_web_page(app, s, live, metrics, lambda: statefeed.latest_shares)

@@ -14,30 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
-from aiokafka.abc import ConsumerRebalanceListener
 from mode import Service
 
 from router.decider import Decider
 from router.plan import RequestIds, Row
 from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
-from streams.headers import Headers, forwarded
+from streams.headers import forwarded
 from streams.leadership import Leadership, TermAssignor
 from streams.metrics import Metrics
+from streams.poison import Skip, find_poison, is_decode_error, skip_letter
+from streams.publish import Outgoing, publish
+from streams.reload import ReloadOnAssign, reload_placements
 from streams.settings import Settings, consumer_kwargs, producer_kwargs
 
 __all__ = ["DataPlane"]
 
 log = structlog.get_logger("carbon_router.dataplane")
-
-#: one message to publish: (partition, key, value, headers)
-Outgoing = tuple[int, bytes | None, bytes, Headers]
 
 _RETRY_S = 1.0
 _RELOAD_TIMEOUT_S = 30.0
@@ -120,7 +117,7 @@ class DataPlane(Service):
             except TimeoutError:
                 log.warning("control_plane_not_ready", waited_s=_READY_TIMEOUT_S)
         # join only now: the term this worker hands out must follow every epoch on router.shares
-        self.consumer.subscribe([self.settings.topic_requests], listener=_ReloadOnAssign(self))
+        self.consumer.subscribe([self.settings.topic_requests], listener=ReloadOnAssign(self))
         session_s = self.settings.session_timeout_ms / 1000.0
         while not self.should_stop:
             asked_at, assignments = time.monotonic(), self._assignments
@@ -128,7 +125,9 @@ class DataPlane(Service):
                 fetched = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # broker trouble: say so, wait, try again
+            except Exception as exc:  # a batch that cannot be decoded is skipped; else broker trouble
+                if is_decode_error(exc) and await self._skip_poison(exc):
+                    continue
                 self.metrics.broker_errors.labels("fetch").inc()
                 log.warning("fetch_failed", error=repr(exc))
                 await asyncio.sleep(_RETRY_S)
@@ -149,6 +148,72 @@ class DataPlane(Service):
             await self._wait_reloaded(fetched)
             async with self._busy:
                 await self._handle(fetched, fetched_at)
+
+    async def _skip_poison(self, exc: BaseException) -> bool:
+        """After a fetch that failed on its bytes (streams/poison.py): fetch again what the failed call
+        dropped, place the decodable records before the bad batch, then dead-letter and skip that batch
+        alone. False when no partition holds a bad batch (the caller retries it as broker trouble)."""
+        c, s = self.consumer, self.settings
+        try:
+            async with self._busy:
+                previous = self._inflight
+                if not await self.settle():
+                    self._rewind([previous.fetched] if previous is not None else [])
+                    return False
+                owned = sorted(c.assignment())
+                starts = [(tp, await c.position(tp)) for tp in owned]
+                starts = [(tp, at) for tp, at in starts if at < (c.highwater(tp) or at + 1)]
+                max_bytes = consumer_kwargs(s)["max_partition_fetch_bytes"]
+                probe = await find_poison(c._client, starts, max_bytes)  # aiokafka has no public client
+                await self._refetch_dropped(owned)
+                if probe is None or probe.skip is None:
+                    return False
+                if probe.good and not await self._place_now({probe.tp: probe.good}):
+                    return True  # not published now: the next fetch finds the batch again
+                await self._dead_letter_skip(probe.tp, probe.skip)
+        except Exception as err:  # the probe or the dead letter failed: retried like a failed fetch
+            log.warning("batch_skip_failed", error=repr(err)[:200], cause=repr(exc)[:200])
+            return False
+        return True
+
+    async def _refetch_dropped(self, owned: list[Any]) -> None:
+        """Seek every partition back to its committed offset: a failed ``getmany`` drops the records it
+        had drained from other partitions although their positions moved (all else is committed here)."""
+        c = self.consumer
+        for tp in owned:
+            target = await c.committed(tp)
+            if target is None:
+                target = (await c.beginning_offsets([tp]))[tp]
+            if await c.position(tp) > target:
+                c.seek(tp, target)
+
+    async def _place_now(self, fetched: dict[Any, list[Any]]) -> bool:
+        """Decide, publish and commit ``fetched`` before going on; False when that did not happen."""
+        await self._handle(fetched, time.monotonic())
+        current = self._inflight
+        if current is None:
+            return False
+        if not await self.settle():
+            self._rewind([current.fetched])
+            return False
+        return True
+
+    async def _dead_letter_skip(self, tp: Any, skip: Skip) -> None:
+        """Dead-letter one skipped batch, commit past it, move the consumer past it, count and log it."""
+        acks = await self._publish(self.settings.topic_dlq, [(0, None, skip_letter(skip), [])])
+        await asyncio.gather(*acks)
+        await self.consumer.commit({tp: skip.last + 1})
+        self.consumer.seek(tp, skip.last + 1)
+        self.metrics.skipped_batches.labels(skip.topic, "dataplane").inc()
+        self.metrics.record_dead_letter(skip.topic, "batch")
+        log.error(
+            "batch_skipped",
+            topic=skip.topic,
+            partition=skip.partition,
+            first_offset=skip.first,
+            last_offset=skip.last,
+            error=skip.error,
+        )
 
     def _suspended(self) -> bool:
         """True for one session after a freeze (a batch or a fetch held past a session) unless a new
@@ -331,49 +396,8 @@ class DataPlane(Service):
                 log.info("partition_moved", partition=tp.partition)
 
     async def reload_placements(self, assigned: set[Any]) -> None:
-        """Remember the placements last published for newly assigned partitions.
-
-        A request whose placement was published but whose offset was not committed (the previous owner
-        died, or lost the partition, before committing) is fetched again; remembering the tail of its
-        placements partition makes it get the decision already published instead of a new one.
-        """
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        s = self.settings
-        parts = sorted(
-            {TopicPartition(s.topic_placements, tp.partition % self._placement_partitions) for tp in assigned}
-        )
-        if not parts or s.dedup_cache_size == 0:
-            return
-        reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
-        await reader.start()
-        loaded = 0
-        try:
-            reader.assign(parts)
-            ends = await reader.end_offsets(parts)
-            begins = await reader.beginning_offsets(parts)
-            tail = max(1, min(s.dedup_cache_size // len(parts), 2 * s.max_batch))
-            todo = {}
-            for tp in parts:
-                start = max(begins[tp], ends[tp] - tail)
-                if ends[tp] > start:
-                    reader.seek(tp, start)
-                    todo[tp] = ends[tp]
-            deadline = time.monotonic() + _RELOAD_TIMEOUT_S
-            while todo and time.monotonic() < deadline:
-                got = await reader.getmany(*todo, timeout_ms=200)
-                for tp, msgs in got.items():
-                    for m in msgs:
-                        try:
-                            self.live.remember(orjson.loads(m.value), m.value)
-                            loaded += 1
-                        except (orjson.JSONDecodeError, KeyError, TypeError):
-                            continue
-                    if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
-                        todo.pop(tp, None)
-        finally:
-            await reader.stop()
-        log.info("placements_reloaded", partitions=len(parts), placements=loaded)
+        """Remember the placements last published for newly assigned partitions (streams/reload.py)."""
+        await reload_placements(self.settings, self.live, assigned, self._placement_partitions)
 
     def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Rejected:
         """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
@@ -391,23 +415,8 @@ class DataPlane(Service):
             return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
 
     async def _publish(self, topic: str, items: list[Outgoing]) -> list[Any]:
-        """Send (partition, key, value, headers) items with the batch API; returns the futures of their
-        acks."""
-        by_partition: dict[int, list[tuple[bytes | None, bytes, Headers]]] = defaultdict(list)
-        for part, key, value, headers in items:
-            by_partition[part].append((key, value, headers))
-        acks: list[Any] = []
-        for part, rows in by_partition.items():
-            batch = self.producer.create_batch()
-            for key, value, headers in rows:
-                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    acks.append(await self.producer.send_batch(batch, topic, partition=part))
-                    batch = self.producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                        raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch")
-            if batch.record_count():
-                acks.append(await self.producer.send_batch(batch, topic, partition=part))
-        return acks
+        """Send (partition, key, value, headers) items with the batch API; the futures of their acks."""
+        return await publish(self.producer, topic, items)
 
     def guard_capacity_share(self, held: int) -> None:
         """Guard ``held / total`` of each region's capacity window (``RegionState.set_capacity_share``)."""
@@ -436,35 +445,3 @@ class DataPlane(Service):
             high = self.consumer.highwater(tp)
             if high is not None:
                 self.metrics.lag.labels(str(tp.partition)).set(max(0, high - (msgs[-1].offset + 1)))
-
-
-class _ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
-    """Reload recent placements of newly assigned partitions before their records are fetched again."""
-
-    def __init__(self, plane: DataPlane) -> None:
-        self.plane = plane
-
-    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Let the batch in flight be acknowledged and committed before its partitions move (bounded: a
-        batch that cannot be committed in time is fetched again by the new owner, which gets the same
-        decisions from the placements it reloads)."""
-        plane = self.plane
-        plane._reloaded.difference_update(revoked)
-        if plane._inflight is None:
-            return
-        try:
-            await asyncio.wait_for(
-                asyncio.shield(plane._inflight.done), plane.settings.session_timeout_ms / 2000
-            )
-        except Exception as exc:
-            log.warning("inflight_not_settled_before_revoke", error=repr(exc))
-
-    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
-        self.plane.guard_capacity_share(len(assigned))
-        try:
-            await self.plane.reload_placements(assigned)
-        except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
-            log.warning("placements_reload_failed", error=repr(exc))
-        finally:
-            self.plane._reloaded.update(assigned)
-            self.plane._assignments += 1

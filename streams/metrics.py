@@ -179,6 +179,12 @@ class Metrics:
         self.broker_errors = Counter(
             "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
         )
+        self.skipped_batches = Counter(
+            "carbon_router_skipped_batches",
+            "Batches the Kafka client could not decode, dead-lettered and skipped",
+            ["topic", "reader"],
+            registry=r,
+        )
         self.region_load = Gauge(
             "carbon_router_region_load_kw",
             "IT load this worker placed per region, over the capacity window",
@@ -237,6 +243,17 @@ class Metrics:
         """Count one dead letter."""
         self.dead_letters.labels(topic, field_label(field)).inc()
         self._totals["dead_letters"] += 1
+
+    def skipped_total(self) -> int:
+        """Batches skipped so far, over every topic and reader."""
+        return int(
+            sum(
+                s.value
+                for f in self.skipped_batches.collect()
+                for s in f.samples
+                if s.name.endswith("_total")
+            )
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

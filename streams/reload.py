@@ -1,0 +1,99 @@
+"""Reloading the placements last published for newly assigned request partitions (the dedup memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka.abc import ConsumerRebalanceListener
+
+from router.decider import Decider
+from streams.settings import Settings, consumer_kwargs
+
+__all__ = ["ReloadOnAssign", "reload_placements"]
+
+log = structlog.get_logger("carbon_router.dataplane")
+
+_RELOAD_TIMEOUT_S = 30.0
+
+
+async def reload_placements(
+    s: Settings, live: Decider, assigned: set[Any], placement_partitions: int
+) -> None:
+    """Remember the placements last published for newly assigned partitions.
+
+    A request whose placement was published but whose offset was not committed (the previous owner
+    died, or lost the partition, before committing) is fetched again; remembering the tail of its
+    placements partition makes it get the decision already published instead of a new one.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    parts = sorted(
+        {TopicPartition(s.topic_placements, tp.partition % placement_partitions) for tp in assigned}
+    )
+    if not parts or s.dedup_cache_size == 0:
+        return
+    reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
+    await reader.start()
+    loaded = 0
+    try:
+        reader.assign(parts)
+        ends = await reader.end_offsets(parts)
+        begins = await reader.beginning_offsets(parts)
+        tail = max(1, min(s.dedup_cache_size // len(parts), 2 * s.max_batch))
+        todo = {}
+        for tp in parts:
+            start = max(begins[tp], ends[tp] - tail)
+            if ends[tp] > start:
+                reader.seek(tp, start)
+                todo[tp] = ends[tp]
+        deadline = time.monotonic() + _RELOAD_TIMEOUT_S
+        while todo and time.monotonic() < deadline:
+            got = await reader.getmany(*todo, timeout_ms=200)
+            for tp, msgs in got.items():
+                for m in msgs:
+                    try:
+                        live.remember(orjson.loads(m.value), m.value)
+                        loaded += 1
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                        continue
+                if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
+                    todo.pop(tp, None)
+    finally:
+        await reader.stop()
+    log.info("placements_reloaded", partitions=len(parts), placements=loaded)
+
+
+class ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
+    """Reload recent placements of newly assigned partitions before their records are fetched again."""
+
+    def __init__(self, plane: Any) -> None:  # a streams.dataplane.DataPlane
+        self.plane = plane
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Let the batch in flight be acknowledged and committed before its partitions move (bounded: a
+        batch that cannot be committed in time is fetched again by the new owner, which gets the same
+        decisions from the placements it reloads)."""
+        plane = self.plane
+        plane._reloaded.difference_update(revoked)
+        if plane._inflight is None:
+            return
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(plane._inflight.done), plane.settings.session_timeout_ms / 2000
+            )
+        except Exception as exc:
+            log.warning("inflight_not_settled_before_revoke", error=repr(exc))
+
+    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        self.plane.guard_capacity_share(len(assigned))
+        try:
+            await self.plane.reload_placements(assigned)
+        except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
+            log.warning("placements_reload_failed", error=repr(exc))
+        finally:
+            self.plane._reloaded.update(assigned)
+            self.plane._assignments += 1
