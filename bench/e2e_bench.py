@@ -4,7 +4,7 @@ One embedded tansu broker on loopback for the whole run. Every measurement gets 
 consumer group (tansu's fetch cost grows with the batches it stores) and a fresh child process running the
 subject under test:
 
-* ``router``: the real worker, ``python -m router.cli worker`` with ``streams.demo.worker_env``;
+* ``router``: the real worker, ``python -m streams.cli worker`` with ``streams.demo.worker_env``;
 * ``null``: a minimal aiokafka consume -> produce loop (whole fetched batches, the batch API, no decoding or
   scoring, commit after the acks, and like the router the acks and commit of one batch overlap the fetch
   of the next): the transport's limit;
@@ -224,7 +224,7 @@ class Subject:
         self.port = free_port()
         env = worker_env(settings, web_port=self.port, worker_id=f"bench-{kind}", log_level="warning")
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        cmd = [sys.executable, "-m", "router.cli", "worker"]
+        cmd = [sys.executable, "-m", "streams.cli", "worker"]
         if kind != "router":
             cmd = [sys.executable, "-m", "bench.e2e_bench", "--child", kind]
         self.proc = subprocess.Popen(

@@ -1,6 +1,6 @@
 """Soak benchmark (issue 4, item 6): the worker at a fixed rate for minutes, its RSS sampled.
 
-One embedded tansu broker on loopback, fresh topics, one real worker process (``python -m router.cli worker``
+One embedded tansu broker on loopback, fresh topics, one real worker process (``python -m streams.cli worker``
 as in ``bench.e2e_bench``), the bundled signals, then an open-loop load of ``--rate`` requests/s for
 ``--duration-s`` seconds (the bundled requests cycled with fresh ids). The worker's resident set size
 (``VmRSS`` in ``/proc/<pid>/status``) is sampled every ``--sample-s`` seconds while a consumer counts the

@@ -1,10 +1,14 @@
-"""The ``carbon-router`` command line (contract: shared/contract.md, "Command line")."""
+"""The ``carbon-router`` command line (README.md, "Commands"): argument parsing and the core's commands.
+
+``worker`` and ``demo`` need Kafka, so the core does not run them: ``streams.cli`` (the installed
+``carbon-router`` script) passes their handlers in, and the core never imports ``streams``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from router.errors import InputError, RouterError
@@ -166,8 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad arguments or invalid input, never a traceback)."""
+#: a command handled outside the core (``streams.cli``): parsed arguments in, exit status out
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None, streaming: Mapping[str, Handler] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad arguments or invalid input, never a traceback).
+    ``streaming`` holds the handlers of ``worker`` and ``demo`` (given by ``streams.cli``)."""
     args = _parser().parse_args(argv)
     from router import commands
 
@@ -180,11 +189,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.cmd_frontier(args)
         if args.command == "signals":
             return commands.cmd_signals(args)
-        if args.command == "worker":
-            return commands.cmd_worker(args)
         if args.command == "schema":
             return commands.cmd_schema(args.name)
-        return commands.cmd_demo(args)
+        handler = (streaming or {}).get(args.command)
+        if handler is None:
+            raise InputError(
+                f"`{args.command}` needs the streaming layer",
+                source="command",
+                received=args.command,
+                expected="the installed `carbon-router` script (or `python -m streams.cli`)",
+            )
+        return handler(args)
     except InputError as exc:
         print(f"carbon-router: error: {exc.render()}", file=sys.stderr)
         return 2

@@ -22,13 +22,11 @@ from router.topology import Topology, default_topology_path, load_topology
 
 __all__ = [
     "bundled",
-    "cmd_demo",
     "cmd_frontier",
     "cmd_schema",
     "cmd_score",
     "cmd_signals",
     "cmd_topology",
-    "cmd_worker",
     "load_inputs",
 ]
 
@@ -253,19 +251,6 @@ def _fmt_summary(s: dict[str, Any], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The live pipeline on the embedded broker, then the offline replay and frontier of the bundled data."""
-    import importlib
-
-    if not args.no_frontier:
-        check_dir_target(args.out, "--out")  # before the live run, not after it
-    status = int(importlib.import_module("streams.demo").run_demo(args.rate, args.duration))
-    if status != 0 or args.no_frontier:
-        return status
-    print()
-    return cmd_offline_demo(args)
-
-
 def cmd_offline_demo(args: argparse.Namespace) -> int:
     """Replay the bundled real data, print a readable summary, and write the frontier."""
     topo, sig, req, st, sources = load_inputs(None, None, None, None)
@@ -298,22 +283,6 @@ def cmd_offline_demo(args: argparse.Namespace) -> int:
     paths = write_frontier(points, args.out)
     _write_break_even(topo, sig, req, args.out)
     print("\nwrote " + ", ".join(str(p) for p in paths))
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """One streaming worker (imports the streams layer only now: the core stays Kafka-free)."""
-    import importlib
-
-    settings = importlib.import_module("streams.settings").load_settings()
-    if settings.kafka_bootstrap_servers is None:
-        raise InputError(
-            "no broker address",
-            source="KAFKA_BOOTSTRAP_SERVERS",
-            received=None,
-            expected="host:port[,...] of your Kafka cluster (`carbon-router demo` runs an embedded one)",
-        )
-    importlib.import_module("streams.worker").run_worker(settings, args.topology)
     return 0
 
 

@@ -252,7 +252,7 @@ def run_demo(rate: float, duration: float) -> int:
         port = free_port()
         log = (logdir / "worker.log").open("wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", "worker"],
             env=worker_env(s, web_port=port, worker_id="demo-worker-1", log_level="warning"),
             stdout=log,
             stderr=subprocess.STDOUT,

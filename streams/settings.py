@@ -1,4 +1,4 @@
-"""The one frozen settings object of the streaming worker, read once at start-up (style rule 5).
+"""The one frozen settings object of the streaming worker, read once at start-up (README.md, "Settings").
 
 Every value comes from an environment variable with the prefix ``CARBON_ROUTER_`` (``web_port`` is
 ``CARBON_ROUTER_WEB_PORT``), except ``KAFKA_BOOTSTRAP_SERVERS``, which is read as is. Every field is

@@ -29,7 +29,7 @@ class WorkerProc:
         self.log = logdir / f"{worker_id}.log"
         env = worker_env(settings, web_port=self.port, worker_id=worker_id, log_level="info", **overrides)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", "worker"],
             env=env,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,

@@ -213,7 +213,7 @@ def test_demo_reaches_its_summary_quickly() -> None:
     """`carbon-router demo` starts its own broker and worker, prints the summary, and stops everything."""
     started = time.time()
     r = subprocess.run(
-        [sys.executable, "-m", "router.cli", "demo", "--duration", "4", "--rate", "500", "--no-frontier"],
+        [sys.executable, "-m", "streams.cli", "demo", "--duration", "4", "--rate", "500", "--no-frontier"],
         capture_output=True,
         text=True,
         timeout=120,

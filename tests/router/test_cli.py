@@ -365,8 +365,12 @@ def test_demo_refuses_a_bad_out_before_starting_the_live_run(
     monkeypatch.setitem(sys.modules, "streams.demo", types.SimpleNamespace(run_demo=never))
     target = tmp_path / "f.txt"
     target.write_text("x")
-    assert main(["demo", "--out", str(target)]) == 2
+    from streams.cli import main as carbon_router  # the installed script: demo is a streaming command
+
+    assert carbon_router(["demo", "--out", str(target)]) == 2
     assert f"--out {target}: is a file, not a folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(target)]) == 2  # the core alone does not run it, and says why
+    assert "needs the streaming layer" in capsys.readouterr().err
 
 
 def test_an_unusual_capacity_is_used_and_warned_about_on_stderr(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.cli import main
+from streams.cli import main
 
 
 @pytest.fixture(autouse=True)
