@@ -36,6 +36,7 @@ __all__ = [
     "candidate_costs_raw",
     "decide_batch_raw",
     "warm",
+    "warm_inputs",
 ]
 
 #: The compiled entry points, for router.scoring and the kernel benchmark only.
@@ -45,6 +46,13 @@ candidate_costs_raw = _candidate_costs
 
 def warm() -> None:
     """Compile (or load from the on-disk cache) both entry points on a one-request, one-region problem."""
+    req, plan, reg, fc, win, out = warm_inputs()
+    _decide_batch(req, plan, reg, fc, win, np.inf, out)
+    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_))
+
+
+def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Outputs]:
+    """A valid one-request, one-region problem (for ``warm`` and the tests that compile the loops)."""
     i64 = np.int64
     req = Requests(
         np.array([[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]), np.array([[0, -1, 0, 0, 1]], i64), np.ones((1, 1), i64)
@@ -73,5 +81,4 @@ def warm() -> None:
         np.zeros((1, 4)), np.zeros((1, 4), i64), z.copy(), z.copy(), z.copy(), z.copy(), np.full(1, NEVER)
     )
     out = Outputs(np.zeros((1, len(OUT_FLOATS))), np.zeros((1, len(OUT_INTS)), i64), np.zeros((1, 7), i64))
-    _decide_batch(req, plan, reg, fc, win, np.inf, out)
-    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_))
+    return req, plan, reg, fc, win, out

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from router.kernel._flags import NJIT_FLAGS
+from router.kernel._flags import NJIT_FLAGS, NO_RC_FLAGS
 from router.kernel._mask import _count_removed, _mask_word
 from router.kernel._score import CUR_G_WH, CUR_USD_WH, _egress, _friction, _score, _unit_cost
 from router.kernel._values import (
@@ -100,29 +100,37 @@ def _inputs_code(req, reg, win):  # type: ignore[no-untyped-def]
     return OK
 
 
-@njit(**NJIT_FLAGS)
-def _health_words(reg, W):  # type: ignore[no-untyped-def]
-    """The healthy regions as bit words."""
-    out = np.zeros(W, dtype=np.int64)
+@njit(**NO_RC_FLAGS)
+def _health_words(reg, out):  # type: ignore[no-untyped-def]
+    """The healthy regions as bit words, into the zeroed ``out``."""
     for j in range(reg.i.shape[0]):
         if reg.i[j, HEALTHY] != 0:
             out[j >> 6] |= np.int64(1) << (j & 63)
-    return out
 
 
 @njit(**NJIT_FLAGS)
 def _decide_batch(req, plan, reg, fc, win, horizon, out):  # type: ignore[no-untyped-def]
-    """Decide every request of the batch in order; returns OK or, before any change, an error code."""
+    """Decide every request of the batch in order; returns OK or, before any change, an error code.
+    The entry point allocates the per-batch scratch; the loop runs without reference counting."""
     code = _inputs_code(req, reg, win)
     if code != OK:
         return code
     R = plan.rtt.shape[1]
     W = (R + 63) >> 6
-    lam, window_s = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[CAPACITY_WINDOW_S]
-    health = _health_words(reg, W)
+    health = np.zeros(W, dtype=np.int64)
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)  # fresh, valued
+    _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, words)
+    return OK
+
+
+@njit(**NO_RC_FLAGS)
+def _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, words):  # type: ignore[no-untyped-def]
+    """The batch loop: slide the windows, refresh the regions' values when ``t`` leaves their interval,
+    decide, book."""
+    lam, window_s = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[CAPACITY_WINDOW_S]
+    _health_words(reg, health)
     f_lo, f_hi = np.inf, -np.inf  # cur holds for f_lo <= t < f_hi (empty: computed at the first t)
     min_room = _min_room(reg, win)
     for i in range(req.f.shape[0]):
@@ -137,10 +145,9 @@ def _decide_batch(req, plan, reg, fc, win, horizon, out):  # type: ignore[no-unt
         if best >= 0:
             _book(win, best, t, req.i[i, ENERGY_NWH])
             min_room = min(min_room, _room(reg, win, best))
-    return OK
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _pick(f, lo, e, payload, sb, h, src, cur, plan, best, best_key):  # type: ignore[no-untyped-def]
     """Score the feasible regions of one word (bits ``f`` from region ``lo``) and keep the lowest score;
     ties keep the lower index (strict ``<`` in index order)."""
@@ -155,7 +162,7 @@ def _pick(f, lo, e, payload, sb, h, src, cur, plan, best, best_key):  # type: ig
     return best, best_key
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out):  # type: ignore[no-untyped-def]
     """Mask, score and pick for request ``i``; writes its output row and returns the chosen region or -1."""
     R = plan.rtt.shape[1]
@@ -195,7 +202,7 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
     return best
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _write_rejected(out, i):  # type: ignore[no-untyped-def]
     """A rejected request: the reason is the last filter that removed anything."""
     reason = 0
@@ -209,7 +216,7 @@ def _write_rejected(out, i):  # type: ignore[no-untyped-def]
     out.f[i, OUT_FORECAST_GENERATED_AT] = NO_AGE
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _write_placed(out, i, req, plan, reg, cur, cur_i, j, score, transfer):  # type: ignore[no-untyped-def]
     """A placed request at region ``j`` (layer and egress are written by the caller)."""
     e, t = req.f[i, ENERGY_WH], req.f[i, T]
@@ -226,7 +233,7 @@ def _write_placed(out, i, req, plan, reg, cur, cur_i, j, score, transfer):  # ty
     out.i[i, SIGNAL_SOURCE] = cur_i[CUR_SOURCE, j]
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _reachable(i, j, h, req, plan, cur_i, transfer):  # type: ignore[no-untyped-def]
     """Region ``j`` passes every filter but health and capacity (what the re-solve plans)."""
     sr = req.i[i, STATE_REGION]
@@ -248,10 +255,17 @@ def _candidate_costs(req, plan, reg, fc, cost, reach):  # type: ignore[no-untype
     """Per (request, region): the score without the dual term, and whether the region is reachable."""
     R = plan.rtt.shape[1]
     W = (R + 63) >> 6
-    lam, fixed = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[RELOCATION_FIXED_USD]
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)
+    _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words)
+
+
+@njit(**NO_RC_FLAGS)
+def _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words):  # type: ignore[no-untyped-def]
+    """The loop of ``_candidate_costs``, without reference counting."""
+    R = plan.rtt.shape[1]
+    lam, fixed = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[RELOCATION_FIXED_USD]
     f_lo, f_hi = np.inf, -np.inf
     for i in range(req.f.shape[0]):
         t = req.f[i, T]

@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from router.kernel._flags import NJIT_FLAGS
+from router.kernel._flags import NO_RC_FLAGS
 from router.kernel._windows import _room
 from router.kernel.columns import BUDGET_MS, COMPUTE_MS, ENERGY_NWH, MODEL, PINNED
 
 __all__: list[str] = []
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _popcount(x):  # type: ignore[no-untyped-def]
     """Number of set bits of an int64 (LLVM turns this loop into one ``popcnt``)."""
     n = 0
@@ -29,7 +29,7 @@ def _popcount(x):  # type: ignore[no-untyped-def]
     return n
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _latency(lo, hi, rtt, s, sr, compute, transfer, budget):  # type: ignore[no-untyped-def]
     """1. RTT + compute + state transfer within the budget (no transfer to the state's own region)."""
     lat = np.int64(0)  # 2-D indexing, not row views: a view per request costs reference counting
@@ -41,7 +41,7 @@ def _latency(lo, hi, rtt, s, sr, compute, transfer, budget):  # type: ignore[no-
     return lat
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _capacity(p, lo, hi, reg, win, e_n, fits_all):  # type: ignore[no-untyped-def]
     """5. Room in the capacity window for this request's IT energy (tested per region only when the
     request does not fit the smallest room of all)."""
@@ -53,7 +53,7 @@ def _capacity(p, lo, hi, reg, win, e_n, fits_all):  # type: ignore[no-untyped-de
     return p & ok
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _mask_word(  # type: ignore[no-untyped-def]
     w, R, i, req, plan, reg, win, s, h, sr, transfer, health_w, fresh_w, valued_w, fits_all
 ):
@@ -75,7 +75,7 @@ def _mask_word(  # type: ignore[no-untyped-def]
     return (p1, p2, p3, p4, p5, p6, p7), p4 & fresh_ok & pin_ok & ~hbit, hbit
 
 
-@njit(**NJIT_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _count_removed(masks, width, removed, i):  # type: ignore[no-untyped-def]
     """Add each filter's removals in one word to ``removed[i]``; returns the regions left."""
     before = width

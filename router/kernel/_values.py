@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from router.kernel._flags import NJIT_FLAGS
+from router.kernel._flags import NO_RC_FLAGS
 from router.kernel._score import CUR_CARBON, CUR_G_WH, CUR_PRICE, CUR_USD_WH, _unit_cost
 from router.kernel.columns import (
     FC_GENERATED_AT,
@@ -64,7 +64,7 @@ CUR_I_ROWS = 4
 _LIVE, _FORECAST, _STATIC, _STALE, _NONE = range(5)
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _forecast_at(t, v, j, fc, lo, hi):  # type: ignore[no-untyped-def]
     """(found, value, lo, hi): the forecast value of kind ``v`` for region ``j`` at ``t``."""
     n = fc.n[j]
@@ -100,7 +100,7 @@ def _forecast_at(t, v, j, fc, lo, hi):  # type: ignore[no-untyped-def]
     return False, 0.0, lo, hi
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _value_at(t, v, j, reg, fc):  # type: ignore[no-untyped-def]
     """(value, what, made, lo, hi) of kind ``v`` for region ``j`` at ``t`` (see the module docstring);
     ``made`` is when the value was generated (its ts, or the forecast's generated_at)."""
@@ -130,7 +130,7 @@ def _value_at(t, v, j, reg, fc):  # type: ignore[no-untyped-def]
     return 0.0, _NONE, 0.0, lo, hi
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _region_values(t, reg, fc, lam, cur, cur_i, words):  # type: ignore[no-untyped-def]
     """Fill ``cur``/``cur_i`` for every region at ``t`` and the fresh ([0]) and valued ([1]) bit words;
     returns the interval ``[lo, hi)`` around ``t`` where all of it stays the same."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from router.kernel._flags import NJIT_FLAGS
+from router.kernel._flags import NO_RC_FLAGS
 
 __all__ = ["LIMB", "NEVER", "ROOM_MAX", "UNLIMITED_HI"]
 
@@ -29,7 +29,7 @@ UNLIMITED_HI = 1 << 62
 NEVER = 1e300
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _room(reg, win, j):  # type: ignore[no-untyped-def]
     """Capacity left in region ``j``'s window, nano-Wh (exact within +-ROOM_MAX, saturated beyond)."""
     d = reg.cap_hi[j] - win.sum_hi[j]
@@ -40,7 +40,7 @@ def _room(reg, win, j):  # type: ignore[no-untyped-def]
     return d * LIMB + (reg.cap_lo[j] - win.sum_lo[j])
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _min_room(reg, win):  # type: ignore[no-untyped-def]
     """The smallest room over all regions (a request that fits it fits everywhere)."""
     room = _room(reg, win, 0)
@@ -49,7 +49,7 @@ def _min_room(reg, win):  # type: ignore[no-untyped-def]
     return room
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _evict(edge, win):  # type: ignore[no-untyped-def]
     """Drop entries with ts <= edge (the caller checks ``win.next_expiry[0]`` first)."""
     R, C = win.ts.shape
@@ -72,7 +72,7 @@ def _evict(edge, win):  # type: ignore[no-untyped-def]
     win.next_expiry[0] = nxt
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _book(win, j, t, e_n):  # type: ignore[no-untyped-def]
     """Add a placement of ``e_n`` nano-Wh at ``t`` to region ``j``'s window (room was reserved)."""
     C = win.ts.shape[1]
@@ -91,7 +91,7 @@ def _book(win, j, t, e_n):  # type: ignore[no-untyped-def]
         win.next_expiry[0] = t
 
 
-@njit(**NJIT_FLAGS)
+@njit(**NO_RC_FLAGS)
 def _windows_full(win, n):  # type: ignore[no-untyped-def]
     """True when some ring buffer cannot take ``n`` more entries (the wrapper grows it and calls again)."""
     C = win.ts.shape[1]
