@@ -1,21 +1,24 @@
 """The paper's metrics over a set of placements: RID, realised relocation, layers, savings, break-even.
 
 All shares are by IT energy. Savings compare the placed requests with the same requests at their home
-region (the all-local baseline).
+region (the all-local baseline); the totals and the rule for a request without a baseline are
+router/totals.py's, shared with the live metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from router.models import GridSignal
+from router.placement import PlacementMessage
 from router.topology import Topology
+from router.totals import Totals
 
-__all__ = ["BreakEven", "Summary", "break_even", "summarise"]
+__all__ = ["BreakEven", "Summary", "break_even", "summarise", "summary_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +28,13 @@ class Summary:
     requests: int
     placed: int
     rejected: int
+    #: placed requests whose home region had no value: out of the baselines and savings (router/totals.py)
+    unbaselined: int
     total_energy_usd: float
     total_carbon_g: float
     baseline_energy_usd: float
     baseline_carbon_g: float
+    #: the baseline of the placed requests that have one (what the savings compare against)
     placed_baseline_energy_usd: float
     placed_baseline_carbon_g: float
     saved_energy_usd: float
@@ -49,61 +55,37 @@ class Summary:
         return asdict(self)
 
 
-def summarise(placements: Sequence[dict[str, Any]], *, carbon_usd_per_tonne: float) -> Summary:
+def summarise(placements: Iterable[PlacementMessage], *, carbon_usd_per_tonne: float) -> Summary:
     """Totals, baselines, savings and the relocation shares of a replay's placements."""
-    e_all = reloc_e = rid_e = rej_e = 0.0
-    cost = co2 = egress = base_cost = base_co2 = pb_cost = pb_co2 = 0.0
-    layer = {"local": 0.0, "regional": 0.0, "energy": 0.0}
-    by_region: dict[str, int] = {}
-    reasons: dict[str, int] = {}
-    placed = 0
-    for p in placements:
-        e = p["energy_wh"]
-        e_all += e
-        b = p["baseline"]
-        b_cost = b["energy_usd"] or 0.0
-        b_co2 = b["carbon_g"] or 0.0
-        base_cost += b_cost
-        base_co2 += b_co2
-        if p["relocatable"]:
-            rid_e += e
-        if p["status"] == "placed":
-            placed += 1
-            cost += p["energy_usd"]
-            co2 += p["carbon_g"]
-            egress += p["egress_usd"]
-            pb_cost += b_cost
-            pb_co2 += b_co2
-            layer[p["layer"]] += e
-            by_region[p["region"]] = by_region.get(p["region"], 0) + 1
-            if p["region"] != p["home_region"]:
-                reloc_e += e
-        else:
-            rej_e += e
-            reasons[p["reason"]] = reasons.get(p["reason"], 0) + 1
-    placed_e = sum(layer.values())
-    share = {k: (v / placed_e if placed_e > 0 else 0.0) for k, v in layer.items()}
-    tot = e_all if e_all > 0 else 1.0
+    t = Totals()
+    t.add(placements)
+    return summary_of(t, carbon_usd_per_tonne=carbon_usd_per_tonne)
+
+
+def summary_of(t: Totals, *, carbon_usd_per_tonne: float) -> Summary:
+    """The summary of an accumulator (router.totals: fixed-point sums, the baseline rule)."""
+    shares = t.shares()
     return Summary(
-        requests=len(placements),
-        placed=placed,
-        rejected=len(placements) - placed,
-        total_energy_usd=cost,
-        total_carbon_g=co2,
-        baseline_energy_usd=base_cost,
-        baseline_carbon_g=base_co2,
-        placed_baseline_energy_usd=pb_cost,
-        placed_baseline_carbon_g=pb_co2,
-        saved_energy_usd=pb_cost - cost,
-        saved_carbon_g=pb_co2 - co2,
-        egress_usd=egress,
-        net_saved_usd=(pb_cost - cost) + carbon_usd_per_tonne * (pb_co2 - co2) / 1e6 - egress,
-        rid_share=rid_e / tot,
-        relocated_share=reloc_e / tot,
-        rejected_share=rej_e / tot,
-        layer_share=share,
-        by_region=dict(sorted(by_region.items())),
-        reasons=dict(sorted(reasons.items())),
+        requests=t.requests,
+        placed=t.placed,
+        rejected=t.rejected,
+        unbaselined=t.unbaselined,
+        total_energy_usd=t.cost_usd,
+        total_carbon_g=t.carbon_g,
+        baseline_energy_usd=t.baseline_nusd / 1e9,
+        baseline_carbon_g=t.baseline_ug / 1e6,
+        placed_baseline_energy_usd=t.compared_baseline_nusd / 1e9,
+        placed_baseline_carbon_g=t.compared_baseline_ug / 1e6,
+        saved_energy_usd=t.saved_energy_usd,
+        saved_carbon_g=t.saved_carbon_g,
+        egress_usd=t.egress_usd,
+        net_saved_usd=t.net_saved_usd(carbon_usd_per_tonne),
+        rid_share=shares["rid_share"],
+        relocated_share=shares["relocated_share"],
+        rejected_share=shares["rejected_share"],
+        layer_share=shares["layer_share"],
+        by_region=dict(sorted(t.by_region.items())),
+        reasons=dict(sorted(t.reasons.items())),
     )
 
 

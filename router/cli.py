@@ -112,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     s = command("score", "offline deterministic replay: one placement per request as JSONL")
     _inputs(s)
     s.add_argument("--out", type=Path, default=None, metavar="F", help="output JSONL file (default: stdout)")
+    s.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="also write the totals as JSON (the worker's /api/state 'totals', same rules)",
+    )
     s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")
     s.add_argument(
         "--alpha", type=_positive, default=1.0, metavar="A", help="what-if: scale every latency budget"

@@ -115,6 +115,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Offline deterministic replay; one placement per request as JSONL."""
     if args.out is not None:
         check_file_target(args.out, "--out")
+    if args.summary is not None:
+        check_file_target(args.summary, "--summary")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
     fc = _forecasts(args.forecasts)
     opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals)
@@ -129,6 +131,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         forecasts_source=str(args.forecasts),
     )
     write_jsonl([encode_placement(p) for p in res.placements], args.out)
+    if args.summary is not None:
+        summary = summarise(res.placements, carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne)
+        write_atomic(args.summary, orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 
 

@@ -20,7 +20,7 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import numpy as np
 import orjson
@@ -29,6 +29,7 @@ from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
 from router.kernel.columns import MU, T
 from router.models import GridForecast, GridSignal, RegionStatus, Request
+from router.placement import PlacementMessage
 from router.plan import Plan, RequestArrays, RequestIds, Row
 from router.resolve import ResolveInput
 from router.scoring import Scorer
@@ -42,7 +43,7 @@ class Decided:
     """Placements of one batch in input order, as dicts and as the message values to publish, and how many
     came from the dedup memory (a repeat gets the remembered value byte for byte)."""
 
-    placements: list[dict[str, Any]]
+    placements: list[PlacementMessage]
     values: list[bytes]
     repeated: int
 
@@ -99,7 +100,7 @@ class Decider:
         None dates each placement at its event time (replay); ``clock`` is the router's clock (live).
         """
         n = len(reqs)
-        out: list[dict[str, Any] | None] = [None] * n
+        out: list[PlacementMessage | None] = [None] * n
         values: list[bytes | None] = [None] * n
         fresh: list[int] = []
         first: dict[str, int] = {}
@@ -107,7 +108,7 @@ class Decider:
             prev = self._seen.get(r.request_id) if self.dedup_size else None
             if prev is not None:
                 values[k] = prev
-                out[k] = orjson.loads(prev)
+                out[k] = cast(PlacementMessage, orjson.loads(prev))
             elif self.dedup_size and r.request_id in first:
                 continue  # filled from the first copy below
             else:
@@ -158,7 +159,7 @@ class Decider:
         for rid in request_ids:
             self._seen.pop(rid, None)
 
-    def remember(self, p: dict[str, Any], value: bytes | None = None) -> bytes:
+    def remember(self, p: PlacementMessage, value: bytes | None = None) -> bytes:
         """Keep a placement's message value (encoded here when not given), so that a later copy of its
         request gets the same decision; returns the value."""
         # a right-sized copy: orjson's own result keeps a 4-8 KiB buffer behind a 700-byte value (measured

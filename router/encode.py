@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from router.kernel.columns import (
@@ -33,6 +31,7 @@ from router.kernel.columns import (
     SIGNAL_SOURCES,
     T,
 )
+from router.placement import PlacementMessage
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
@@ -46,9 +45,9 @@ def placements(
     *,
     shares_version: int,
     decided_at: float | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PlacementMessage]:
     """One placement dict per request of the batch; ``decided_at`` defaults to the event time (replay)."""
-    out: list[dict[str, Any]] = []
+    out: list[PlacementMessage] = []
     regions = plan.region_ids
     home_of = plan.home.tolist()
     f_rows = dec.out_f.tolist()
@@ -106,6 +105,6 @@ def placements(
     return out
 
 
-def encode_placement(p: dict[str, Any]) -> bytes:
+def encode_placement(p: PlacementMessage) -> bytes:
     """One placement as its message value: compact JSON, keys in the contract's order (as built above)."""
     return orjson.dumps(p)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from router.encode import encode_placement
 from router.errors import InputError
 from router.kernel.columns import BUDGET_MS, T
 from router.models import GridForecast, GridSignal, RegionStatus, Request
+from router.placement import PlacementMessage
 from router.plan import Plan, RequestArrays, Row
 from router.resolve import CapacityResolver, ResolveResult
 from router.topology import Topology
@@ -52,7 +52,7 @@ class ReplayOptions:
 class ReplayResult:
     """Placements in decision order plus what the re-solves did."""
 
-    placements: list[dict[str, Any]]
+    placements: list[PlacementMessage]
     resolves: list[ResolveResult] = field(default_factory=list)
     failed_resolves: int = 0
     ignored_signals: int = 0

@@ -22,6 +22,7 @@ import structlog
 from mode import Service
 
 from router.decider import Decider
+from router.placement import PlacementMessage
 from router.plan import RequestIds, Row
 from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
 from streams.headers import forwarded
@@ -49,7 +50,7 @@ class _Work:
     requests: int
     out: list[Outgoing]
     dead: list[Outgoing]
-    placements: list[dict[str, Any]]
+    placements: list[PlacementMessage]
     produced_at_s: list[float]
     repeated: int
 

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from router.placement import PlacementMessage
+from router.totals import Totals
 from streams.broker import EmbeddedBroker, free_port
 from streams.loadgen import LoadResult, Timeline, publish_initial_signals, run_load
 from streams.settings import (
@@ -43,40 +44,23 @@ __all__ = ["run_demo", "worker_env"]
 class Tally:
     """What the demo has seen on ``placements`` and ``placements.dlq`` so far."""
 
-    placed: int = 0
-    rejected: int = 0
     dead: int = 0
-    by_region: Counter[str] = field(default_factory=Counter)
-    by_layer: Counter[str] = field(default_factory=Counter)
-    cost: float = 0.0
-    base_cost: float = 0.0
-    carbon: float = 0.0
-    base_carbon: float = 0.0
+    #: the placements' totals, by the rules score and the worker's metrics use (router/totals.py)
+    totals: Totals = field(default_factory=Totals)
     latencies: list[float] = field(default_factory=list)
     #: request_id -> wall time the load generator handed the request to its producer
     sent_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def decisions(self) -> int:
-        return self.placed + self.rejected
+        return self.totals.requests
 
-    def add(self, p: dict[str, Any], seen_s: float) -> None:
+    def add(self, p: PlacementMessage, seen_s: float) -> None:
         """Count one placement seen at ``seen_s``; its latency is from when its request was sent."""
         sent_s = self.sent_at.pop(p["request_id"], None)
         if sent_s is not None:
             self.latencies.append(seen_s - sent_s)
-        if p["status"] != "placed":
-            self.rejected += 1
-            return
-        self.placed += 1
-        self.by_region[p["region"]] += 1
-        self.by_layer[p["layer"]] += 1
-        b = p["baseline"]
-        if b["energy_usd"] is not None:
-            self.cost += p["energy_usd"]
-            self.carbon += p["carbon_g"]
-            self.base_cost += b["energy_usd"]
-            self.base_carbon += b["carbon_g"]
+        self.totals.add((p,))
 
 
 _TTY = sys.stdout.isatty()
@@ -109,12 +93,14 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 6
     raise RuntimeError(f"the worker did not answer /healthz within {timeout_s:.0f} s")
 
 
-def _progress(t: Tally, sent: LoadResult, elapsed: float, rate_now: float, tty: bool) -> str:
+def _progress(tally: Tally, sent: LoadResult, elapsed: float, rate_now: float, tty: bool) -> str:
+    t = tally.totals
     layers = " ".join(f"{k} {v / max(1, t.placed):.0%}" for k, v in sorted(t.by_layer.items()))
     top = ", ".join(f"{k.split(':')[-1]} {v}" for k, v in t.by_region.most_common(3))
-    saved = (1 - t.cost / t.base_cost) if t.base_cost else 0.0
+    base = t.compared_baseline_nusd / 1e9
+    saved = t.saved_energy_usd / base if base else 0.0
     return ("\r" if tty else "\n") + (
-        f"{elapsed:5.1f}s sent {sent.requests:>7} decided {t.decisions:>7} ({rate_now:>7,.0f}/s) "
+        f"{elapsed:5.1f}s sent {sent.requests:>7} decided {t.requests:>7} ({rate_now:>7,.0f}/s) "
         f"saved {saved:5.1%} | {layers} | {top}    "
     )
 
@@ -209,24 +195,27 @@ async def _drive(
     return tally, sent
 
 
-def _summary(t: Tally, sent: LoadResult) -> str:
-    lat = sorted(t.latencies) or [0.0]
+def _summary(tally: Tally, sent: LoadResult) -> str:
+    lat = sorted(tally.latencies) or [0.0]
+    t = tally.totals
+    cost, base_cost = t.compared_cost_nusd / 1e9, t.compared_baseline_nusd / 1e9
+    carbon, base_carbon = t.compared_carbon_ug / 1e6, t.compared_baseline_ug / 1e6
 
     def p(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 
-    saved_usd, saved_g = t.base_cost - t.cost, t.base_carbon - t.carbon
+    saved_usd, saved_g = t.saved_energy_usd, t.saved_carbon_g
     lines = [
         "== carbon-router demo: summary ==",
         f"requests sent {sent.requests:,} (+{sent.signals} real grid signals) in {sent.seconds:.1f} s; "
-        f"placements received {t.decisions:,} ({t.placed:,} placed, {t.rejected:,} rejected), "
-        f"dead letters {t.dead}",
-        f"throughput: {t.decisions / max(sent.seconds, 1e-9):,.0f} decisions/s; "
+        f"placements received {t.requests:,} ({t.placed:,} placed, {t.rejected:,} rejected), "
+        f"dead letters {tally.dead}",
+        f"throughput: {t.requests / max(sent.seconds, 1e-9):,.0f} decisions/s; "
         f"request sent -> placement seen: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms",
-        f"energy cost: routed ${t.cost:.2f} vs all-local ${t.base_cost:.2f} -> saved ${saved_usd:.2f} "
-        f"({saved_usd / t.base_cost if t.base_cost else 0:.1%})",
-        f"marginal carbon: routed {t.carbon / 1e3:.1f} kg vs all-local {t.base_carbon / 1e3:.1f} kg -> saved "
-        f"{saved_g / 1e3:.1f} kg ({saved_g / t.base_carbon if t.base_carbon else 0:.1%})",
+        f"energy cost: routed ${cost:.2f} vs all-local ${base_cost:.2f} -> saved ${saved_usd:.2f} "
+        f"({saved_usd / base_cost if base_cost else 0:.1%})",
+        f"marginal carbon: routed {carbon / 1e3:.1f} kg vs all-local {base_carbon / 1e3:.1f} kg -> saved "
+        f"{saved_g / 1e3:.1f} kg ({saved_g / base_carbon if base_carbon else 0:.1%})",
         "layers: " + ", ".join(f"{k} {v / max(1, t.placed):.1%}" for k, v in sorted(t.by_layer.items())),
         "placements by region: " + ", ".join(f"{k} {v:,}" for k, v in t.by_region.most_common()),
     ]

@@ -20,7 +20,10 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from router.analysis import summary_of
 from router.models import INPUT_MODELS
+from router.placement import PlacementMessage
+from router.totals import Totals
 
 __all__ = ["FIELD_LABELS", "Metrics", "SignedTotal", "field_label"]
 
@@ -103,10 +106,21 @@ class BatchHistogram(Collector):
 class Metrics:
     """Every series the worker exports, in its own registry (several workers may share a process in tests)."""
 
-    def __init__(self, worker_id: str) -> None:
+    def __init__(self, worker_id: str, *, carbon_usd_per_tonne: float = 0.0) -> None:
         self.worker_id = worker_id
+        #: the topology's carbon price, for the summary's ``net_saved_usd``
+        self.carbon_usd_per_tonne = carbon_usd_per_tonne
         self.registry = CollectorRegistry()
-        r = self.registry
+        self._decision_series(self.registry)
+        self._money_series(self.registry)
+        self._input_series(self.registry)
+        self._state_series(self.registry)
+        #: every published placement, totalled by router.totals (the rules score and frontier use)
+        self.totals = Totals()
+        self.dead_letter_total = 0
+        self.started = time.time()
+
+    def _decision_series(self, r: CollectorRegistry) -> None:
         self.decisions = Counter(
             "carbon_router_decisions",
             "Placements published",
@@ -131,6 +145,45 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+
+    def _money_series(self, r: CollectorRegistry) -> None:
+        self.saved_usd = SignedTotal("carbon_router_saved_usd", "Energy cost saved against all-local", r)
+        self.saved_carbon = SignedTotal(
+            "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", r
+        )
+        self.baseline_usd = SignedTotal(
+            "carbon_router_baseline_energy_usd", "All-local energy cost of placed requests", r
+        )
+        self.placed_usd = SignedTotal("carbon_router_placed_energy_usd", "Energy cost as placed", r)
+        self.baseline_carbon = Counter(
+            "carbon_router_baseline_carbon_grams", "All-local marginal carbon of placed requests", registry=r
+        )
+        self.placed_carbon = Counter(
+            "carbon_router_placed_carbon_grams", "Marginal carbon as placed", registry=r
+        )
+
+    def _input_series(self, r: CollectorRegistry) -> None:
+        self.dead_letters = Counter(
+            "carbon_router_dead_letters", "Messages dead-lettered", ["topic", "field"], registry=r
+        )
+        self.signals = Counter("carbon_router_signals", "Grid signals by outcome", ["outcome"], registry=r)
+        self.provider_records = Counter(
+            "carbon_router_provider_records",
+            "Raw provider payloads (streams.adapters) by provider and outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.shares = Counter(
+            "carbon_router_shares", "router.shares records judged, by outcome", ["outcome"], registry=r
+        )
+        self.skipped_batches = Counter(
+            "carbon_router_skipped_batches",
+            "Batches the Kafka client could not decode, dead-lettered and skipped",
+            ["topic", "reader"],
+            registry=r,
+        )
+
+    def _state_series(self, r: CollectorRegistry) -> None:
         self.lag = Gauge(
             "carbon_router_consumer_lag", "Records behind the end, per partition", ["partition"], registry=r
         )
@@ -146,44 +199,11 @@ class Metrics:
         self.resolves = Counter(
             "carbon_router_resolves", "Capacity re-solves by outcome", ["outcome"], registry=r
         )
-        self.dead_letters = Counter(
-            "carbon_router_dead_letters", "Messages dead-lettered", ["topic", "field"], registry=r
-        )
-        self.signals = Counter("carbon_router_signals", "Grid signals by outcome", ["outcome"], registry=r)
-        self.provider_records = Counter(
-            "carbon_router_provider_records",
-            "Raw provider payloads (streams.adapters) by provider and outcome",
-            ["provider", "outcome"],
-            registry=r,
-        )
-        self.saved_usd = SignedTotal("carbon_router_saved_usd", "Energy cost saved against all-local", r)
-        self.saved_carbon = SignedTotal(
-            "carbon_router_saved_carbon_grams", "Marginal carbon saved against all-local", r
-        )
-        self.baseline_usd = SignedTotal(
-            "carbon_router_baseline_energy_usd", "All-local energy cost of placed requests", r
-        )
-        self.placed_usd = SignedTotal("carbon_router_placed_energy_usd", "Energy cost as placed", r)
-        self.baseline_carbon = Counter(
-            "carbon_router_baseline_carbon_grams", "All-local marginal carbon of placed requests", registry=r
-        )
-        self.placed_carbon = Counter(
-            "carbon_router_placed_carbon_grams", "Marginal carbon as placed", registry=r
-        )
-        self.shares = Counter(
-            "carbon_router_shares", "router.shares records judged, by outcome", ["outcome"], registry=r
-        )
         self.metrics_errors = Counter(
             "carbon_router_metrics_errors", "Metric updates that failed (the data plane went on)", registry=r
         )
         self.broker_errors = Counter(
             "carbon_router_broker_errors", "Broker operations that failed", ["op"], registry=r
-        )
-        self.skipped_batches = Counter(
-            "carbon_router_skipped_batches",
-            "Batches the Kafka client could not decode, dead-lettered and skipped",
-            ["topic", "reader"],
-            registry=r,
         )
         self.region_load = Gauge(
             "carbon_router_region_load_kw",
@@ -198,51 +218,37 @@ class Metrics:
         self.broker_up = Gauge(
             "carbon_router_broker_up", "1 while the broker answers a metadata request within 2 s", registry=r
         )
-        self._totals: dict[str, float] = {"decisions": 0, "placed": 0, "rejected": 0, "dead_letters": 0}
-        self._by_region: dict[str, int] = {}
-        self._by_layer: dict[str, int] = {}
-        self._saved = [0.0, 0.0]
-        self.started = time.time()
 
-    def record_placements(self, placements: Sequence[dict[str, Any]], produced_at_s: Sequence[float]) -> None:
+    def record_placements(
+        self, placements: Sequence[PlacementMessage], produced_at_s: Sequence[float]
+    ) -> None:
         """Count published placements; ``produced_at_s`` are the request records' timestamps."""
-        now = time.time()
-        keys: Tally[tuple[str, str, str, str]] = Tally()
         if len(placements) != len(produced_at_s):
             raise ValueError("one record timestamp per placement expected")
+        now = time.time()
         self.latency.observe_many(np.maximum(0.0, now - np.asarray(produced_at_s, dtype=np.float64)))
-        du = dc = bu = bc = 0.0
+        keys: Tally[tuple[str, str, str, str]] = Tally()
         for p in placements:
-            region = p["region"] or "none"
-            layer = p["layer"] or "none"
-            keys[(p["status"], region, layer, p["reason"])] += 1
-            b = p["baseline"]
-            if p["status"] == "placed" and b["energy_usd"] is not None:
-                du += b["energy_usd"] - p["energy_usd"]
-                dc += b["carbon_g"] - p["carbon_g"]
-                bu += b["energy_usd"]
-                bc += b["carbon_g"]
+            keys[(p["status"], p["region"] or "none", p["layer"] or "none", p["reason"])] += 1
         for (status, region, layer, reason), n in keys.items():  # one locked increment per label set
             self.decisions.labels(status, region, layer, reason).inc(n)
-            self._totals["decisions"] += n
-            self._totals[status] += n
-            self._by_region[region] = self._by_region.get(region, 0) + n
-            self._by_layer[layer] = self._by_layer.get(layer, 0) + n
-        self._saved[0] += du
-        self._saved[1] += dc
-        self.saved_usd.add(du)
-        self.saved_carbon.add(dc)
-        self.baseline_usd.add(bu)
-        self.placed_usd.add(bu - du)
-        if bc > 0:  # marginal carbon is never negative
-            self.baseline_carbon.inc(bc)
-        if bc - dc > 0:
-            self.placed_carbon.inc(bc - dc)
+        batch = Totals()
+        batch.add(placements)
+        self.totals.merge(batch)
+        base_usd, base_g = batch.compared_baseline_nusd / 1e9, batch.compared_baseline_ug / 1e6
+        self.saved_usd.add(batch.saved_energy_usd)
+        self.saved_carbon.add(batch.saved_carbon_g)
+        self.baseline_usd.add(base_usd)
+        self.placed_usd.add(batch.compared_cost_nusd / 1e9)
+        if base_g > 0:  # marginal carbon is never negative
+            self.baseline_carbon.inc(base_g)
+        if batch.compared_carbon_ug > 0:
+            self.placed_carbon.inc(batch.compared_carbon_ug / 1e6)
 
     def record_dead_letter(self, topic: str, field: str | None) -> None:
         """Count one dead letter."""
         self.dead_letters.labels(topic, field_label(field)).inc()
-        self._totals["dead_letters"] += 1
+        self.dead_letter_total += 1
 
     def skipped_total(self) -> int:
         """Batches skipped so far, over every topic and reader."""
@@ -260,17 +266,28 @@ class Metrics:
         return generate_latest(self.registry)
 
     def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The periodic JSON snapshot published on ``router.metrics``."""
+        """The periodic JSON snapshot published on ``router.metrics``: counts, and the totals as ``score``
+        summarises them (router.analysis.summary_of; the money totals exact, see router/totals.py)."""
         up = max(1e-9, time.time() - self.started)
+        t = self.totals
+        none = {"none": t.rejected} if t.rejected else {}
         return {
             "worker_id": self.worker_id,
             "ts": time.time(),
             "uptime_s": up,
-            **{k: int(v) for k, v in self._totals.items()},
-            "decisions_per_s": self._totals["decisions"] / up,
-            "by_region": dict(sorted(self._by_region.items())),
-            "by_layer": dict(sorted(self._by_layer.items())),
-            "saved_energy_usd": self._saved[0],
-            "saved_carbon_g": self._saved[1],
+            "decisions": t.requests,
+            "placed": t.placed,
+            "rejected": t.rejected,
+            "dead_letters": self.dead_letter_total,
+            "decisions_per_s": t.requests / up,
+            "by_region": dict(sorted({**t.by_region, **none}.items())),
+            "by_layer": dict(sorted({**t.by_layer, **none}.items())),
+            "saved_energy_usd": t.saved_energy_usd,
+            "saved_carbon_g": t.saved_carbon_g,
+            "totals": self.summary(),
             **(extra or {}),
         }
+
+    def summary(self) -> dict[str, Any]:
+        """The totals in the shape of ``score``'s summary (router.analysis.Summary)."""
+        return summary_of(self.totals, carbon_usd_per_tonne=self.carbon_usd_per_tonne).as_dict()

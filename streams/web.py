@@ -118,6 +118,7 @@ def web_state(
 ) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready values (aggregates only, see the module docstring)."""
     snap = metrics.snapshot()
+    t = metrics.totals
     by_region, rejected = _placements(metrics)
     st = live.scorer.state
     dual_scale = live.objective.dual_scale
@@ -153,15 +154,11 @@ def web_state(
         "by_layer": snap["by_layer"],
         "rejected_by_reason": rejected,
         "savings": {
-            "energy_usd": _savings(
-                _sample(metrics, "carbon_router_baseline_energy_usd_total"),
-                _sample(metrics, "carbon_router_placed_energy_usd_total"),
-            ),
-            "carbon_g": _savings(
-                _sample(metrics, "carbon_router_baseline_carbon_grams_total"),
-                _sample(metrics, "carbon_router_placed_carbon_grams_total"),
-            ),
+            "energy_usd": _savings(t.compared_baseline_nusd / 1e9, t.compared_cost_nusd / 1e9),
+            "carbon_g": _savings(t.compared_baseline_ug / 1e6, t.compared_carbon_ug / 1e6),
+            "unbaselined": t.unbaselined,
         },
+        "totals": metrics.summary(),
         "signals_version": st.version,
         "shares_version": live.shares_version,
         "regions": regions,

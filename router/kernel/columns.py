@@ -7,6 +7,8 @@ arrays; ``router.kernel.structs`` groups them into the structures the kernel tak
 
 from __future__ import annotations
 
+from router.placement import Layer, SignalSource
+
 __all__ = [
     "BANDWIDTH_GBPS",
     "BUDGET_MS",
@@ -152,10 +154,10 @@ FILTER_NAMES = (
     "pinned_state",
 )
 N_FILTERS = 7
-LAYERS = ("local", "regional", "energy")
+LAYERS: tuple[Layer, ...] = ("local", "regional", "energy")
 #: both values live and fresh; every value fresh or from the forecast, at least one from the forecast; some
 #: value neither (the home region, which may run on stale values)
-SIGNAL_SOURCES = ("live", "forecast", "stale")
+SIGNAL_SOURCES: tuple[SignalSource, ...] = ("live", "forecast", "stale")
 SOURCE_LIVE, SOURCE_FORECAST, SOURCE_STALE = range(3)
 
 #: ``signal_age_s`` when the chosen region's values are topology constants only; ``forecast_generated_at``

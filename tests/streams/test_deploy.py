@@ -19,6 +19,7 @@ import yaml
 
 from streams.settings import BOOTSTRAP_ENV, ENV_PREFIX, Settings, load_settings
 from streams.topics import TOPIC_KEYS, topic_names, topic_partitions
+from tests.streams.sample import placement
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -212,16 +213,14 @@ def _exposition_series() -> dict[str, set[str]]:
     from streams.metrics import Metrics
 
     m = Metrics("w-deploy")
-    placed = {
-        "status": "placed",
-        "region": "gcp:europe-west6-a",
-        "layer": "energy",
-        "reason": "min_score",
-        "energy_usd": 1e-5,
-        "carbon_g": 0.02,
-        "baseline": {"energy_usd": 3e-5, "carbon_g": 0.3},
-    }
-    rejected = {**placed, "status": "rejected", "region": None, "layer": None, "reason": "latency_budget"}
+    placed = placement(
+        region="gcp:europe-west6-a",
+        layer="energy",
+        energy_usd=1e-5,
+        carbon_g=0.02,
+        baseline={"energy_usd": 3e-5, "carbon_g": 0.3},
+    )
+    rejected = placement(status="rejected", region=None, layer=None, reason="latency_budget")
     m.record_placements([placed, rejected], [0.0, 0.0])
     m.record_dead_letter("grid.signals", "region")
     m.batch_size.observe(2)

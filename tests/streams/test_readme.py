@@ -13,6 +13,7 @@ from router.models import Placement
 from router.topology import Objective
 from streams.metrics import Metrics
 from streams.settings import Settings, env_var
+from tests.streams.sample import placement
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -63,15 +64,7 @@ def test_replace_table_keeps_the_rest_of_the_readme() -> None:
 def test_every_prometheus_series_is_documented() -> None:
     """Every series a real Metrics exposition shows is a row of the README's metrics table, with its type."""
     m = Metrics("x")
-    placed = {
-        "status": "placed",
-        "region": "a",
-        "layer": "local",
-        "reason": "min_score",
-        "energy_usd": 1.0,
-        "carbon_g": 2.0,
-        "baseline": {"energy_usd": 1.5, "carbon_g": 3.0},
-    }
+    placed = placement(energy_usd=1.0, carbon_g=2.0, baseline={"energy_usd": 1.5, "carbon_g": 3.0})
     m.record_placements([placed], [0.0])
     m.record_dead_letter("inference.requests", "energy_wh")
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", m.exposition().decode(), re.M))

@@ -1,0 +1,56 @@
+"""The placement message as a type: what ``router.encode.placements`` builds and every reader reads.
+
+``router.models.Placement`` (pydantic) validates a placement read back and generates
+router/schemas/Placement.json; this ``TypedDict`` describes the same fields for the dicts the router builds
+(no cost at run time: they stay plain dicts, ready for orjson), so mypy checks every field a reader
+touches. tests/router/test_totals.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+__all__ = ["BaselineMessage", "Layer", "PlacementMessage", "SignalSource", "Status"]
+
+Status = Literal["placed", "rejected"]
+Layer = Literal["local", "regional", "energy"]
+SignalSource = Literal["live", "forecast", "stale"]
+
+
+class BaselineMessage(TypedDict):
+    """The same request at its home region (the all-local baseline); null values: the home has no value."""
+
+    region: str
+    energy_usd: float | None
+    carbon_g: float | None
+    feasible: bool
+
+
+class PlacementMessage(TypedDict):
+    """One decision; the fields after ``energy_wh`` that only a placed request has are null when rejected."""
+
+    request_id: str
+    status: Status
+    region: str | None
+    origin: str
+    home_region: str
+    layer: Layer | None
+    reason: str
+    latency_ms: float | None
+    energy_wh: float
+    facility_wh: float | None
+    energy_usd: float | None
+    carbon_g: float | None
+    egress_usd: float | None
+    score_usd: float | None
+    baseline: BaselineMessage
+    feasible_regions: int
+    relocatable: bool
+    removed: dict[str, int]
+    signal_age_s: float | None
+    signal_source: SignalSource | None
+    forecast_generated_at: float | None
+    signals_version: int
+    shares_version: int
+    event_ts: float
+    decided_at: float

@@ -1,0 +1,190 @@
+"""One accumulator of placement totals, for ``score``, ``frontier``, the live metrics, the demo and the page.
+
+Every amount is added in fixed point: energy in nano-Wh (as the capacity windows), money in nano-USD, carbon
+in micro-grams, each placement's value rounded to that unit before it is added, and the sums are Python
+integers. So totals do not depend on how a stream was cut into batches or in which order they were added:
+a worker and ``score`` that saw the same placements report the same totals, to the last digit
+(tests/integration/test_totals.py).
+
+The baseline rule (docs/model.md, "Savings"): a request's baseline is the same request at its home region.
+When the home region has no value (``baseline.energy_usd`` is null) the request has no baseline: a placed
+one is counted in ``unbaselined`` and left out of both sides of every saving, so savings compare only like
+with like. Its cost, carbon and egress still count in the placed totals.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from router.kernel.columns import LAYERS
+from router.placement import PlacementMessage
+
+__all__ = ["Totals"]
+
+_NANO = 1e9  # per Wh and per USD
+_MICRO = 1e6  # per gram
+
+
+def _fixed(values: list[float], scale: float) -> int:
+    """Sum of the values, each rounded to ``1 / scale`` (half to even), exactly (a Python int). Both paths
+    round the same float product the same way; NumPy is faster from a few dozen values on."""
+    if len(values) < 32:
+        return sum(round(v * scale) for v in values)
+    return sum(np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int64).tolist())
+
+
+@dataclass(slots=True)
+class Totals:
+    """Running totals over placements; ``add`` a batch, ``merge`` another accumulator, read the properties."""
+
+    requests: int = 0
+    placed: int = 0
+    rejected: int = 0
+    #: placed requests whose home region had no value (no baseline; out of the savings)
+    unbaselined: int = 0
+    #: IT energy in nano-Wh: of every request, of the relocatable ones, of those placed away from home, of
+    #: the rejected ones, and of the placed ones by layer
+    energy_nwh: int = 0
+    rid_nwh: int = 0
+    relocated_nwh: int = 0
+    rejected_nwh: int = 0
+    layer_nwh: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LAYERS, 0))
+    #: what the placed requests cost (nano-USD) and emitted (micro-g)
+    cost_nusd: int = 0
+    carbon_ug: int = 0
+    egress_nusd: int = 0
+    #: the baseline of every request that has one, and, over the placed requests that have one, both sides
+    baseline_nusd: int = 0
+    baseline_ug: int = 0
+    compared_baseline_nusd: int = 0
+    compared_baseline_ug: int = 0
+    compared_cost_nusd: int = 0
+    compared_carbon_ug: int = 0
+    by_region: Counter[str] = field(default_factory=Counter)
+    by_layer: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, placements: Iterable[PlacementMessage]) -> None:
+        """Add a batch of placements."""
+        e_all: list[float] = []
+        e_rid: list[float] = []
+        e_reloc: list[float] = []
+        e_rej: list[float] = []
+        e_layer: dict[str, list[float]] = {k: [] for k in LAYERS}
+        cost: list[float] = []
+        co2: list[float] = []
+        egress: list[float] = []
+        base_cost: list[float] = []
+        base_co2: list[float] = []
+        cmp_base_cost: list[float] = []
+        cmp_base_co2: list[float] = []
+        cmp_cost: list[float] = []
+        cmp_co2: list[float] = []
+        for p in placements:
+            e = p["energy_wh"]
+            e_all.append(e)
+            if p["relocatable"]:
+                e_rid.append(e)
+            b = p["baseline"]
+            b_cost, b_co2 = b["energy_usd"], b["carbon_g"]
+            if b_cost is not None and b_co2 is not None:
+                base_cost.append(b_cost)
+                base_co2.append(b_co2)
+            if p["status"] != "placed":
+                e_rej.append(e)
+                self.reasons[p["reason"]] += 1
+                continue
+            region, layer = p["region"], p["layer"]
+            p_cost, p_co2, p_egress = p["energy_usd"], p["carbon_g"], p["egress_usd"]
+            if region is None or layer is None or p_cost is None or p_co2 is None or p_egress is None:
+                raise ValueError(f"placement {p['request_id']!r} is placed but lacks a region or a cost")
+            self.by_region[region] += 1
+            self.by_layer[layer] += 1
+            e_layer[layer].append(e)
+            if region != p["home_region"]:
+                e_reloc.append(e)
+            cost.append(p_cost)
+            co2.append(p_co2)
+            egress.append(p_egress)
+            if b_cost is None or b_co2 is None:
+                self.unbaselined += 1
+            else:
+                cmp_base_cost.append(b_cost)
+                cmp_base_co2.append(b_co2)
+                cmp_cost.append(p_cost)
+                cmp_co2.append(p_co2)
+        n_placed = len(cost)
+        self.requests += len(e_all)
+        self.placed += n_placed
+        self.rejected += len(e_all) - n_placed
+        self.energy_nwh += _fixed(e_all, _NANO)
+        self.rid_nwh += _fixed(e_rid, _NANO)
+        self.relocated_nwh += _fixed(e_reloc, _NANO)
+        self.rejected_nwh += _fixed(e_rej, _NANO)
+        for k in LAYERS:
+            self.layer_nwh[k] += _fixed(e_layer[k], _NANO)
+        self.cost_nusd += _fixed(cost, _NANO)
+        self.carbon_ug += _fixed(co2, _MICRO)
+        self.egress_nusd += _fixed(egress, _NANO)
+        self.baseline_nusd += _fixed(base_cost, _NANO)
+        self.baseline_ug += _fixed(base_co2, _MICRO)
+        self.compared_baseline_nusd += _fixed(cmp_base_cost, _NANO)
+        self.compared_baseline_ug += _fixed(cmp_base_co2, _MICRO)
+        self.compared_cost_nusd += _fixed(cmp_cost, _NANO)
+        self.compared_carbon_ug += _fixed(cmp_co2, _MICRO)
+
+    def merge(self, other: Totals) -> None:
+        """Add another accumulator's totals to this one."""
+        for name in self.__slots__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, Counter):
+                mine.update(theirs)
+            elif isinstance(mine, dict):
+                for k, v in theirs.items():
+                    mine[k] += v
+            else:
+                setattr(self, name, mine + theirs)
+
+    # -- in the units of the placements -------------------------------------------------------------------
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_nusd / _NANO
+
+    @property
+    def carbon_g(self) -> float:
+        return self.carbon_ug / _MICRO
+
+    @property
+    def egress_usd(self) -> float:
+        return self.egress_nusd / _NANO
+
+    @property
+    def saved_energy_usd(self) -> float:
+        """Energy cost saved against the all-local baseline, over the placed requests that have one."""
+        return (self.compared_baseline_nusd - self.compared_cost_nusd) / _NANO
+
+    @property
+    def saved_carbon_g(self) -> float:
+        """Marginal carbon saved against the all-local baseline, over the placed requests that have one."""
+        return (self.compared_baseline_ug - self.compared_carbon_ug) / _MICRO
+
+    def net_saved_usd(self, carbon_usd_per_tonne: float) -> float:
+        """Energy saved plus carbon saved at the carbon price, minus the egress every placed request paid."""
+        return self.saved_energy_usd + carbon_usd_per_tonne * self.saved_carbon_g / 1e6 - self.egress_usd
+
+    def shares(self) -> dict[str, Any]:
+        """Shares of IT energy: relocatable, relocated, rejected; layer shares of the placed energy."""
+        total = self.energy_nwh or 1
+        placed = sum(self.layer_nwh.values())
+        return {
+            "rid_share": self.rid_nwh / total,
+            "relocated_share": self.relocated_nwh / total,
+            "rejected_share": self.rejected_nwh / total,
+            "layer_share": {k: (v / placed if placed else 0.0) for k, v in self.layer_nwh.items()},
+        }
