@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from router.bounds import DEFAULT_MAX_CLOCK_SKEW_S, MAX_TS
 from router.errors import InputError, RouterError
 
 __all__ = ["main"]
@@ -33,6 +34,18 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"received {text!r}; expected a number > 0") from None
     if not (v > 0 and v < float("inf")):
         raise argparse.ArgumentTypeError(f"received {text!r}; expected a finite number > 0")
+    return v
+
+
+def _epoch(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"received {text!r}; expected epoch seconds (UTC)") from None
+    if not 0 <= v <= MAX_TS:
+        raise argparse.ArgumentTypeError(
+            f"received {text!r}; expected epoch seconds (UTC) from 0 to {MAX_TS:.0f} (2100-01-01)"
+        )
     return v
 
 
@@ -89,6 +102,14 @@ def _inputs(s: argparse.ArgumentParser) -> None:
         default=None,
         metavar="F",
         help="grid forecasts JSONL of GridForecast (default: none)",
+    )
+    s.add_argument(
+        "--now",
+        type=_epoch,
+        default=None,
+        metavar="TS",
+        help=f"the router's clock: refuse records more than {DEFAULT_MAX_CLOCK_SKEW_S:.0f} s after it "
+        "(default: no clock; planning with future requests and forecasts is allowed)",
     )
 
 

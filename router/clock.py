@@ -5,9 +5,11 @@ Two checks, applied to every timestamp of every message (requests, signals, stat
 - **plausible** (at decode, by the models): ``0 <= ts <= MAX_TS`` (2100-01-01); a later value is refused,
   with the date it would be in milliseconds or microseconds when that reading is plausible.
 - **not ahead** (``ahead_problem``): ``ts <= now + max_clock_skew_s``. Live, ``now`` is the worker's wall
-  clock when it decodes the message; offline (``score``, ``frontier``), the wall clock when the command
-  starts, or ``--now``. A message ahead of it is dead-lettered (live) or refused with exit 2 (files), never
-  applied: a future-dated value would otherwise stay the region's "latest" and hide every honest one.
+  clock when it decodes the message, and a message ahead of it is dead-lettered, never applied: a
+  future-dated value would otherwise stay the region's "latest" and hide every honest one. Offline
+  (``score``, ``frontier``) there is no clock unless ``--now TS`` gives one (then a record ahead of it is
+  refused with exit 2): a replay reads each region's values as of each request's own time, so a late-dated
+  record cannot hide earlier ones, and planning with tomorrow's requests and forecasts is a real use.
 
 Within the skew a timestamp is taken as it is. docs/model.md ("Time") says how a late signal is applied.
 """

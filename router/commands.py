@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from importlib import resources
@@ -85,9 +86,8 @@ def cmd_topology(path: Path | None) -> int:
         price = "-" if r.price_usd_per_mwh is None else f"{r.price_usd_per_mwh:.1f}"
         mci = "-" if r.marginal_gco2_per_kwh is None else f"{r.marginal_gco2_per_kwh:.0f}"
         tags = ",".join(r.tags)
-        print(
-            f"  {r.id:<34}{r.jurisdiction:<5}{tags:<10}{r.pue:>6.2f}{r.capacity_kw:>9.0f}{price:>10}{mci:>10}"
-        )
+        cap = "none" if r.capacity_kw is None or math.isinf(r.capacity_kw) else f"{r.capacity_kw:.0f}"
+        print(f"  {r.id:<34}{r.jurisdiction:<5}{tags:<10}{r.pue:>6.2f}{cap:>9}{price:>10}{mci:>10}")
     print(f"\n{len(topo.service_nodes)} service nodes (RTT ms to each region; * = home)")
     for s in topo.service_nodes:
         cells = []
@@ -111,6 +111,11 @@ def _forecasts(path: Path | None) -> list[tuple[int, GridForecast]]:
     return read_jsonl(path, GridForecast) if path is not None else []
 
 
+def _now(args: argparse.Namespace) -> float | None:
+    """The router's clock of an offline command: ``--now``, else none (router/clock.py)."""
+    return None if args.now is None else float(args.now)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Offline deterministic replay; one placement per request as JSONL."""
     if args.out is not None:
@@ -119,7 +124,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         check_file_target(args.summary, "--summary")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
     fc = _forecasts(args.forecasts)
-    opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals)
+    opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals, now=_now(args))
     res = replay(
         topo,
         sig,
@@ -198,7 +203,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     check_dir_target(args.out, "--out")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
     fc = _forecasts(args.forecasts)
-    points = frontier_points(topo, sig, req, args.alphas, statuses=st, sources=sources, forecasts=fc)
+    points = frontier_points(
+        topo, sig, req, args.alphas, statuses=st, sources=sources, forecasts=fc, now=_now(args)
+    )
     paths = write_frontier(points, args.out)
     _write_break_even(topo, sig, req, args.out)
     for p in paths:

@@ -45,8 +45,10 @@ def frontier_points(
     statuses: Sequence[tuple[int, RegionStatus]] = (),
     sources: tuple[str, str, str] = ("signals", "requests", "statuses"),
     forecasts: Sequence[tuple[int, GridForecast]] = (),
+    now: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The contract's frontier points, one full replay per alpha (sorted ascending)."""
+    """The contract's frontier points, one full replay per alpha (sorted ascending); ``now`` is the router's
+    clock (router/clock.py; None: no check)."""
     mean_budget = sum(r.latency_budget_ms for _, r in requests) / max(1, len(requests))
     points: list[dict[str, Any]] = []
     prev: dict[str, Any] | None = None
@@ -56,7 +58,7 @@ def frontier_points(
             signals,
             requests,
             statuses=statuses,
-            options=ReplayOptions(alpha=alpha),
+            options=ReplayOptions(alpha=alpha, now=now),
             sources=sources,
             forecasts=forecasts,
         )

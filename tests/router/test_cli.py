@@ -388,3 +388,34 @@ def test_an_unusual_capacity_is_used_and_warned_about_on_stderr(
     assert "warning:" in err and "capacity_kw 2e+08 kW" in err and "did you give watts" in err
     assert main(["topology"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_now_refuses_records_ahead_of_it_and_without_it_planning_is_allowed(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline there is no clock unless --now gives one (router/clock.py): a request dated a day after --now
+    stops score with exit 2 naming file, line, field and the clock; without --now it is scored."""
+    files["requests"].write_text(REQ.replace('"ts":10', '"ts":1800000000'))
+    argv = ["score", *(x for k, v in files.items() for x in (f"--{k}", str(v)))]
+    assert main([*argv, "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert main([*argv, "--now", "1799913600", "--out", str(tmp_path / "q.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "r.jsonl, line 1, field 'ts'" in err and "ahead of the router's clock" in err
+    assert not (tmp_path / "q.jsonl").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--now", "1.8e12"])
+    assert exit_info.value.code == 2
+    assert "expected epoch seconds (UTC) from 0 to 4102444800" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("capacity", ["", "capacity_kw = inf\n", "capacity_kw = 1e12\n"])
+def test_topology_prints_a_region_without_a_capacity_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], capacity: str
+) -> None:
+    """capacity_kw may be left out (no limit): `topology` prints "none" for it, it does not crash."""
+    topo = tmp_path / "t.toml"
+    topo.write_text(TOPO.replace("capacity_kw = 10.0\n", capacity, 1))
+    assert main(["topology", "--topology", str(topo)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.strip().startswith("a "))
+    assert ("1000000000000" if capacity.endswith("1e12\n") else " none ") in row
