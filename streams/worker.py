@@ -64,7 +64,7 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     metrics = Metrics(settings.worker_id, carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne)
     leadership = Leadership(settings.worker_id)
     dataplane = DataPlane(settings, live, metrics, leadership)
-    statefeed = StateFeed(settings, live, leadership)
+    statefeed = StateFeed(settings, live, leadership, metrics)
     app = build_app(settings, live, metrics, dataplane, statefeed, leadership)
     log.info(
         "worker_starting",

@@ -49,7 +49,7 @@ def _leadership() -> Leadership:
 def _fed(settings: Settings) -> tuple[Decider, StateFeed]:
     """A live router whose state feed applied the bundled real signals of the first hour."""
     live = Decider(load_topology(), dedup_size=1000)
-    feed = StateFeed(settings, live, _leadership())
+    feed = StateFeed(settings, live, _leadership(), Metrics("w-feed"))
     for s in _lines("sample_signals.jsonl"):
         if s["ts"] <= T0 + 3600:
             feed._apply(settings.topic_signals, orjson.dumps(s), NOW)
@@ -211,7 +211,7 @@ def test_web_port_routes_are_the_page_its_json_metrics_and_health_only() -> None
     live = Decider(load_topology())
     m = Metrics("w-unit")
     leadership = _leadership()
-    dataplane, feed = DataPlane(s, live, m, leadership), StateFeed(s, live, leadership)
+    dataplane, feed = DataPlane(s, live, m, leadership), StateFeed(s, live, leadership, m)
     app = build_app(s, live, m, dataplane, feed, leadership)
     app.web.init_server()
     routes = [(r.method, r.resource.canonical) for r in app.web.web_app.router.routes() if r.resource]
