@@ -45,7 +45,7 @@ from faults.scenarios.common import (
     wait_placed,
 )
 from router.topology import Topology, load_topology
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 __all__ = ["CAPACITY_SCALE", "FAILING_TIME_LIMIT_S", "resolve_fails", "scarce_topology"]
 

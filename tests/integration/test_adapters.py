@@ -14,7 +14,7 @@ import pytest
 from router.models import DeadLetter, GridForecast, GridSignal, Placement
 from router.topology import load_topology
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 
 pytestmark = pytest.mark.integration
 

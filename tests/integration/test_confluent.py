@@ -20,7 +20,7 @@ import pytest
 from router.cli import main
 from router.models import DeadLetter
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, produce
+from streams.testing import WorkerProc, produce
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration

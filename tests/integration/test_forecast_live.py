@@ -11,7 +11,7 @@ import pytest
 from router.cli import main
 from router.models import DeadLetter, GridForecast, Placement
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 from tests.router.test_forecast import AWAY, T0, TOPO, _point, _signals
 from tests.router.watttime import epoch, issued_forecasts
 

@@ -22,8 +22,8 @@ import pytest
 
 from router.models import DeadLetter
 from streams.settings import Settings, producer_kwargs
+from streams.testing import WorkerProc, drain, produce
 from streams.topics import ensure_topics
-from tests.integration.harness import WorkerProc, drain, produce
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration

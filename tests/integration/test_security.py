@@ -50,7 +50,7 @@ from faults.scenarios import (
 )
 from streams.broker import free_port
 from streams.settings import Settings, client_kwargs
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 
 from router.commands import bundled
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 
 pytestmark = pytest.mark.integration
 
