@@ -21,6 +21,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check router streams tests bench scripts faults
 	$(BIN)/ruff format --check router streams tests bench scripts faults
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_layers.py
 
 test: lint
 	$(BIN)/pytest -q
