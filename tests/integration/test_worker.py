@@ -206,7 +206,8 @@ def test_two_workers_share_partitions_and_one_leader_publishes_shares(
     assert sum(h["capacity_share"] for h in health) == pytest.approx(1.0)
     assert shares, "the leader published no shares although capacity binds"
     leaders = {orjson.loads(m.value)["leader"] for m in shares}
-    assert len(leaders) == 1 and leaders <= {"w-1", "w-2"}
+    assert len(leaders) == 1
+    assert leaders <= {"w-1", "w-2"}
 
 
 def test_demo_reaches_its_summary_quickly() -> None:

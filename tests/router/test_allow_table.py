@@ -53,5 +53,6 @@ def test_bit_words_round_trip_past_64_regions() -> None:
     """Region j is bit j % 64 of word j // 64, with bit 63 as the sign bit of an int64."""
     row = [j % 3 == 0 or j == 63 for j in range(130)]
     words = bit_words(row)
-    assert len(words) == 3 and all(-(1 << 63) <= w < 1 << 63 for w in words)
+    assert len(words) == 3
+    assert all(-(1 << 63) <= w < 1 << 63 for w in words)
     assert _allowed(words, 130) == row

@@ -53,6 +53,8 @@ def test_a_capacity_beyond_the_bound_exits_2_naming_field_value_and_bound(
     topo = _topology(tmp_path, "big.toml", "2e12")
     assert main(["score", "--topology", str(topo), "--out", str(tmp_path / "p.jsonl")]) == 2
     err = capsys.readouterr().err
-    assert "big.toml" in err and "regions[1].capacity_kw" in err
-    assert "received 2000000000000.0" in err and f"<= {MAX_CAPACITY_KW:.0f}" in err
+    assert "big.toml" in err
+    assert "regions[1].capacity_kw" in err
+    assert "received 2000000000000.0" in err
+    assert f"<= {MAX_CAPACITY_KW:.0f}" in err
     assert not (tmp_path / "p.jsonl").exists()
