@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from router.plan import ALLOW_MEMO_CODES, ALLOW_MEMO_SIZE, Plan, bit_words
 from router.topology import load_topology
 
@@ -23,6 +25,7 @@ def test_a_flood_of_new_lists_keeps_the_memo_bounded() -> None:
     assert len(seen) == 3  # nothing, Germany, the EU
 
 
+@pytest.mark.slow  # ~15 s: many long allow lists to show memory stays flat
 def test_long_lists_are_not_remembered_and_memory_stays_flat() -> None:
     """2,000 distinct 12,500-code lists (the hostile flood of issue 16) keep no list: memory stays flat."""
     masks = Plan(load_topology(None)).allow

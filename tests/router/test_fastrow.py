@@ -132,6 +132,7 @@ _keys = st.sampled_from(
 )
 
 
+@pytest.mark.slow  # ~6 s: 3000 random changes
 @settings(max_examples=3000, deadline=None)
 @given(st.dictionaries(_keys, _values, max_size=8))
 def test_random_changes_never_make_the_paths_disagree(change: dict[str, Any]) -> None:

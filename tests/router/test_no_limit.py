@@ -28,6 +28,7 @@ def _placements(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
 
 
+@pytest.mark.slow  # ~5 s each: scores and frontiers the bundled requests twice
 @pytest.mark.parametrize("capacity", ["1e9", "1e12", "inf"])
 def test_a_huge_capacity_places_like_no_limit(tmp_path: Path, capacity: str) -> None:
     """Every placement and frontier point with capacity 1e9 kW, 1e12 kW or inf equals those of a topology
