@@ -56,4 +56,4 @@ faults: $(STAMP)
 	$(BIN)/python -m faults.runner
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
