@@ -187,7 +187,7 @@ def _child_faust() -> None:
     requests = app.topic(s.topic_requests, partitions=PARTITIONS, **raw)
     out = app.topic(s.topic_placements, partitions=PARTITIONS, **raw)
 
-    @app.agent(requests)  # type: ignore[untyped-decorator]  # faust is untyped
+    @app.agent(requests)
     async def route(stream: Any) -> None:
         async for ev in stream.events():
             req = Request.model_validate_json(ev.value)

@@ -112,9 +112,11 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
     plan = live.plan
     inner = clock or StageClock()
     live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]
-    original_placements, original_encode = router.decider.placements, router.decider.encode_placement
-    router.decider.placements = inner.wrap("placements", original_placements)
-    router.decider.encode_placement = inner.wrap("encode", original_encode)
+    # decider.py calls the names it imported from router.encode: swap them in its namespace, restore below
+    decider: Any = router.decider
+    original_placements, original_encode = decider.placements, decider.encode_placement
+    decider.placements = inner.wrap("placements", original_placements)
+    decider.encode_placement = inner.wrap("encode", original_encode)
     metrics = Metrics("bench")
     k_sig, timed, decisions, bad = 0, 0.0, 0, 0
     perf = time.perf_counter
@@ -148,7 +150,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
             timed += t3 - t0
             decisions += len(decided.values)
     finally:
-        router.decider.placements, router.decider.encode_placement = original_placements, original_encode
+        decider.placements, decider.encode_placement = original_placements, original_encode
     return timed, decisions, bad
 
 

@@ -237,7 +237,8 @@ class ProxiedBroker(EmbeddedBroker):
         return self._wait_ready()
 
     def _wait_ready(self) -> bool:
-        assert self._proc is not None and self._port is not None
+        assert self._proc is not None
+        assert self._port is not None
         deadline = time.monotonic() + self._timeout_s
         last = "no answer"
         while time.monotonic() < deadline:

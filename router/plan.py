@@ -249,7 +249,8 @@ class Plan:
             m = got_m
         energy = req.energy_wh
         if energy is None:
-            assert req.tokens is not None and req.model is not None  # guaranteed by Request's validator
+            assert req.tokens is not None  # guaranteed by Request's validator
+            assert req.model is not None
             energy = req.tokens * self.wh_per_token[req.model]
         if not energy <= MAX_ENERGY_WH:  # tokens x Wh/token can exceed what one request may draw
             raise InputError(

@@ -43,8 +43,8 @@ from faults.scenarios.common import (
     wait_placed,
 )
 from streams.settings import Settings
+from streams.testing import WorkerProc
 from streams.topics import topic_names, topic_partitions
-from tests.integration.harness import WorkerProc
 
 __all__ = ["acked_after", "broker_restart"]
 

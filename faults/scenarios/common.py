@@ -1,10 +1,10 @@
 """What every fault scenario shares: the result row, the data, the paced load generator, worker helpers.
 
 Every scenario gets its own topic set on the shared embedded broker, runs real ``carbon-router worker``
-child processes (``tests.integration.harness.WorkerProc``), publishes the bundled grid signals first and
-waits until the worker's ``/healthz`` shows them applied, then sends the bundled sample requests under fresh
-request ids with a paced load generator that records every acknowledged request (partition, offset). The
-checker (``faults.checker``) then reads ``placements`` from offset 0 and compares.
+child processes (``streams.testing.WorkerProc``, streams/testing/harness.py), publishes the bundled grid
+signals first and waits until the worker's ``/healthz`` shows them applied, then sends the bundled sample
+requests under fresh request ids with a paced load generator that records every acknowledged request
+(partition, offset). The checker (``faults.checker``) then reads ``placements`` from offset 0 and compares.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import orjson
 from faults.checker import Acked, Rec, SendLog, read_topic
 from router.commands import bundled
 from streams.settings import Settings, consumer_kwargs, embedded_settings, producer_kwargs
+from streams.testing import WorkerProc, produce
 from streams.topics import TOPIC_KEYS
-from tests.integration.harness import WorkerProc, produce
 
 __all__ = [
     "T0",

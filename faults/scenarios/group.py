@@ -37,7 +37,7 @@ from faults.scenarios.common import (
     wait_placed,
 )
 from streams.settings import Settings, consumer_kwargs
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 __all__ = [
     "check_lag",

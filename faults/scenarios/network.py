@@ -37,7 +37,7 @@ from faults.scenarios.common import (
     stop_workers,
     wait_placed,
 )
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 __all__ = ["BLACKHOLE_S", "network_faults"]
 

@@ -32,7 +32,7 @@ from faults.scenarios.common import (
     wait_placed,
 )
 from streams.settings import consumer_kwargs
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 __all__ = ["kill_restart", "kill_restart_capacity", "tight_topology"]
 

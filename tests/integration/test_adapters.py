@@ -14,7 +14,7 @@ import pytest
 from router.models import DeadLetter, GridForecast, GridSignal, Placement
 from router.topology import load_topology
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 
 pytestmark = pytest.mark.integration
 
@@ -150,9 +150,11 @@ def test_raw_provider_payloads_become_signals_forecasts_and_dead_letters(
     assert wts[0].marginal_gco2_per_kwh == pytest.approx(425.01605069, abs=1e-8)  # the published g/kWh
     assert all(s.region == "aws:us-west-1" and s.valid_for_s == 300.0 for s in wts)
     ems = by_source["electricitymaps"]
-    assert len(ems) == 3 and all(s.marginal_gco2_per_kwh is None and s.average_gco2_per_kwh for s in ems)
+    assert len(ems) == 3
+    assert all(s.marginal_gco2_per_kwh is None and s.average_gco2_per_kwh for s in ems)
     ents = by_source["entsoe"]
-    assert len(ents) == 216 and min(s.price_usd_per_mwh or 0.0 for s in ents) < 0  # negative prices kept
+    assert len(ents) == 216
+    assert min(s.price_usd_per_mwh or 0.0 for s in ents) < 0  # negative prices kept
 
     got_fc = [GridForecast.model_validate(orjson.loads(m.value)) for m in fcs]
     assert sorted(f.generated_at for f in got_fc) == [1686182400.0, 1686204000.0, 1686225600.0]
@@ -176,7 +178,8 @@ def test_raw_provider_payloads_become_signals_forecasts_and_dead_letters(
     g_last = last["value"] * LB
     for p in placed:
         Placement.model_validate(p)
-        assert p["status"] == "placed" and p["region"] == "aws:us-west-1", (p["reason"], p["removed"])
+        assert p["status"] == "placed", (p["reason"], p["removed"])
+        assert p["region"] == "aws:us-west-1", (p["reason"], p["removed"])
         assert p["carbon_g"] == pytest.approx(p["facility_wh"] * g_last / 1e3, rel=1e-9)
         assert p["carbon_g"] != pytest.approx(p["facility_wh"] * 416.0 / 1e3)  # not the topology default
 
@@ -225,10 +228,12 @@ def test_cleared_day_ahead_prices_are_released_when_their_step_starts(
     finally:
         assert w.stop() == 0
     (fc,) = [GridForecast.model_validate(orjson.loads(m.value)) for m in fcs]
-    assert fc.region == "azure:francecentral" and [p.ts for p in fc.points] == [start, start + 900]
+    assert fc.region == "azure:francecentral"
+    assert [p.ts for p in fc.points] == [start, start + 900]
     sig = [GridSignal.model_validate(orjson.loads(m.value)) for m in signals]
     assert len(sig) == 1, sig  # the second step starts 15 minutes later
-    assert sig[0].ts == start and sig[0].region == "azure:francecentral"
+    assert sig[0].ts == start
+    assert sig[0].region == "azure:francecentral"
     assert sig[0].price_usd_per_mwh == pytest.approx(24.15 * 1.0787)
     assert (sig[0].source, sig[0].valid_for_s, sig[0].estimated) == ("entsoe", 900.0, False)
     assert released_at >= start

@@ -26,7 +26,8 @@ def test_broker_answers_on_loopback(broker: EmbeddedBroker) -> None:
     """The session broker runs and advertises a 127.0.0.1 bootstrap address."""
     assert broker.is_running()
     host, port = broker.bootstrap.split(":")
-    assert host == "127.0.0.1" and 0 < int(port) < 65536
+    assert host == "127.0.0.1"
+    assert 0 < int(port) < 65536
 
 
 def test_ensure_topics_creates_every_topic(settings: Settings) -> None:
@@ -95,12 +96,16 @@ def test_stop_leaves_no_process() -> None:
     """stop() ends the broker process, removes its log directory and can be called again."""
     broker = EmbeddedBroker().start()
     pid, log = broker.pid, broker.log_path
-    assert pid is not None and log is not None and log.exists()
+    assert pid is not None
+    assert log is not None
+    assert log.exists()
     broker.stop()
     broker.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    assert not log.exists() and broker.pid is None and not broker.is_running()
+    assert not log.exists()
+    assert broker.pid is None
+    assert not broker.is_running()
     with pytest.raises(BrokerError):
         _ = broker.bootstrap
 

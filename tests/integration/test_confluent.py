@@ -20,7 +20,7 @@ import pytest
 from router.cli import main
 from router.models import DeadLetter
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, produce
+from streams.testing import WorkerProc, produce
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration
@@ -150,5 +150,6 @@ def test_confluent_producer_in_every_codec_with_headers_tombstones_and_large_val
     for key, why, trace in sent["invalid"]:
         m = dead[key.encode()]
         letter = DeadLetter.model_validate(orjson.loads(m.value()))
-        assert letter.topic == settings.topic_requests and why in letter.error
+        assert letter.topic == settings.topic_requests
+        assert why in letter.error
         assert dict(m.headers()) == {"traceparent": trace}

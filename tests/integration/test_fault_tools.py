@@ -52,7 +52,8 @@ def test_replay_counts_each_request_once_and_skips_rejections() -> None:
     rejected = {**_placed("x", "r", 2.0, 9.0), "status": "rejected", "region": None}
     copy = _placed("a", "r", 0.0, 6.0, decided_at=5.0)
     got, peak = capacity_overruns([_placed("a", "r", 0.0, 6.0), copy, rejected], {"r": 10.0}, 60.0)
-    assert got == [] and peak["r"] == 0.6
+    assert got == []
+    assert peak["r"] == 0.6
 
 
 @pytest.fixture

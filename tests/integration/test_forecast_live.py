@@ -11,7 +11,7 @@ import pytest
 from router.cli import main
 from router.models import DeadLetter, GridForecast, Placement
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 from tests.router.test_forecast import AWAY, T0, TOPO, _point, _signals
 from tests.router.watttime import epoch, issued_forecasts
 
@@ -111,8 +111,10 @@ def test_live_worker_places_on_a_published_forecast_like_score(settings: Setting
             k: v for k, v in p.items() if k != "decided_at"
         }
     by_fc = [p for p in live.values() if p["signal_source"] == "forecast"]
-    assert len(by_fc) >= 40 and all(p["region"] == AWAY for p in by_fc)
+    assert len(by_fc) >= 40
+    assert all(p["region"] == AWAY for p in by_fc)
     assert {p["forecast_generated_at"] for p in by_fc} == {first[-1].generated_at, second.generated_at}
     q = live[f"q{int(epoch('2023-06-08 00:21:00'))}"]
-    assert q["signal_source"] == "forecast" and q["forecast_generated_at"] == epoch("2023-06-08 00:15:00")
+    assert q["signal_source"] == "forecast"
+    assert q["forecast_generated_at"] == epoch("2023-06-08 00:15:00")
     assert q["carbon_g"] == 1.0 * (1.0 * _point("2023-06-08 00:15:00", "2023-06-08 00:20:00") / 1e3)

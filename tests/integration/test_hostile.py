@@ -14,7 +14,7 @@ from router.commands import bundled
 from router.models import DeadLetter
 from router.topology import load_topology
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 
 pytestmark = pytest.mark.integration
 

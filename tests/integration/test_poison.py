@@ -22,8 +22,8 @@ import pytest
 
 from router.models import DeadLetter
 from streams.settings import Settings, producer_kwargs
+from streams.testing import WorkerProc, drain, produce
 from streams.topics import ensure_topics
-from tests.integration.harness import WorkerProc, drain, produce
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration
@@ -114,8 +114,12 @@ def test_undecodable_batch_is_skipped_alone_and_everything_else_is_placed(
     (letter,) = letters
     assert (letter.topic, letter.partition, letter.field) == (settings.topic_requests, 1, "batch")
     assert (letter.offset, letter.last_offset) == (bases[1], bases[2] - 1) == (10, 12)
-    assert "offsets 10..12" in letter.error and "DecompressionError" in letter.error
-    assert health["ok"] is True and health["skipped_batches"] == 1 and health["stalled"] == []
+    assert "offsets 10..12" in letter.error
+    assert "DecompressionError" in letter.error
+    assert health["ok"] is True
+    assert health["skipped_batches"] == 1
+    assert health["stalled"] == []
     assert _counter(metrics, "carbon_router_skipped_batches_total") == 1
-    assert f'topic="{settings.topic_requests}"' in metrics and 'reader="dataplane"' in metrics
+    assert f'topic="{settings.topic_requests}"' in metrics
+    assert 'reader="dataplane"' in metrics
     assert "batch_skipped" in w.log.read_text()

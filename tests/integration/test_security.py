@@ -50,7 +50,7 @@ from faults.scenarios import (
 )
 from streams.broker import free_port
 from streams.settings import Settings, client_kwargs
-from tests.integration.harness import WorkerProc
+from streams.testing import WorkerProc
 
 pytestmark = pytest.mark.integration
 
@@ -391,7 +391,8 @@ def test_tansu_cert_flag_does_not_serve_tls(certs: dict[str, Path], tmp_path: Pa
         [tansu_bin(), "broker", "--cert", str(certs["server"]), "--key", str(certs["key"])],
         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    assert both.returncode != 0 and "cannot be used with" in both.stderr
+    assert both.returncode != 0
+    assert "cannot be used with" in both.stderr
     with tansu(tmp_path, "--cert", str(certs["combined"])) as (port, _):
         ctx = ssl.create_default_context(cafile=str(certs["ca"]))
         try:
@@ -426,7 +427,8 @@ def test_tls_client_and_worker_place_requests_over_tls(certs: dict[str, Path], t
         assert refused(fresh_settings(proxy.bootstrap, "tls"))  # plaintext to a TLS port
         try:
             w, check = place(s, tmp_path, "tls-worker")
-            assert check.lost == 0 and check.placed == 120, check.summary()
+            assert check.lost == 0, check.summary()
+            assert check.placed == 120, check.summary()
             assert w.health()["batches"] > 0
             assert proxy.stats["connections"] >= 3  # the worker's clients came through the TLS listener
         finally:
@@ -492,12 +494,14 @@ def test_scram_over_tls_right_password_works_wrong_refused_worker_places(
         s = sasl("SCRAM-SHA-512", PASSWORD)
         try:
             w, check = place(s, tmp_path, "sasl-worker")
-            assert check.lost == 0 and check.placed == 120, check.summary()
+            assert check.lost == 0, check.summary()
+            assert check.placed == 120, check.summary()
             exposed = {"/metrics": w.get("/metrics"), "/healthz": w.get("/healthz")}
         finally:
             stop(w)
         exposed["log"] = w.log.read_bytes() if w is not None else b""
-        assert proxy.stats["authenticated"] >= 3 and proxy.stats["refused"] >= 2, proxy.stats
+        assert proxy.stats["authenticated"] >= 3, proxy.stats
+        assert proxy.stats["refused"] >= 2, proxy.stats
     for where, text in exposed.items():
         assert PASSWORD.encode() not in text, f"the SASL password appears in {where}"
 
@@ -529,4 +533,5 @@ def test_worker_with_a_wrong_password_fails_without_logging_it(
         f"the worker kept running or exited 0 with a wrong password:\n{text[-2000:]}"
     )
     assert "SaslAuthenticationFailed" in text  # aiokafka's log line; the worker then exits with a traceback
-    assert wrong not in text and PASSWORD not in text
+    assert wrong not in text
+    assert PASSWORD not in text

@@ -19,7 +19,7 @@ import pytest
 
 from router.commands import bundled
 from streams.settings import Settings
-from tests.integration.harness import WorkerProc, drain, produce
+from streams.testing import WorkerProc, drain, produce
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,8 @@ async def _watch(url: str, tmp: Path, act: Callable[[], None], until: float) -> 
         deadline = time.time() + 60
         port_file = profile / "DevToolsActivePort"
         while not (port_file.exists() and port_file.read_text().strip()):
-            assert time.time() < deadline and proc.poll() is None, "chromium opened no DevTools port"
+            assert time.time() < deadline, "chromium opened no DevTools port"
+            assert proc.poll() is None, "chromium exited before opening its DevTools port"
             await asyncio.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         async with aiohttp.ClientSession() as http:
@@ -171,7 +172,8 @@ async def _watch(url: str, tmp: Path, act: Callable[[], None], until: float) -> 
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
     return int(width), int(height)
 
@@ -237,7 +239,8 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
     assert two.value("placed-total") + two.value("rejected-total") == len(req)
     # and they move in an open page too: it showed the first batch, then all, without a reload
     live = [v for v in shown if v > 0]  # 0 until the page's first poll came back
-    assert live[0] == len(first) and live[-1] == len(req)
+    assert live[0] == len(first)
+    assert live[-1] == len(req)
     assert live == sorted(live)
     # placements by region: rows carry counts that add up to the placed total, bars agree with them
     placed_rows = {r: float(c["placed"]["value"]) for r, c in two.rows.items() if float(c["placed"]["value"])}
@@ -252,13 +255,15 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
         assert 0 < a1 < a2, (r, a1, a2)
         assert two.rows[r]["age"]["text"].endswith(("s", "min", "h", "d"))
     # savings against all-local are shown with their baseline
-    assert two.value("baseline-usd") > 0 and two.value("baseline-carbon") > 0
+    assert two.value("baseline-usd") > 0
+    assert two.value("baseline-carbon") > 0
     assert two.value("saved-usd") == pytest.approx(two.value("baseline-usd") - two.value("placed-usd"))
     assert two.by_id["saved-usd-pct"]["text"].endswith("%")
     # the installed re-solve: version, leader, duals per region and the group's shares
     # no capacity binds, so no re-solve ran (the skip rule) and shares from outside the group's term are
     # refused: the panel says so (installed, signed shares on the page: tests/streams/test_web.py)
-    assert two.value("shares-version") == 0 and two.by_id["shares-leader"]["text"] == "–"
+    assert two.value("shares-version") == 0
+    assert two.by_id["shares-leader"]["text"] == "–"
     # a real PNG of the window's size, with real content
     png = SCREENSHOT.read_bytes()
     assert _png_size(png) == WINDOW
@@ -269,6 +274,7 @@ def test_live_page_in_chromium_shows_moving_numbers_and_only_aggregates(
     body = orjson.loads(state)
     assert set(body) >= {"decisions", "by_region", "savings", "regions", "shares"}
     for blob in (state, page):
-        assert b"request_id" not in blob and b"tenant" not in blob
+        assert b"request_id" not in blob
+        assert b"tenant" not in blob
         assert not any(r["request_id"].encode() in blob for r in req)
     assert b"carbon_router_baseline_energy_usd_total" in exposition

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from router.plan import ALLOW_MEMO_CODES, ALLOW_MEMO_SIZE, Plan, bit_words
 from router.topology import load_topology
 
@@ -23,6 +25,7 @@ def test_a_flood_of_new_lists_keeps_the_memo_bounded() -> None:
     assert len(seen) == 3  # nothing, Germany, the EU
 
 
+@pytest.mark.slow  # ~15 s: many long allow lists to show memory stays flat
 def test_long_lists_are_not_remembered_and_memory_stays_flat() -> None:
     """2,000 distinct 12,500-code lists (the hostile flood of issue 16) keep no list: memory stays flat."""
     masks = Plan(load_topology(None)).allow
@@ -53,5 +56,6 @@ def test_bit_words_round_trip_past_64_regions() -> None:
     """Region j is bit j % 64 of word j // 64, with bit 63 as the sign bit of an int64."""
     row = [j % 3 == 0 or j == 63 for j in range(130)]
     words = bit_words(row)
-    assert len(words) == 3 and all(-(1 << 63) <= w < 1 << 63 for w in words)
+    assert len(words) == 3
+    assert all(-(1 << 63) <= w < 1 << 63 for w in words)
     assert _allowed(words, 130) == row

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +50,7 @@ def _decide(topo: Topology, energy_scale: float) -> list[dict[str, Any]]:
     return live.decide_requests(reqs, decided_at=T0 + 5000).placements
 
 
+@pytest.mark.slow  # ~10 s: 20 examples, each deciding the bundled requests twice
 @settings(max_examples=20, deadline=None)
 @given(
     capacity_kw=st.floats(min_value=1e8, max_value=MAX_CAPACITY_KW),

@@ -75,7 +75,9 @@ def test_score_writes_one_valid_placement_per_request(files: dict[str, Path], tm
     assert main(_score(files, out)) == 0
     (line,) = out.read_bytes().splitlines()
     p = Placement.model_validate(orjson.loads(line))
-    assert p.region == "b" and p.layer == "regional" and p.status == "placed"
+    assert p.region == "b"
+    assert p.layer == "regional"
+    assert p.status == "placed"
 
 
 def test_score_on_bundled_data_is_byte_identical_across_runs(tmp_path: Path) -> None:
@@ -158,7 +160,8 @@ def test_bad_input_exits_2_with_a_message_naming_file_line_field_value(
     files[which].write_text(content)
     assert main(_score(files)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("carbon-router: error: ") and "Traceback" not in err
+    assert err.startswith("carbon-router: error: ")
+    assert "Traceback" not in err
     for n in needles:
         assert n in err, f"{n!r} not in {err!r}"
 
@@ -176,7 +179,8 @@ def test_bad_arguments_exit_2_via_the_console_script() -> None:
     r = subprocess.run(
         [str(exe), "frontier", "--alphas", "1,nan", "--out", "x"], capture_output=True, text=True
     )
-    assert r.returncode == 2 and "expected comma-separated finite numbers > 0" in r.stderr
+    assert r.returncode == 2
+    assert "expected comma-separated finite numbers > 0" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -213,9 +217,12 @@ def test_frontier_writes_json_csv_png(files: dict[str, Path], tmp_path: Path) ->
         "crol_g_per_ms",
     }
     assert all(keys <= p.keys() for p in pts)
-    assert pts[0]["erol_usd_per_ms"] is None and pts[1]["erol_usd_per_ms"] is not None
-    assert pts[0]["relocated_share"] == 0.0 and pts[0]["layer_share"]["local"] == 1.0  # 10 ms: home only
-    assert pts[1]["relocated_share"] == 1.0 and pts[1]["rid_share"] == 1.0
+    assert pts[0]["erol_usd_per_ms"] is None
+    assert pts[1]["erol_usd_per_ms"] is not None
+    assert pts[0]["relocated_share"] == 0.0
+    assert pts[0]["layer_share"]["local"] == 1.0  # 10 ms: home only
+    assert pts[1]["relocated_share"] == 1.0
+    assert pts[1]["rid_share"] == 1.0
     assert (out / "frontier.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "frontier.csv").read_text().splitlines()[0].startswith("alpha,mean_budget_ms")
 
@@ -234,9 +241,8 @@ def test_a_topology_with_three_mistakes_reports_all_three(
     err = capsys.readouterr().err
     head, *lines = err.splitlines()
     assert head == f"carbon-router: error: 3 problems in {files['topology']}:"
-    assert len(lines) == 3 and all(
-        line.startswith(f"  {files['topology']}, field 'regions[2].") for line in lines
-    )
+    assert len(lines) == 3
+    assert all(line.startswith(f"  {files['topology']}, field 'regions[2].") for line in lines)
     assert "field 'regions[2].pue': Input should be greater than or equal to 1; received 0.5" in err
     assert (
         "field 'regions[2].peu': unknown key; received 1.1; expected a known key: did you mean 'pue'?" in err
@@ -274,7 +280,8 @@ def test_score_refuses_a_bad_out_path_before_any_work(
     before = sorted(tmp_path.rglob("*"))
     assert main(_score(files, target)) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"carbon-router: error: --out {target}: ") and "Traceback" not in err
+    assert err.startswith(f"carbon-router: error: --out {target}: ")
+    assert "Traceback" not in err
     for n in needles:
         assert n in err, err
     assert sorted(tmp_path.rglob("*")) == before
@@ -301,7 +308,8 @@ def test_frontier_refuses_an_existing_file_as_its_folder(
     argv = ["frontier", "--topology", str(files["topology"]), "--out", str(target)]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert f"--out {target}: is a file, not a folder" in err and "Traceback" not in err
+    assert f"--out {target}: is a file, not a folder" in err
+    assert "Traceback" not in err
     assert target.read_text() == "keep me"
 
 
@@ -311,7 +319,8 @@ def test_version_comes_from_the_installed_package() -> None:
 
     exe = Path(sys.executable).with_name("carbon-router")
     r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.strip() == f"carbon-router {version('carbon-router')}"
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"carbon-router {version('carbon-router')}"
 
 
 def test_every_option_help_shows_its_default_or_says_required() -> None:
@@ -347,10 +356,12 @@ def test_schema_lists_prints_and_refuses_unknown_names(capsys: pytest.CaptureFix
     ]
     assert main(["schema", "placement"]) == 0
     schema = orjson.loads(capsys.readouterr().out)
-    assert schema["title"] == "Placement" and "request_id" in schema["required"]
+    assert schema["title"] == "Placement"
+    assert "request_id" in schema["required"]
     assert main(["schema", "Placment"]) == 2
     err = capsys.readouterr().err
-    assert "unknown message name; received 'Placment'" in err and "did you mean 'Placement'?" in err
+    assert "unknown message name; received 'Placment'" in err
+    assert "did you mean 'Placement'?" in err
 
 
 def test_demo_refuses_a_bad_out_before_starting_the_live_run(
@@ -385,7 +396,9 @@ def test_an_unusual_capacity_is_used_and_warned_about_on_stderr(
     path.write_text(text[:first] + "capacity_kw = 2e8" + text[end:], encoding="utf-8")
     assert main(["topology", "--topology", str(path)]) == 0
     err = capsys.readouterr().err
-    assert "warning:" in err and "capacity_kw 2e+08 kW" in err and "did you give watts" in err
+    assert "warning:" in err
+    assert "capacity_kw 2e+08 kW" in err
+    assert "did you give watts" in err
     assert main(["topology"]) == 0
     assert "warning" not in capsys.readouterr().err
 

@@ -105,10 +105,14 @@ def test_beyond_the_horizon_the_region_is_stale() -> None:
             _req("out-us", epoch("2023-06-08 00:25:01"), allowed_jurisdictions=["US"]),
         ],
     )
-    assert got["in"]["region"] == AWAY and got["in"]["signal_source"] == "forecast"
-    assert got["out"]["region"] == "home" and got["out"]["removed"] == {"stale_signals": 1}
-    assert got["out"]["signal_source"] == "live" and got["out"]["forecast_generated_at"] is None
-    assert got["out-us"]["status"] == "rejected" and got["out-us"]["reason"] == "stale_signals"
+    assert got["in"]["region"] == AWAY
+    assert got["in"]["signal_source"] == "forecast"
+    assert got["out"]["region"] == "home"
+    assert got["out"]["removed"] == {"stale_signals": 1}
+    assert got["out"]["signal_source"] == "live"
+    assert got["out"]["forecast_generated_at"] is None
+    assert got["out-us"]["status"] == "rejected"
+    assert got["out-us"]["reason"] == "stale_signals"
 
 
 def test_without_a_covering_point_the_region_is_stale() -> None:
@@ -126,7 +130,8 @@ def test_without_a_covering_point_the_region_is_stale() -> None:
         signals=_signals(carbon_valid_s=60.0),
         forecasts=first,
     )
-    assert got["early"]["reason"] == "stale_signals" and got["late"]["reason"] == "stale_signals"
+    assert got["early"]["reason"] == "stale_signals"
+    assert got["late"]["reason"] == "stale_signals"
     assert got["covered"]["region"] == AWAY
     assert got["covered"]["carbon_g"] == 1.0 * (
         1.0 * _point("2023-06-08 00:00:00", "2023-06-08 01:05:00") / 1e3
@@ -149,7 +154,9 @@ def test_a_fresh_live_value_wins_over_the_forecast() -> None:
         (4, GridSignal(region=AWAY, ts=epoch("2023-06-08 00:20:00"), marginal_gco2_per_kwh=live_value)),
     ]
     p = _place(TOPO, [_req("q", epoch("2023-06-08 00:22:00"))], signals=sig)["q"]
-    assert p["region"] == AWAY and p["signal_source"] == "live" and p["forecast_generated_at"] is None
+    assert p["region"] == AWAY
+    assert p["signal_source"] == "live"
+    assert p["forecast_generated_at"] is None
     assert p["carbon_g"] == 1.0 * (1.0 * live_value / 1e3)
 
 
@@ -160,14 +167,16 @@ def test_an_older_forecast_never_replaces_a_newer_one() -> None:
     live = Decider(TOPO)
     for _, s in _signals():
         assert live.apply_signal(s)
-    assert live.apply_forecast(newer) and not live.apply_forecast(older)
+    assert live.apply_forecast(newer)
+    assert not live.apply_forecast(older)
     t = epoch("2023-06-08 00:21:00")
     p = live.decide_requests([_req("q", t)[1]], decided_at=t).placements[0]
     assert p["forecast_generated_at"] == newer.generated_at
     assert p["carbon_g"] == 1.0 * (1.0 * _point("2023-06-08 00:15:00", "2023-06-08 00:20:00") / 1e3)
     in_order = _place(TOPO, [_req("q", t)], forecasts=[(1, older), (2, newer)])
     reversed_ = _place(TOPO, [_req("q", t)], forecasts=[(1, newer), (2, older)])
-    assert in_order == reversed_ and reversed_["q"]["forecast_generated_at"] == newer.generated_at
+    assert in_order == reversed_
+    assert reversed_["q"]["forecast_generated_at"] == newer.generated_at
     assert {k: v for k, v in p.items() if k != "signals_version"} == {
         k: v for k, v in reversed_["q"].items() if k != "signals_version"
     }
@@ -210,7 +219,8 @@ def test_score_with_forecasts_is_byte_identical_across_runs(tmp_path: Path) -> N
         gen = max(g for g in issued if g <= t)
         if t - T0 > 300.0 and gen + STEP_S <= t < gen + 13 * STEP_S + STEP_S and t - gen <= 3600.0:
             want.add(p["request_id"])
-    assert {p["request_id"] for p in by_fc} == want and len(want) > 50
+    assert {p["request_id"] for p in by_fc} == want
+    assert len(want) > 50
     assert sum(p["region"] == AWAY for p in without) <= 3  # only while the live value of 00:00 is fresh
 
 
@@ -228,7 +238,8 @@ def test_frontier_takes_forecasts(tmp_path: Path) -> None:
     assert main([*base, "--out", str(tmp_path / "without")]) == 0
     (w,) = orjson.loads((tmp_path / "with" / "frontier.json").read_bytes())
     (wo,) = orjson.loads((tmp_path / "without" / "frontier.json").read_bytes())
-    assert w["total_carbon_g"] < wo["total_carbon_g"] and w["relocated_share"] > wo["relocated_share"]
+    assert w["total_carbon_g"] < wo["total_carbon_g"]
+    assert w["relocated_share"] > wo["relocated_share"]
 
 
 def test_score_refuses_a_forecast_for_an_unknown_region(
@@ -239,7 +250,10 @@ def test_score_refuses_a_forecast_for_an_unknown_region(
     fc = _write(tmp_path / "f.jsonl", [bad])
     assert main(["score", "--forecasts", str(fc)]) == 2
     err = capsys.readouterr().err
-    assert "f.jsonl" in err and "line 1" in err and "region" in err and "mars-1" in err
+    assert "f.jsonl" in err
+    assert "line 1" in err
+    assert "region" in err
+    assert "mars-1" in err
 
 
 def test_forecast_horizon_is_validated(tmp_path: Path) -> None:
@@ -255,5 +269,6 @@ def test_forecast_horizon_is_validated(tmp_path: Path) -> None:
 def test_forecast_step_matches_the_fixture() -> None:
     """The fixture is what the tests assume: 15 issued forecasts of 13 five-minute points each."""
     fcs = issued_forecasts(AWAY)
-    assert len(fcs) == 15 and all(len(f.points) == 13 and f.step_s == STEP_S for f in fcs)
+    assert len(fcs) == 15
+    assert all(len(f.points) == 13 and f.step_s == STEP_S for f in fcs)
     assert all(f.points[0].ts == f.generated_at + STEP_S for f in fcs)

@@ -39,9 +39,12 @@ def test_a_price_signal_does_not_refresh_stale_carbon() -> None:
     got = _run(
         sig, [_req("fresh", 100.0), _req("stale", 100.5), _req("eu", 150.0, allowed_jurisdictions=["SE"])]
     )
-    assert got["fresh"]["region"] == "away" and got["fresh"]["signal_age_s"] == 100.0
-    assert got["stale"]["region"] == "home" and got["stale"]["removed"] == {"stale_signals": 1}
-    assert got["eu"]["status"] == "rejected" and got["eu"]["reason"] == "stale_signals"
+    assert got["fresh"]["region"] == "away"
+    assert got["fresh"]["signal_age_s"] == 100.0
+    assert got["stale"]["region"] == "home"
+    assert got["stale"]["removed"] == {"stale_signals": 1}
+    assert got["eu"]["status"] == "rejected"
+    assert got["eu"]["reason"] == "stale_signals"
 
 
 def test_a_carbon_signal_does_not_refresh_a_stale_price() -> None:
@@ -53,7 +56,8 @@ def test_a_carbon_signal_does_not_refresh_a_stale_price() -> None:
         GridSignal(region="away", ts=30.0, marginal_gco2_per_kwh=40.0),
     ]
     got = _run(sig, [_req("a", 10.0), _req("b", 31.0)])
-    assert got["a"]["region"] == "away" and got["b"]["region"] == "home"
+    assert got["a"]["region"] == "away"
+    assert got["b"]["region"] == "home"
 
 
 def test_an_average_signal_changes_neither_marginal_value_nor_freshness() -> None:
@@ -66,7 +70,8 @@ def test_an_average_signal_changes_neither_marginal_value_nor_freshness() -> Non
     before = [a.copy() for a in state.kernel()]
     assert state.apply_signal(GridSignal(region="away", ts=90.0, average_gco2_per_kwh=300.0))
     assert all(np.array_equal(a, b) for a, b in zip(state.kernel(), before, strict=True))
-    assert state.average_gco2_per_kwh[1] == 300.0 and state.average_ts[1] == 90.0
+    assert state.average_gco2_per_kwh[1] == 300.0
+    assert state.average_ts[1] == 90.0
     sig = [HOME, GridSignal(region="away", ts=0.0, price_usd_per_mwh=10.0, marginal_gco2_per_kwh=50.0)]
     sig.append(GridSignal(region="away", ts=90.0, average_gco2_per_kwh=300.0, price_usd_per_mwh=10.0))
     got = _run(sig, [_req("q", 101.0)])
@@ -85,7 +90,8 @@ def test_late_values_join_the_history_value_by_value() -> None:
     assert state.latest(1, PRICE) == (1.0, 100.0)
     assert state.latest(1, CARBON) == (3.0, 80.0)
     assert state.apply_signal(GridSignal(region="away", ts=40.0, marginal_gco2_per_kwh=7.0))
-    assert state.latest(1, CARBON) == (3.0, 80.0) and state.version == 4
+    assert state.latest(1, CARBON) == (3.0, 80.0)
+    assert state.version == 4
     assert state.val_ts[CARBON, 1, :3].tolist() == [40.0, 50.0, 80.0]
     assert state.val_ts[PRICE, 1, :2].tolist() == [80.0, 100.0]
 
@@ -97,11 +103,13 @@ def test_a_value_older_than_the_whole_history_is_ignored() -> None:
     state = RegionState(Plan(TOPO))
     for k in range(VALUE_HISTORY + 1):
         assert state.apply_signal(GridSignal(region="away", ts=100.0 + k, price_usd_per_mwh=float(k)))
-    assert state.val_n[PRICE, 1] == VALUE_HISTORY and state.val_dropped[PRICE, 1] == 1
+    assert state.val_n[PRICE, 1] == VALUE_HISTORY
+    assert state.val_dropped[PRICE, 1] == 1
     assert state.val_ts[PRICE, 1, 0] == 101.0
     version = state.version
     assert not state.apply_signal(GridSignal(region="away", ts=50.0, price_usd_per_mwh=9.0))
-    assert state.version == version and state.val_ts[PRICE, 1, 0] == 101.0
+    assert state.version == version
+    assert state.val_ts[PRICE, 1, 0] == 101.0
 
 
 def test_a_request_older_than_the_latest_value_uses_the_value_of_its_time() -> None:
@@ -119,7 +127,8 @@ def test_a_request_older_than_the_latest_value_uses_the_value_of_its_time() -> N
     plan = live.plan
     got = live.decide([req], [plan.request_row(req, ts=50.0, source="t")]).placements[0]
     want = _run(sigs, [_req("q", 50.0)])["q"]
-    assert got["region"] == want["region"] == "away" and got["signal_source"] == "live"
+    assert got["region"] == want["region"] == "away"
+    assert got["signal_source"] == "live"
     assert got["energy_usd"] == want["energy_usd"]
 
 
@@ -131,7 +140,8 @@ def test_a_pue_signal_refreshes_neither_value() -> None:
         GridSignal(region="away", ts=100.0, pue=1.05),
     ]
     got = _run(sig, [_req("at", 100.0), _req("after", 101.0)])
-    assert got["at"]["region"] == "away" and got["at"]["facility_wh"] == 1.05
+    assert got["at"]["region"] == "away"
+    assert got["at"]["facility_wh"] == 1.05
     assert got["after"]["region"] == "home"
 
 
@@ -143,7 +153,8 @@ def test_signal_age_is_the_age_of_the_older_value() -> None:
         GridSignal(region="away", ts=20.0, marginal_gco2_per_kwh=50.0),
     ]
     got = _run(sig, [_req("q", 110.0)])
-    assert got["q"]["region"] == "away" and got["q"]["signal_age_s"] == 90.0
+    assert got["q"]["region"] == "away"
+    assert got["q"]["signal_age_s"] == 90.0
 
 
 def test_live_and_replay_hold_the_same_state_after_out_of_order_signals() -> None:
@@ -163,7 +174,8 @@ def test_live_and_replay_hold_the_same_state_after_out_of_order_signals() -> Non
         assert state.apply_signal(s)
     got = live.scorer.state
     assert all(np.array_equal(a, b) for a, b in zip(got.kernel(), state.kernel(), strict=True))
-    assert got.version == state.version == 5 and got.f[1, PUE] == 1.3
+    assert got.version == state.version == 5
+    assert got.f[1, PUE] == 1.3
 
 
 def test_valid_end_is_the_exact_freshness_boundary() -> None:
@@ -173,7 +185,8 @@ def test_valid_end_is_the_exact_freshness_boundary() -> None:
         ts = float(rng.choice([0.0, 0.1, 1000.25, 1.7e9 + rng.random(), rng.random() * 1e9]))
         v = float(rng.choice([0.1, 5.0, 300.0, 900.0, 1e-3 + rng.random() * 1e4]))
         x = valid_end(ts, v)
-        assert x - ts > v and not math.nextafter(x, -math.inf) - ts > v, (ts, v, x)
+        assert x - ts > v, (ts, v, x)
+        assert not math.nextafter(x, -math.inf) - ts > v, (ts, v, x)
 
 
 def test_a_topology_price_never_sent_as_a_signal_does_not_age() -> None:
@@ -185,11 +198,14 @@ def test_a_topology_price_never_sent_as_a_signal_does_not_age() -> None:
     sig = [HOME, GridSignal(region="away", ts=0.0, marginal_gco2_per_kwh=50.0)]
     placed = replay(topo, [(0, s) for s in sig], [_req("fresh", 50.0), _req("stale", 100.5)]).placements
     got = {p["request_id"]: p for p in placed}
-    assert got["fresh"]["region"] == "away" and got["fresh"]["signal_source"] == "live"
+    assert got["fresh"]["region"] == "away"
+    assert got["fresh"]["signal_source"] == "live"
     assert got["fresh"]["signal_age_s"] == 50.0  # the carbon's age: the constant has none
-    assert got["stale"]["region"] == "home" and got["stale"]["removed"] == {"stale_signals": 1}
+    assert got["stale"]["region"] == "home"
+    assert got["stale"]["removed"] == {"stale_signals": 1}
     never = replay(topo, [(0, HOME)], [_req("none", 50.0)]).placements[0]  # away: no signal at all
-    assert never["region"] == "home" and never["removed"] == {"stale_signals": 1}
+    assert never["region"] == "home"
+    assert never["removed"] == {"stale_signals": 1}
 
 
 def test_signal_ages_are_the_older_signalled_value() -> None:
@@ -198,4 +214,5 @@ def test_signal_ages_are_the_older_signalled_value() -> None:
     state.apply_signal(GridSignal(region="away", ts=10.0, price_usd_per_mwh=10.0))
     state.apply_signal(GridSignal(region="away", ts=20.0, marginal_gco2_per_kwh=50.0))
     ages = state.signal_ages(30.0)
-    assert ages[1] == 20.0 and math.isnan(ages[0])
+    assert ages[1] == 20.0
+    assert math.isnan(ages[0])

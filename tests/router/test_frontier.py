@@ -27,7 +27,8 @@ def test_limits_contain_every_value_and_zero_with_room_for_labels(values: list[f
     """The y range holds zero and every value, with a margin below the lowest point for its label."""
     lo, hi = saving_limits(values)
     low = min([0.0, *values])
-    assert lo < low and hi > max([0.0, *values])
+    assert lo < low
+    assert hi > max([0.0, *values])
     assert (low - lo) / (hi - lo) >= 0.15
 
 

@@ -27,8 +27,10 @@ def test_a_request_seen_again_gets_its_first_decision() -> None:
     assert first["region"] == "away"
     assert live.apply_signal(GridSignal(region="away", ts=2.0, price_usd_per_mwh=900.0))
     again = live.decide_requests([_req("a", 1.0), _req("b", 3.0), _req("b", 3.0)], decided_at=200.0)
-    assert again.placements[0] == first and again.repeated == 2
-    assert again.placements[1] == again.placements[2] and again.placements[1]["region"] == "home"
+    assert again.placements[0] == first
+    assert again.repeated == 2
+    assert again.placements[1] == again.placements[2]
+    assert again.placements[1]["region"] == "home"
 
 
 def test_forgotten_decisions_are_decided_again() -> None:
@@ -43,7 +45,9 @@ def test_dedup_memory_is_bounded() -> None:
     """The memory keeps the most recent dedup_size decisions only."""
     live = _live()
     live.decide_requests([_req(f"r{k}", 1.0) for k in range(25)], decided_at=1.0)
-    assert len(live._seen) == 10 and "r24" in live._seen and "r0" not in live._seen
+    assert len(live._seen) == 10
+    assert "r24" in live._seen
+    assert "r0" not in live._seen
 
 
 def test_the_event_clock_never_runs_ahead_of_the_router_clock() -> None:

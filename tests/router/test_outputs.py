@@ -19,7 +19,8 @@ def test_a_file_in_a_missing_folder_is_refused_naming_the_folder(tmp_path: Path)
         check_file_target(target, "--out")
     msg = info.value.render()
     assert msg.startswith(f"--out {target}: the folder does not exist")
-    assert str(target.parent) in msg and "mkdir -p" in msg
+    assert str(target.parent) in msg
+    assert "mkdir -p" in msg
     assert not (tmp_path / "nope").exists()
 
 
@@ -27,7 +28,8 @@ def test_a_folder_is_refused_as_a_file(tmp_path: Path) -> None:
     """A file option naming an existing folder is refused with an example file path."""
     with pytest.raises(InputError) as info:
         check_file_target(tmp_path, "--out")
-    assert "is a folder" in info.value.render() and "expected a file path" in info.value.render()
+    assert "is a folder" in info.value.render()
+    assert "expected a file path" in info.value.render()
 
 
 def test_a_file_under_a_file_is_refused(tmp_path: Path) -> None:
@@ -46,7 +48,8 @@ def test_a_file_is_refused_as_a_folder_and_missing_folders_are_created(tmp_path:
     existing.write_text("keep")
     with pytest.raises(InputError) as info:
         check_dir_target(existing, "--out")
-    assert "is a file, not a folder" in info.value.render() and "frontier.json" in info.value.render()
+    assert "is a file, not a folder" in info.value.render()
+    assert "frontier.json" in info.value.render()
     made = ensure_dir(tmp_path / "a" / "b", "--out")
     assert made.is_dir()
 

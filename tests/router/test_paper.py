@@ -42,8 +42,10 @@ def test_relocatable_demand_and_realised_relocation_grow_with_budget() -> None:
     pts = frontier_points(topo, sig, req, [0.25, 0.5, 1.0, 2.0, 4.0])
     rid = [p["rid_share"] for p in pts]
     rel = [p["relocated_share"] for p in pts]
-    assert rid == sorted(rid) and rel == sorted(rel), (rid, rel)
-    assert rid[-1] > rid[0] + 0.2 and rel[-1] > rel[0] + 0.2
+    assert rid == sorted(rid), (rid, rel)
+    assert rel == sorted(rel), (rid, rel)
+    assert rid[-1] > rid[0] + 0.2
+    assert rel[-1] > rel[0] + 0.2
     assert pts[-1]["rejected_share"] < pts[0]["rejected_share"]
 
 
@@ -57,7 +59,8 @@ def test_best_score_never_rises_when_the_budget_relaxes() -> None:
         for p, q in zip(tight, loose, strict=True):
             assert p["request_id"] == q["request_id"]
             if p["status"] == "placed":
-                assert q["status"] == "placed" and q["score_usd"] <= p["score_usd"], (p, q)
+                assert q["status"] == "placed", (p, q)
+                assert q["score_usd"] <= p["score_usd"], (p, q)
                 compared += 1
     assert compared > 6000  # 0.5 -> 1 and 1 -> 2, placed requests of 4000
 
@@ -88,7 +91,8 @@ def test_each_friction_lowers_realised_relocation_and_savings(
     assert on.relocated_share < free.relocated_share
     assert on.net_saved_usd < free.net_saved_usd
     assert on.saved_carbon_g < free.saved_carbon_g
-    assert free.relocated_share > 0.9 and free.net_saved_usd > 0
+    assert free.relocated_share > 0.9
+    assert free.net_saved_usd > 0
 
 
 def _lp_optimum(topo: Topology, sig: Signals, req: Requests) -> float:
@@ -151,8 +155,10 @@ def test_duals_bring_the_stream_within_3_percent_of_the_offline_optimum(
     gap_with = _routed_cost(topo, with_duals.placements) / optimum - 1
     gap_without = _routed_cost(topo, without.placements) / optimum - 1
     assert 0 <= gap_with <= 0.03, gap_with
-    assert gap_without > 2 * gap_with and gap_without > 0.05, (gap_with, gap_without)
-    assert with_duals.resolves and max(r.mu_usd_per_wh.max() for r in with_duals.resolves) > 0
+    assert gap_without > 2 * gap_with, (gap_with, gap_without)
+    assert gap_without > 0.05, (gap_with, gap_without)
+    assert with_duals.resolves
+    assert max(r.mu_usd_per_wh.max() for r in with_duals.resolves) > 0
     _assert_no_violation(topo, req, with_duals.placements)
 
 

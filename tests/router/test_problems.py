@@ -38,7 +38,8 @@ def test_long_values_are_cut_at_max_shown() -> None:
     """A huge received value is shown cut to MAX_SHOWN characters, ending in '...'."""
     text = Problem("f", None, "x", "bad", "y" * 10_000).render()
     shown = text.split("received ", 1)[1]
-    assert len(shown) == MAX_SHOWN and shown.endswith("...")
+    assert len(shown) == MAX_SHOWN
+    assert shown.endswith("...")
 
 
 @pytest.mark.parametrize(
@@ -83,8 +84,10 @@ def test_an_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
     """An unknown [objective] key unlike any known one is answered with the list of known keys."""
     data = _topology(objective={"zzzzzz": 1})
     (p,) = problems_from_validation(_errors(Topology, data), "t.toml", model=Topology)
-    assert p.field == "objective.zzzzzz" and p.problem == "unknown key"
-    assert p.expected is not None and "carbon_usd_per_tonne" in p.expected
+    assert p.field == "objective.zzzzzz"
+    assert p.problem == "unknown key"
+    assert p.expected is not None
+    assert "carbon_usd_per_tonne" in p.expected
 
 
 def test_list_and_object_types_are_named_in_json_words() -> None:
@@ -98,9 +101,12 @@ def test_list_and_object_types_are_named_in_json_words() -> None:
     }
     (p,) = problems_from_validation(_errors(Request, req), "r.jsonl", 4)
     assert (p.line, p.field, p.expected) == (4, "allowed_jurisdictions", "a list")
-    assert "tuple" not in p.problem and "valid list" in p.problem
+    assert "tuple" not in p.problem
+    assert "valid list" in p.problem
     (q,) = problems_from_validation(_errors(Topology, _topology(service_nodes=["fe"])), "t.toml")
-    assert q.field == "service_nodes[1]" and q.expected == "an object" and "dictionary" not in q.problem
+    assert q.field == "service_nodes[1]"
+    assert q.expected == "an object"
+    assert "dictionary" not in q.problem
 
 
 def test_failed_items_do_not_also_report_an_empty_list() -> None:
@@ -120,7 +126,8 @@ def test_input_error_carries_every_problem_and_renders_one_per_line() -> None:
     """from_problems keeps all problems, names the first in its single fields, and renders one per line."""
     probs = [Problem("t.toml", None, f"regions[{i}].pue", "bad", 0.5, "a number >= 1") for i in (1, 2, 3)]
     err = ConfigError.from_problems(probs, omitted=2)
-    assert isinstance(err, ConfigError) and err.problems == tuple(probs)
+    assert isinstance(err, ConfigError)
+    assert err.problems == tuple(probs)
     assert (err.field, err.received, err.source) == ("regions[1].pue", 0.5, "t.toml")
     lines = err.render().splitlines()
     assert lines[0] == "5 problems in t.toml:"
@@ -133,7 +140,8 @@ def test_the_single_problem_constructor_still_works() -> None:
     """InputError(problem, source=..., ...) renders exactly as before: one line."""
     err = InputError("cannot read file", source="x.jsonl", received="No such file", expected="a file")
     assert err.render() == "x.jsonl: cannot read file; received 'No such file'; expected a file"
-    assert len(err.problems) == 1 and err.omitted == 0
+    assert len(err.problems) == 1
+    assert err.omitted == 0
 
 
 def test_models_helper_delegates_and_keeps_the_first_problem_in_front() -> None:
@@ -141,4 +149,5 @@ def test_models_helper_delegates_and_keeps_the_first_problem_in_front() -> None:
     exc = _errors(Request, {"request_id": "", "origin": "o", "latency_budget_ms": 0, "energy_wh": 1})
     err = input_error_from_validation(exc, source="message")
     assert [p.field for p in err.problems] == ["request_id", "latency_budget_ms"]
-    assert err.field == "request_id" and err.expected == "a string of at least 1 character(s)"
+    assert err.field == "request_id"
+    assert err.expected == "a string of at least 1 character(s)"

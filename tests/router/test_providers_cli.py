@@ -114,12 +114,14 @@ def test_a_typo_in_a_column_name_exits_2_and_ignore_columns_lets_it_pass(
     assert main(["signals", "--csv", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}, line 1, field 'marginal_gco2_kwh': unknown column" in err
-    assert "did you mean 'marginal_gco2_per_kwh'?" in err and "Traceback" not in err
+    assert "did you mean 'marginal_gco2_per_kwh'?" in err
+    assert "Traceback" not in err
     out = tmp_path / "s.jsonl"
     argv = ["signals", "--csv", str(path), "--ignore-columns", "marginal_gco2_kwh", "--out", str(out)]
     assert main(argv) == 0
     (sig,) = [GridSignal.model_validate(orjson.loads(x)) for x in out.read_bytes().splitlines()]
-    assert sig.price_usd_per_mwh == 30 and sig.marginal_gco2_per_kwh is None
+    assert sig.price_usd_per_mwh == 30
+    assert sig.marginal_gco2_per_kwh is None
 
 
 TWO = """
@@ -163,7 +165,9 @@ def test_day_ahead_rows_become_forecasts_that_score_uses(
     assert main([*base, "--forecasts-out", str(fc)]) == 0
     assert "1 signals, 1 forecasts (3 points after now)" in capsys.readouterr().err
     (forecast,) = [GridForecast.model_validate(orjson.loads(x)) for x in fc.read_bytes().splitlines()]
-    assert forecast.region == "b" and forecast.step_s == 3600 and len(forecast.points) == 3
+    assert forecast.region == "b"
+    assert forecast.step_s == 3600
+    assert len(forecast.points) == 3
     req = tmp_path / "r.jsonl"
     at = now + 2 * 3600 + 60
     req.write_text(f'{{"request_id":"r1","origin":"fe","latency_budget_ms":100,"energy_wh":1,"ts":{at}}}\n')
@@ -184,4 +188,5 @@ def test_the_two_outputs_of_signals_must_differ(tmp_path: Path, capsys: pytest.C
     """--out and --forecasts-out naming one file is refused (one would overwrite the other)."""
     same = tmp_path / "x.jsonl"
     assert main(["signals", "--csv", str(SA), "--out", str(same), "--forecasts-out", str(same)]) == 2
-    assert "name the same file" in capsys.readouterr().err and not same.exists()
+    assert "name the same file" in capsys.readouterr().err
+    assert not same.exists()

@@ -34,7 +34,8 @@ def test_sa_prices_become_signals_with_spikes_and_negative_prices_intact() -> No
     prices = [s.price_usd_per_mwh for s in got]
     assert max(prices) == pytest.approx(7750.86 * AUD)  # type: ignore[type-var]
     assert min(prices) == pytest.approx(-32.51874 * AUD)  # type: ignore[type-var]
-    assert got[0].source == "opennem" and got[0].provider_zone == "AU-SA"
+    assert got[0].source == "opennem"
+    assert got[0].provider_zone == "AU-SA"
     assert all(s.marginal_gco2_per_kwh is None for s in got)
 
 
@@ -56,10 +57,12 @@ def test_region_and_epoch_columns_with_several_values() -> None:
     )
     got = _ok(raw)
     assert [s.region for s in got] == ["aws:eu-west-2", "aws:us-west-1"]
-    assert got[0].average_gco2_per_kwh == 200 and got[0].marginal_gco2_per_kwh is None and got[0].estimated
-    assert (
-        got[1].marginal_gco2_per_kwh == 425.01605069 and got[1].valid_for_s == 300 and got[1].source == "csv"
-    )
+    assert got[0].average_gco2_per_kwh == 200
+    assert got[0].marginal_gco2_per_kwh is None
+    assert got[0].estimated
+    assert got[1].marginal_gco2_per_kwh == 425.01605069
+    assert got[1].valid_for_s == 300
+    assert got[1].source == "csv"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,8 @@ def test_bad_rows_are_rejected_with_line_and_field(raw: bytes, line: int, field:
 def test_non_utf8_file_is_rejected() -> None:
     """A file that is not UTF-8 is rejected, not decoded with replacement characters."""
     got = parse_csv(b"ts,region,price_usd_per_mwh\n1,\xff\xfe,1\n", TOPO, NOW)
-    assert isinstance(got, Rejection) and "UTF-8" in got.error
+    assert isinstance(got, Rejection)
+    assert "UTF-8" in got.error
 
 
 _BASE = """
@@ -134,7 +138,9 @@ def test_bundled_topology_maps_the_real_provider_zones() -> None:
     assert p.zones("watttime") == {"CAISO_NORTH": ("aws:us-west-1",)}
     assert p.zones("entsoe")["10YFR-RTE------C"] == ("azure:francecentral",)
     assert p.zones("csv")["AU-SA"] == ("gcp:australia-southeast2-a",)
-    assert p.usd_rate("EUR") == 1.0787 and p.usd_rate("USD") == 1.0 and p.usd_rate("NZD") is None
+    assert p.usd_rate("EUR") == 1.0787
+    assert p.usd_rate("USD") == 1.0
+    assert p.usd_rate("NZD") is None
 
 
 @pytest.mark.parametrize(
@@ -179,7 +185,8 @@ def test_an_unknown_column_is_refused_naming_the_closest_known_one() -> None:
     assert isinstance(got, Rejection)
     assert (got.line, got.field, got.received) == (1, "marginal_gco2_kwh", ["marginal_gco2_kwh"])
     assert "did you mean 'marginal_gco2_per_kwh'?" in got.problem
-    assert got.expected is not None and "--ignore-columns marginal_gco2_kwh" in got.expected
+    assert got.expected is not None
+    assert "--ignore-columns marginal_gco2_kwh" in got.expected
 
 
 def test_ignored_columns_are_left_out_and_must_exist() -> None:
@@ -189,7 +196,8 @@ def test_ignored_columns_are_left_out_and_must_exist() -> None:
     assert not isinstance(got, Rejection), got
     assert [(s.marginal_gco2_per_kwh, s.estimated) for s in got] == [(400.0, None)]
     absent = parse_csv(raw, TOPO, NOW, ignore_columns=["note", "estimated", "nope"])
-    assert isinstance(absent, Rejection) and (absent.line, absent.field) == (1, "nope")
+    assert isinstance(absent, Rejection)
+    assert (absent.line, absent.field) == (1, "nope")
 
 
 DAY = 86400.0
@@ -217,15 +225,19 @@ def test_rows_after_now_become_one_forecast_per_region() -> None:
     by_region = {f.region: f for f in got.forecasts}
     west = by_region["aws:us-west-1"]
     assert [p.price_usd_per_mwh for p in west.points] == [40.0, 50.0, 45.0]
-    assert west.step_s == 3600 and west.generated_at == NOW and west.source == "csv"
+    assert west.step_s == 3600
+    assert west.generated_at == NOW
+    assert west.source == "csv"
     assert by_region["aws:eu-west-2"].step_s == 1800
 
 
 def test_rows_after_now_are_refused_without_forecasts_saying_how_to_keep_them() -> None:
     """Without forecasts, a row dated tomorrow is refused and the message names --forecasts-out."""
     got = parse_csv(_ahead([(DAY, "aws:us-west-1,40")]), TOPO, NOW)
-    assert isinstance(got, Rejection) and (got.line, got.field) == (2, "ts")
-    assert got.expected is not None and "--forecasts-out" in got.expected
+    assert isinstance(got, Rejection)
+    assert (got.line, got.field) == (2, "ts")
+    assert got.expected is not None
+    assert "--forecasts-out" in got.expected
 
 
 @pytest.mark.parametrize(
@@ -264,4 +276,5 @@ def test_a_single_row_after_now_holds_for_its_valid_for_s() -> None:
     got = parse_csv_series(raw, TOPO, NOW, forecasts=True)
     assert isinstance(got, Parsed), got
     (fc,) = got.forecasts
-    assert fc.step_s == 3600 and len(fc.points) == 1
+    assert fc.step_s == 3600
+    assert len(fc.points) == 1

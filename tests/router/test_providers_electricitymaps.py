@@ -28,7 +28,8 @@ def _parse(payload: dict[str, Any]) -> Parsed | Rejection:
 def test_latest_becomes_an_average_signal_with_provenance() -> None:
     """carbonIntensity lands in average_gco2_per_kwh with estimated, generated_at and the zone."""
     got = _parse(_latest()[0])
-    assert isinstance(got, Parsed) and not got.forecasts
+    assert isinstance(got, Parsed)
+    assert not got.forecasts
     (s,) = got.signals
     assert s.region == "azure:francecentral"
     assert s.average_gco2_per_kwh == 44.18  # Ember's annual average for FRA, carried in the fixture
@@ -51,7 +52,8 @@ def test_average_never_fills_the_marginal_field(payload: dict[str, Any]) -> None
 def test_estimated_flag_is_carried() -> None:
     """isEstimated true is kept as estimated true."""
     got = _parse(dict(_latest()[1], isEstimated=True, estimationMethod="TIME_SLICER_AVERAGE"))
-    assert isinstance(got, Parsed) and got.signals[0].estimated is True
+    assert isinstance(got, Parsed)
+    assert got.signals[0].estimated is True
 
 
 def test_history_payload_gives_one_signal_per_entry() -> None:
@@ -100,11 +102,13 @@ def test_past_range_payload_reads_its_data_list() -> None:
     assert isinstance(got, Parsed)
     assert [s.average_gco2_per_kwh for s in got.signals] == [252.7, 252.7]
     bad = _parse({"zone": "NL", "data": [entries[0], dict(entries[1], isEstimated=None)]})
-    assert isinstance(bad, Rejection) and bad.field == "data[1].isEstimated"
+    assert isinstance(bad, Rejection)
+    assert bad.field == "data[1].isEstimated"
 
 
 def test_bad_history_entry_names_its_index() -> None:
     """A bad entry of a history payload is named with its index."""
     entries = [_latest()[1], dict(_latest()[1], carbonIntensity=None)]
     got = _parse({"zone": "DE", "history": entries})
-    assert isinstance(got, Rejection) and got.field == "history[1].carbonIntensity"
+    assert isinstance(got, Rejection)
+    assert got.field == "history[1].carbonIntensity"

@@ -35,7 +35,8 @@ def _by_region(got: Parsed) -> dict[str, list[tuple[float, float]]]:
 def test_past_document_becomes_price_signals_in_usd() -> None:
     """Every hour of the three zones becomes a price signal in USD/MWh at the configured rate."""
     got = _parse(DOC)
-    assert isinstance(got, Parsed) and not got.forecasts
+    assert isinstance(got, Parsed)
+    assert not got.forecasts
     by = _by_region(got)
     assert sorted(by) == ["azure:francecentral", "gcp:europe-west1-b", "gcp:europe-west4-a"]
     assert all(len(v) == 72 for v in by.values())
@@ -95,8 +96,11 @@ def test_started_steps_are_signals_and_later_steps_a_forecast() -> None:
     assert max(s.ts for s in got.signals) == now
     assert len(got.forecasts) == 3
     fc = next(f for f in got.forecasts if f.region == "gcp:europe-west4-a")
-    assert fc.step_s == 3600.0 and fc.source == "entsoe" and fc.generated_at == 1712923200.0
-    assert len(fc.points) == 61 and fc.points[0].ts == now + 3600
+    assert fc.step_s == 3600.0
+    assert fc.source == "entsoe"
+    assert fc.generated_at == 1712923200.0
+    assert len(fc.points) == 61
+    assert fc.points[0].ts == now + 3600
     assert fc.points[3].price_usd_per_mwh == pytest.approx(-55.01 * EUR)  # 14:00
     assert all(p.marginal_gco2_per_kwh is None for p in fc.points)
 
@@ -242,10 +246,12 @@ def test_duplicate_position_is_rejected() -> None:
         "</Period>", "<Point><position>1</position><price.amount>11</price.amount></Point></Period>"
     )
     got = _parse(_doc(period))
-    assert isinstance(got, Rejection) and got.field == "TimeSeries[0].Period[0].Point[1].position"
+    assert isinstance(got, Rejection)
+    assert got.field == "TimeSeries[0].Period[0].Point[1].position"
 
 
 def test_size_bound_is_enforced() -> None:
     """A document larger than the size bound is refused before parsing."""
     got = parse_entsoe(DOC, ZONES, time.time(), USD_PER, max_bytes=1000)
-    assert isinstance(got, Rejection) and "bytes" in got.error
+    assert isinstance(got, Rejection)
+    assert "bytes" in got.error

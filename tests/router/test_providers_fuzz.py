@@ -101,7 +101,8 @@ def test_watttime_shaped_payloads(meta: dict[str, Any], data: Any) -> None:
     assert isinstance(got, Parsed | Rejection)
     if isinstance(got, Parsed):
         for s in got.signals:
-            assert s.marginal_gco2_per_kwh is not None and 0 <= s.marginal_gco2_per_kwh <= 3000
+            assert s.marginal_gco2_per_kwh is not None
+            assert 0 <= s.marginal_gco2_per_kwh <= 3000
 
 
 @FUZZ

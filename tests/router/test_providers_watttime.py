@@ -34,14 +34,16 @@ def _parse(payload: dict[str, Any], now: float = NOW) -> Parsed | Rejection:
 def test_data_points_become_marginal_signals_in_g_per_kwh() -> None:
     """Each data point becomes one marginal signal of the mapped region with WattTime provenance."""
     got = _parse(_data())
-    assert isinstance(got, Parsed) and not got.forecasts
+    assert isinstance(got, Parsed)
+    assert not got.forecasts
     assert len(got.signals) == 24
     first = got.signals[0]
     assert first.region == "aws:us-west-1"
     assert first.ts == 1686182400.0  # 2023-06-08T00:00:00Z
     assert first.valid_for_s == 300.0
     assert (first.source, first.estimated, first.provider_zone) == ("watttime", False, "CAISO_NORTH")
-    assert first.price_usd_per_mwh is None and first.average_gco2_per_kwh is None
+    assert first.price_usd_per_mwh is None
+    assert first.average_gco2_per_kwh is None
     assert [s.ts for s in got.signals] == [1686182400.0 + 300.0 * k for k in range(24)]
 
 
@@ -59,9 +61,12 @@ def test_forecast_payload_becomes_one_forecast() -> None:
     """A /v3/forecast payload becomes one GridForecast with its generation time and 5-minute steps."""
     payload = _forecasts()[1]
     got = _parse(payload)
-    assert isinstance(got, Parsed) and not got.signals
+    assert isinstance(got, Parsed)
+    assert not got.signals
     (fc,) = got.forecasts
-    assert fc.region == "aws:us-west-1" and fc.source == "watttime" and fc.provider_zone == "CAISO_NORTH"
+    assert fc.region == "aws:us-west-1"
+    assert fc.source == "watttime"
+    assert fc.provider_zone == "CAISO_NORTH"
     assert fc.generated_at == 1686204000.0  # 2023-06-08T06:00:00Z
     assert fc.step_s == 300.0
     assert len(fc.points) == 13
@@ -74,7 +79,8 @@ def test_forecast_points_may_lie_in_the_future() -> None:
     payload = _forecasts()[0]
     now = 1686182400.0  # the forecast's own generation time
     got = _parse(payload, now=now)
-    assert isinstance(got, Parsed) and got.forecasts[0].points[-1].ts > now
+    assert isinstance(got, Parsed)
+    assert got.forecasts[0].points[-1].ts > now
 
 
 def _mutated(path: tuple[Any, ...], value: Any, forecast: bool = False) -> dict[str, Any]:
@@ -129,7 +135,8 @@ def test_bad_payloads_are_rejected_naming_the_field(
     got = _parse(_mutated(path, value, forecast))
     assert isinstance(got, Rejection), got
     assert got.field == field, got.error
-    assert got.error and got.expected
+    assert got.error
+    assert got.expected
 
 
 def test_nan_and_infinity_are_rejected() -> None:
@@ -170,7 +177,8 @@ def _historical_forecast_payload() -> dict[str, Any]:
 def test_historical_forecast_payload_gives_one_forecast_per_issue() -> None:
     """A /v3/forecast/historical payload yields one GridForecast per issued forecast, in order."""
     got = _parse(_historical_forecast_payload())
-    assert isinstance(got, Parsed) and not got.signals
+    assert isinstance(got, Parsed)
+    assert not got.signals
     assert [f.generated_at for f in got.forecasts] == [1686182400.0, 1686204000.0, 1686225600.0]
     single = _parse(_forecasts()[2])
     assert isinstance(single, Parsed)
@@ -182,8 +190,10 @@ def test_bad_historical_forecast_item_names_its_path() -> None:
     payload = _historical_forecast_payload()
     payload["data"][1]["forecast"][4]["value"] = None
     got = _parse(payload)
-    assert isinstance(got, Rejection) and got.field == "data[1].forecast[4].value"
+    assert isinstance(got, Rejection)
+    assert got.field == "data[1].forecast[4].value"
     payload = _historical_forecast_payload()
     payload["data"][2]["generated_at"] = _FUTURE
     got = _parse(payload)
-    assert isinstance(got, Rejection) and got.field == "data[2].generated_at"
+    assert isinstance(got, Rejection)
+    assert got.field == "data[2].generated_at"

@@ -59,8 +59,10 @@ def test_a_signal_applies_from_its_own_ts_on() -> None:
     sig = [_sig("home", 0.0, 50.0), _sig("away", 0.0, 80.0), _sig("away", 10.0, 5.0)]
     got = _regions(sig, [_req("before", 9.999), _req("at", 10.0), _req("after", 11.0)])
     assert got["before"]["region"] == "home"
-    assert got["at"]["region"] == "away" and got["after"]["region"] == "away"
-    assert got["at"]["signal_age_s"] == 0.0 and got["after"]["signal_age_s"] == 1.0
+    assert got["at"]["region"] == "away"
+    assert got["after"]["region"] == "away"
+    assert got["at"]["signal_age_s"] == 0.0
+    assert got["after"]["signal_age_s"] == 1.0
 
 
 def test_requests_are_processed_in_ts_order_whatever_the_file_order() -> None:
@@ -78,7 +80,8 @@ def test_a_late_older_signal_never_overwrites_a_newer_one() -> None:
     assert state.apply_signal(GridSignal(region="away", ts=4.0, price_usd_per_mwh=999.0))
     assert state.latest(1, PRICE) == (5.0, 5.0)
     assert state.apply_signal(GridSignal(region="away", ts=5.0, pue=1.3))  # same ts: applies, keeps price
-    assert state.latest(1, PRICE) == (5.0, 5.0) and state.f[1, PUE] == 1.3
+    assert state.latest(1, PRICE) == (5.0, 5.0)
+    assert state.f[1, PUE] == 1.3
 
 
 def test_stale_regions_are_never_relocation_targets_but_home_still_serves() -> None:
@@ -86,14 +89,17 @@ def test_stale_regions_are_never_relocation_targets_but_home_still_serves() -> N
     sig = [_sig("home", 0.0, 50.0), _sig("away", 0.0, 5.0, valid_for_s=30.0)]
     got = _regions(sig, [_req("fresh", 30.0), _req("stale", 30.5), _req("later", 500.0)])
     assert got["fresh"]["region"] == "away"
-    assert got["stale"]["region"] == "home" and got["stale"]["removed"] == {"stale_signals": 1}
-    assert got["later"]["region"] == "home" and got["later"]["baseline"]["feasible"] is True
+    assert got["stale"]["region"] == "home"
+    assert got["stale"]["removed"] == {"stale_signals": 1}
+    assert got["later"]["region"] == "home"
+    assert got["later"]["baseline"]["feasible"] is True
 
 
 def test_region_without_any_price_is_infeasible_even_as_home() -> None:
     """No signal and no topology default: home is infeasible too, and the request is rejected."""
     got = _regions([], [_req("r", 1.0)])
-    assert got["r"]["status"] == "rejected" and got["r"]["reason"] == "stale_signals"
+    assert got["r"]["status"] == "rejected"
+    assert got["r"]["reason"] == "stale_signals"
     assert got["r"]["baseline"] == {"region": "home", "energy_usd": None, "carbon_g": None, "feasible": False}
 
 

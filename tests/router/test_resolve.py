@@ -93,9 +93,16 @@ def assert_optimal(
     """
     G, R = inp.reachable.shape
     x, u, mu, d = res.shares, res.unserved_share, res.mu_usd_per_wh, inp.demand_kw
-    assert res.ok and res.status == "optimal" and res.group_keys == inp.group_keys
-    assert x.shape == (G, R) and u.shape == (G,) and mu.shape == (R,)
-    assert np.all(x >= 0) and np.all(u >= 0) and np.all(u <= 1) and np.all(mu >= 0)
+    assert res.ok
+    assert res.status == "optimal"
+    assert res.group_keys == inp.group_keys
+    assert x.shape == (G, R)
+    assert u.shape == (G,)
+    assert mu.shape == (R,)
+    assert np.all(x >= 0)
+    assert np.all(u >= 0)
+    assert np.all(u <= 1)
+    assert np.all(mu >= 0)
     assert np.all(x[~inp.reachable] == 0)
     np.testing.assert_allclose(x.sum(axis=1), 1.0 - u, rtol=0, atol=1e-12)
     kw = float(d.max(initial=0.0)) or 1.0
@@ -289,7 +296,7 @@ def test_results_are_read_only() -> None:
     """Result arrays cannot be modified in place, so a kept result cannot be corrupted by its consumers."""
     res = solve(random_instance(1))
     for a in (res.shares, res.unserved_share, res.mu_usd_per_wh):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="read-only"):
             a[...] = 0.0
 
 
@@ -360,8 +367,10 @@ def test_time_limit_failure_keeps_last_good_result() -> None:
     resolver.time_limit_s = 0.0
     failed = resolver.solve(nxt)
     assert (failed.ok, failed.status, failed.version, failed.warm) == (False, "Time limit reached", 1, True)
-    assert failed.mu_usd_per_wh is good.mu_usd_per_wh and failed.shares is good.shares
-    assert failed.group_keys == good.group_keys and failed.objective_usd_per_h == good.objective_usd_per_h
+    assert failed.mu_usd_per_wh is good.mu_usd_per_wh
+    assert failed.shares is good.shares
+    assert failed.group_keys == good.group_keys
+    assert failed.objective_usd_per_h == good.objective_usd_per_h
     assert resolver.last is good
     resolver.time_limit_s = math.inf
     recovered = resolver.solve(nxt)
@@ -375,7 +384,8 @@ def test_time_limit_before_any_success_returns_version_zero() -> None:
     R = len(inp.capacity_kw)
     res = CapacityResolver(R, penalty_usd_per_wh=PENALTY, time_limit_s=0.0).solve(inp)
     assert (res.ok, res.status, res.version, res.group_keys) == (False, "Time limit reached", 0, ())
-    assert np.all(res.mu_usd_per_wh == 0.0) and res.mu_usd_per_wh.shape == (R,)
+    assert np.all(res.mu_usd_per_wh == 0.0)
+    assert res.mu_usd_per_wh.shape == (R,)
 
 
 def test_highspy_exception_is_caught_and_model_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,4 +498,5 @@ def test_resolve_imports_no_asyncio_or_kafka() -> None:
 def test_time_warm_solve_reports_cold_and_warm_times() -> None:
     """The microbenchmark returns two positive wall times and raises nothing on a small instance."""
     cold, warm = time_warm_solve(10, 6, repeats=3)
-    assert cold > 0 and warm > 0
+    assert cold > 0
+    assert warm > 0

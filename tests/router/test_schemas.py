@@ -41,7 +41,8 @@ def test_the_shipped_schema_is_what_the_models_generate(name: str) -> None:
 def test_the_build_script_reports_a_drifted_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """build_schemas.py --check exits 1 naming a stale file, and a plain run rewrites it to match."""
     spec = importlib.util.spec_from_file_location("build_schemas", ROOT / "scripts" / "build_schemas.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "schema_path", lambda name: tmp_path / f"{name}.json")
@@ -58,7 +59,8 @@ def test_bundled_samples_satisfy_their_schemas() -> None:
     """Every line of the bundled requests and signals validates against the Request and GridSignal schemas."""
     requests = bundled("sample_requests.jsonl").read_bytes().splitlines()
     signals = bundled("sample_signals.jsonl").read_bytes().splitlines()
-    assert len(requests) == 4000 and len(signals) == 504
+    assert len(requests) == 4000
+    assert len(signals) == 504
     assert _errors("Request", requests) == []
     assert _errors("GridSignal", signals) == []
 
@@ -85,7 +87,8 @@ def test_the_forecasts_signals_writes_satisfy_the_forecast_schema(tmp_path: Path
     argv = ["signals", "--csv", str(csv), "--out", str(tmp_path / "s.jsonl"), "--forecasts-out", str(fc)]
     assert main(argv) == 0
     lines = fc.read_bytes().splitlines()
-    assert len(lines) == 1 and _errors("GridForecast", lines) == []
+    assert len(lines) == 1
+    assert _errors("GridForecast", lines) == []
 
 
 @pytest.mark.parametrize(
@@ -100,4 +103,5 @@ def test_the_forecasts_signals_writes_satisfy_the_forecast_schema(tmp_path: Path
 def test_the_schemas_refuse_what_the_models_refuse(name: str, message: dict[str, Any], needle: str) -> None:
     """A zero budget, a missing origin, a PUE below 1 or a truncated placement fail their schema."""
     errors = [f"{'.'.join(map(str, e.path))} {e.message}" for e in _validator(name).iter_errors(message)]
-    assert errors and any(needle in e for e in errors), errors
+    assert errors, message
+    assert any(needle in e for e in errors), errors

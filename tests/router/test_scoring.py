@@ -66,4 +66,5 @@ def test_capacity_windows_grow_without_losing_entries() -> None:
     batch = plan.arrays(reqs, [plan.request_row(r, ts=1.0, source="t") for r in reqs])
     dec = scorer.decide(batch)
     assert (dec.out_i[:, 0] == 0).all()
-    assert scorer.windows.len[0] == 3000 and scorer.windows.used_wh()[0] == pytest.approx(3.0)
+    assert scorer.windows.len[0] == 3000
+    assert scorer.windows.used_wh()[0] == pytest.approx(3.0)

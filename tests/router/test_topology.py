@@ -56,7 +56,8 @@ lon = 8.0
 def test_bundled_topology_is_real_and_large_enough() -> None:
     """The default topology has >= 12 regions on >= 4 continents, 6 service nodes, and measured RTTs."""
     topo = load_topology()
-    assert len(topo.regions) >= 12 and len(topo.service_nodes) == 6
+    assert len(topo.regions) >= 12
+    assert len(topo.service_nodes) == 6
     continents = set()
     for r in topo.regions:
         name = r.id.split(":", 1)[1]
@@ -111,7 +112,8 @@ def test_inconsistent_topology_is_refused(tmp_path: Path, patch: str, needle: st
     with pytest.raises(ConfigError) as info:
         load_topology(_write(tmp_path, patch))
     msg = str(info.value)
-    assert needle in msg and "t.toml" in msg
+    assert needle in msg
+    assert "t.toml" in msg
 
 
 def test_unreadable_and_malformed_files_are_refused(tmp_path: Path) -> None:

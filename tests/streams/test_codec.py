@@ -140,7 +140,9 @@ def test_status_rejections(case: str, body: dict[str, Any], field: str | None, w
 def test_valid_messages_decode() -> None:
     """Well-formed messages decode into their models, with defaults applied."""
     req = decode_request(_req(tokens=400, model="llm-8b", energy_wh=None), MAX)
-    assert isinstance(req, Request) and req.tokens == 400 and req.payload_bytes == 0
+    assert isinstance(req, Request)
+    assert req.tokens == 400
+    assert req.payload_bytes == 0
     assert isinstance(decode_signal(orjson.dumps(GOOD_SIGNAL)), GridSignal)
     assert isinstance(decode_status(orjson.dumps(GOOD_STATUS)), RegionStatus)
 
@@ -148,14 +150,16 @@ def test_valid_messages_decode() -> None:
 def test_size_is_checked_before_parsing() -> None:
     """A message one byte over the limit is refused for its size even when it is invalid JSON."""
     got = decode_request(b"{" * 257, 256)
-    assert isinstance(got, Rejected) and "257 bytes" in got.error
+    assert isinstance(got, Rejected)
+    assert "257 bytes" in got.error
     assert isinstance(decode_request(_req(), len(_req())), Request)
 
 
 def test_unknown_ids_are_left_to_the_plan(plan: Plan) -> None:
     """check_request_ids names the unknown origin, state_region or model; known ids pass."""
     ok = decode_request(_req(state_region=plan.region_ids[-1]), MAX)
-    assert isinstance(ok, Request) and check_request_ids(ok, plan) is None
+    assert isinstance(ok, Request)
+    assert check_request_ids(ok, plan) is None
     cases: list[tuple[dict[str, Any], str]] = [
         ({"origin": "fe-mars"}, "origin"),
         ({"state_region": "mars-1"}, "state_region"),
@@ -165,15 +169,19 @@ def test_unknown_ids_are_left_to_the_plan(plan: Plan) -> None:
         req = decode_request(_req(**change), MAX)
         assert isinstance(req, Request)
         rej = check_request_ids(req, plan)
-        assert rej is not None and rej.field == field
-        assert f"unknown {field}" in rej.error and "expected" in rej.error
+        assert rej is not None
+        assert rej.field == field
+        assert f"unknown {field}" in rej.error
+        assert "expected" in rej.error
 
 
 def test_check_region(plan: Plan) -> None:
     """check_region accepts a topology region and rejects another with field 'region'."""
     assert check_region(plan.region_ids[0], plan) is None
     rej = check_region("mars-1", plan)
-    assert rej is not None and rej.field == "region" and "unknown region; received 'mars-1'" in rej.error
+    assert rej is not None
+    assert rej.field == "region"
+    assert "unknown region; received 'mars-1'" in rej.error
 
 
 def _letter(raw: bytes | None, **kw: Any) -> DeadLetter:
@@ -198,7 +206,8 @@ def test_dead_letter_base64_for_binary() -> None:
     """A value that is not UTF-8 is kept as base64 and decodes back to the same bytes."""
     raw = b"\xff\xfe\x00binary"
     letter = _letter(raw)
-    assert letter.raw_encoding == "base64" and base64.b64decode(letter.raw) == raw
+    assert letter.raw_encoding == "base64"
+    assert base64.b64decode(letter.raw) == raw
 
 
 def test_dead_letter_of_a_null_value() -> None:
@@ -212,7 +221,8 @@ def test_dead_letter_truncates_oversized_values() -> None:
     raw = b"a" * (RAW_PREFIX_BYTES - 1) + "é".encode() * 5000
     letter = _letter(raw, max_raw_bytes=8192)
     assert letter.raw_encoding == "utf-8"  # the cut did not split "é" into invalid UTF-8
-    assert raw.startswith(letter.raw.encode()) and len(letter.raw.encode()) == RAW_PREFIX_BYTES - 1
+    assert raw.startswith(letter.raw.encode())
+    assert len(letter.raw.encode()) == RAW_PREFIX_BYTES - 1
     assert f"first {RAW_PREFIX_BYTES} of {len(raw)} bytes" in letter.error
 
 
@@ -233,7 +243,8 @@ def _check(model: type[BaseModel], got: object, raw: bytes) -> None:
         assert got.error.strip()
         head = None if got.field is None else got.field.split(".")[0].split("[")[0]
         if head is not None and head not in model.model_fields:
-            assert got.error.startswith("unknown key") and head in orjson.loads(raw)
+            assert got.error.startswith("unknown key")
+            assert head in orjson.loads(raw)
 
 
 def _decode_all(raw: bytes) -> None:

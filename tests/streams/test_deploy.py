@@ -70,7 +70,8 @@ def _created_topics() -> dict[str, int]:
         if "kafka-topics.sh" in line and "--create" in line:
             topic = re.search(r"--topic\s+(\S+)", line)
             partitions = re.search(r"--partitions\s+(\d+)", line)
-            assert topic and partitions, line
+            assert topic, line
+            assert partitions, line
             created[topic.group(1)] = int(partitions.group(1))
     return created
 
@@ -166,7 +167,8 @@ def test_dockerfile_runs_carbon_router_worker() -> None:
     assert json.loads(args["ENTRYPOINT"]) == ["carbon-router"]
     assert json.loads(args["CMD"]) == ["worker"]
     assert args["USER"] not in {"root", "0"}
-    assert args["EXPOSE"] == "6066" and "HEALTHCHECK" in args
+    assert args["EXPOSE"] == "6066"
+    assert "HEALTHCHECK" in args
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
     assert "carbon-router" in scripts
 
@@ -246,7 +248,8 @@ def test_dashboard_covers_the_issue_panels() -> None:
     """The dashboard JSON parses and has panels for decisions/s, region, layer, savings, signal age, re-solve
     time and outcome, lag, dead letters and decision latency p50/p99."""
     dash = _dashboard()
-    assert dash["uid"] == "carbon-router" and dash["schemaVersion"] >= 36
+    assert dash["uid"] == "carbon-router"
+    assert dash["schemaVersion"] >= 36
     titles = " | ".join(p["title"].lower() for p in dash["panels"])
     for words in (
         "decisions/s by status",
@@ -263,7 +266,8 @@ def test_dashboard_covers_the_issue_panels() -> None:
     ):
         assert words in titles, words
     latency = " ".join(e for t, e in _queries() if t == "Decision latency")
-    assert "histogram_quantile(0.5," in latency and "histogram_quantile(0.99," in latency
+    assert "histogram_quantile(0.5," in latency
+    assert "histogram_quantile(0.99," in latency
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
 
@@ -295,16 +299,19 @@ def test_every_promql_metric_and_label_exists_in_a_real_exposition() -> None:
 def test_panels_use_the_provisioned_prometheus_datasource() -> None:
     """The datasource: the compose Prometheus under a fixed uid; every panel, target and variable uses it."""
     source = _datasource()
-    assert source["type"] == "prometheus" and source["access"] == "proxy"
+    assert source["type"] == "prometheus"
+    assert source["access"] == "proxy"
     url = urlsplit(source["url"])
-    assert url.hostname == "prometheus" and url.port == 9090
+    assert url.hostname == "prometheus"
+    assert url.port == 9090
     assert any(str(p).endswith(":9090") for p in _service("prometheus")["ports"])
     uid = source["uid"]
     dash = _dashboard()
     refs = [p["datasource"] for p in dash["panels"] if p["type"] != "row"]
     refs += [t["datasource"] for p in dash["panels"] for t in p.get("targets", [])]
     refs += [v["datasource"] for v in dash["templating"]["list"]]
-    assert refs and all(r == {"type": "prometheus", "uid": uid} for r in refs)
+    assert refs
+    assert all(r == {"type": "prometheus", "uid": uid} for r in refs)
 
 
 def test_compose_runs_grafana_with_the_provisioning_mounted_read_only() -> None:
@@ -312,7 +319,8 @@ def test_compose_runs_grafana_with_the_provisioning_mounted_read_only() -> None:
     read-only where the provider looks, and anonymous visitors as viewers."""
     grafana, env = _service("grafana"), _env("grafana")
     image = grafana["image"]
-    assert image.startswith("grafana/grafana-oss:") and re.fullmatch(r"[^:]+:\d+\.\d+\.\d+", image)
+    assert image.startswith("grafana/grafana-oss:")
+    assert re.fullmatch(r"[^:]+:\d+\.\d+\.\d+", image)
     mounts = grafana["volumes"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
     provider_conf = yaml.safe_load(
@@ -326,7 +334,8 @@ def test_compose_runs_grafana_with_the_provisioning_mounted_read_only() -> None:
             assert (DEPLOY / source).is_dir(), mount
         else:
             assert source in _compose()["volumes"], mount
-    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
     assert [_container_port(p) for p in grafana["ports"]] == [3000]

@@ -18,7 +18,8 @@ GOOD = issued_forecasts("aws:us-west-1")[0].model_dump(exclude_none=True)
 def test_a_real_issued_forecast_decodes_unchanged() -> None:
     """A WattTime forecast of the fixture round-trips through JSON into the same GridForecast."""
     got = decode_forecast(orjson.dumps(GOOD), MAX)
-    assert isinstance(got, GridForecast) and got == GridForecast.model_validate(GOOD)
+    assert isinstance(got, GridForecast)
+    assert got == GridForecast.model_validate(GOOD)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,8 @@ def test_a_real_issued_forecast_decodes_unchanged() -> None:
 def test_a_bad_forecast_is_rejected_naming_its_field(patch: dict[str, object], field: str | None) -> None:
     """Empty or unordered points, a zero step, a wrong type or a negative value are refused with the field."""
     got = decode_forecast(orjson.dumps({**GOOD, **patch}), MAX)
-    assert isinstance(got, Rejected) and got.error
+    assert isinstance(got, Rejected)
+    assert got.error
     assert got.field == field
 
 
@@ -51,13 +53,16 @@ def test_a_bad_forecast_is_rejected_naming_its_field(patch: dict[str, object], f
 def test_garbage_is_rejected(raw: bytes | None) -> None:
     """Null, empty, non-JSON, non-object and deeply nested values are refused with a reason."""
     got = decode_forecast(raw, MAX)
-    assert isinstance(got, Rejected) and got.field is None and got.error
+    assert isinstance(got, Rejected)
+    assert got.field is None
+    assert got.error
 
 
 def test_an_oversized_forecast_is_rejected() -> None:
     """A forecast larger than max_message_bytes is refused before parsing, naming the limit."""
     got = decode_forecast(orjson.dumps(GOOD), 256)
-    assert isinstance(got, Rejected) and "256 bytes" in got.error
+    assert isinstance(got, Rejected)
+    assert "256 bytes" in got.error
 
 
 @settings(max_examples=200, deadline=None)

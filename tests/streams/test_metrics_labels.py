@@ -20,6 +20,7 @@ def test_distinct_bad_list_elements_share_one_label() -> None:
     assert _dead_letter_series(m) == 2  # allowed_jurisdictions and other
     total = re.findall(r"^carbon_router_dead_letters_total\{[^}]*\} (\S+)$", m.exposition().decode(), re.M)
     assert sum(float(v) for v in total) == 6000
-    assert field_label("points[3].ts") == "points" and field_label(None) == ""
+    assert field_label("points[3].ts") == "points"
+    assert field_label(None) == ""
     assert field_label("allowed_jurisdiction") == "other"
     assert "allowed_jurisdictions" in FIELD_LABELS

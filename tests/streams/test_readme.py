@@ -22,7 +22,8 @@ README = ROOT / "README.md"
 def _script() -> ModuleType:
     """scripts/settings_table.py, loaded from its path (scripts/ is not a package)."""
     spec = importlib.util.spec_from_file_location("settings_table", ROOT / "scripts" / "settings_table.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -35,7 +35,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_load() -> None:
     """With no variables set, every default of the contract loads and validates."""
     s = load_settings()
-    assert s.kafka_bootstrap_servers is None and s.topology is None
+    assert s.kafka_bootstrap_servers is None
+    assert s.topology is None
     assert (s.topic_requests, s.topic_signals, s.topic_status) == (
         "inference.requests",
         "grid.signals",
@@ -58,7 +59,8 @@ def test_env_vars_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARBON_ROUTER_ALLOW_PLAINTEXT_CREDENTIALS", "true")
     s = load_settings()
     assert (s.web_port, s.topic_requests, s.log_level) == (7000, "my.requests", "debug")
-    assert s.metrics_interval_s == 0.5 and s.allow_plaintext_credentials is True
+    assert s.metrics_interval_s == 0.5
+    assert s.allow_plaintext_credentials is True
 
 
 def test_overrides_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,11 +166,14 @@ def test_sasl_over_plaintext_needs_the_allow_flag(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as info:
         load_settings()
     text = str(info.value)
-    assert "CARBON_ROUTER_SECURITY_PROTOCOL" in text and "'SASL_PLAINTEXT'" in text
-    assert "CARBON_ROUTER_ALLOW_PLAINTEXT_CREDENTIALS=true" in text and PASSWORD not in text
+    assert "CARBON_ROUTER_SECURITY_PROTOCOL" in text
+    assert "'SASL_PLAINTEXT'" in text
+    assert "CARBON_ROUTER_ALLOW_PLAINTEXT_CREDENTIALS=true" in text
+    assert PASSWORD not in text
     monkeypatch.setenv("CARBON_ROUTER_ALLOW_PLAINTEXT_CREDENTIALS", "1")
     kw = client_kwargs(load_settings(kafka_bootstrap_servers="kafka:9092"))
-    assert kw["sasl_plain_password"] == PASSWORD and kw["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kw["sasl_plain_password"] == PASSWORD
+    assert kw["sasl_mechanism"] == "SCRAM-SHA-512"
 
 
 def test_sasl_needs_all_three_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,17 +235,19 @@ def test_embedded_settings_use_tansu_tuning() -> None:
         "fetch_max_wait_ms": 20,
     }
     p, c = producer_kwargs(s), consumer_kwargs(s)
-    assert (
-        p["bootstrap_servers"] == "127.0.0.1:1234" and p["acks"] == "all" and p["enable_idempotence"] is False
-    )
+    assert p["bootstrap_servers"] == "127.0.0.1:1234"
+    assert p["acks"] == "all"
+    assert p["enable_idempotence"] is False
     assert (c["group_id"], c["session_timeout_ms"], c["max_poll_records"]) == ("carbon-router", 6000, 10)
-    assert c["enable_auto_commit"] is False and consumer_kwargs(s, group=False)["group_id"] is None
+    assert c["enable_auto_commit"] is False
+    assert consumer_kwargs(s, group=False)["group_id"] is None
 
 
 def test_settings_class_is_env_only_by_name() -> None:
     """Every field maps to one variable: the prefix plus the upper-case name, except the bootstrap."""
     names = {env_var(f) for f in Settings.model_fields}
-    assert "CARBON_ROUTER_WEB_PORT" in names and "KAFKA_BOOTSTRAP_SERVERS" in names
+    assert "CARBON_ROUTER_WEB_PORT" in names
+    assert "KAFKA_BOOTSTRAP_SERVERS" in names
     assert len(names) == len(Settings.model_fields)
 
 

@@ -33,11 +33,14 @@ def test_child_solves_like_the_in_process_resolver_and_warm_starts() -> None:
     async def run() -> None:
         first = await solver.solve(_input())
         want = here.solve(_input())
-        assert first.ok and first.version == 1
+        assert first.ok
+        assert first.version == 1
         np.testing.assert_allclose(first.mu_usd_per_wh, want.mu_usd_per_wh, rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(first.shares, want.shares, rtol=1e-9, atol=1e-12)
         second = await solver.solve(_input(1.05))
-        assert second.ok and second.warm and second.version == 2
+        assert second.ok
+        assert second.warm
+        assert second.version == 2
         assert not second.mu_usd_per_wh.flags.writeable
 
     try:
@@ -58,11 +61,13 @@ def test_a_dead_child_fails_the_solve_keeps_the_last_good_and_restarts() -> None
         for pid in list(pool._processes):  # the one child
             os.kill(pid, signal.SIGKILL)
         failed = await solver.solve(_input(1.1))
-        assert not failed.ok and "died" in failed.status
+        assert not failed.ok
+        assert "died" in failed.status
         assert failed.version == good.version
         np.testing.assert_array_equal(failed.mu_usd_per_wh, good.mu_usd_per_wh)
         again = await solver.solve(_input(1.1))
-        assert again.ok and again.version == 1  # a new child, a new resolver
+        assert again.ok
+        assert again.version == 1  # a new child, a new resolver
 
     try:
         asyncio.run(run())

@@ -54,14 +54,16 @@ def test_a_bad_crc_is_a_skip_of_its_batch() -> None:
     bad = bytearray(_batch(0, [b"a", b"b"]))
     bad[-1] ^= 0xFF
     probe = decode_partition(TP, bytes(bad) + _batch(2, [b"c"]), 0)
-    assert probe.good == [] and probe.skip is not None
+    assert probe.good == []
+    assert probe.skip is not None
     assert (probe.skip.first, probe.skip.last) == (0, 1)
     assert "CRC" in probe.skip.error
 
 
 def test_only_errors_about_bytes_are_probed() -> None:
     """Codec, corrupt-record and non-Kafka errors are probed; broker errors are not."""
-    assert is_decode_error(UnsupportedCodecError("x")) and is_decode_error(CorruptRecordException("x"))
+    assert is_decode_error(UnsupportedCodecError("x"))
+    assert is_decode_error(CorruptRecordException("x"))
     assert is_decode_error(ValueError("snappy: corrupt input"))
     assert not is_decode_error(KafkaConnectionError("down"))
 
@@ -75,7 +77,8 @@ def test_skip_letter_names_topic_partition_range_and_error() -> None:
         10,
         12,
     )
-    assert letter["field"] == "batch" and "offsets 10..12 (3 records)" in letter["error"]
+    assert letter["field"] == "batch"
+    assert "offsets 10..12 (3 records)" in letter["error"]
 
 
 def test_stall_needs_lag_and_no_progress_for_longer_than_the_timeout() -> None:

@@ -93,15 +93,19 @@ def test_state_feed_installs_the_control_planes_shares_message() -> None:
     s = _settings()
     live, feed = _fed(s)
     feed._apply(s.topic_shares, _resolver_message(live, 7, groups=3), NOW)
-    assert feed.applied["shares"] == 1 and feed.applied["skipped"] == 0
+    assert feed.applied["shares"] == 1
+    assert feed.applied["skipped"] == 0
     assert live.shares_version == (TERM.epoch << 32) + 7
-    assert feed.latest_shares is not None and feed.latest_shares["leader"] == "w-leader"
+    assert feed.latest_shares is not None
+    assert feed.latest_shares["leader"] == "w-leader"
     feed._apply(s.topic_shares, _resolver_message(live, 6, groups=1), NOW)
-    assert live.shares_version == (TERM.epoch << 32) + 7 and len(feed.latest_shares["groups"]) == 3
+    assert live.shares_version == (TERM.epoch << 32) + 7
+    assert len(feed.latest_shares["groups"]) == 3
     forged = orjson.loads(_resolver_message(live, 8, groups=1))
     forged["mu_usd_per_wh"] = dict.fromkeys(forged["mu_usd_per_wh"], 1.0)  # altered after signing
     feed._apply(s.topic_shares, orjson.dumps(forged), NOW)
-    assert live.shares_version == (TERM.epoch << 32) + 7 and feed.applied["skipped"] == 1
+    assert live.shares_version == (TERM.epoch << 32) + 7
+    assert feed.applied["skipped"] == 1
 
 
 def test_baseline_and_placed_counters_give_signed_savings() -> None:
@@ -116,7 +120,8 @@ def test_baseline_and_placed_counters_give_signed_savings() -> None:
         get("carbon_router_baseline_energy_usd_total"),
         get("carbon_router_placed_energy_usd_total"),
     )
-    assert base is not None and routed is not None
+    assert base is not None
+    assert routed is not None
     assert base == pytest.approx(sum(p["baseline"]["energy_usd"] for p in placed))
     assert base - routed == pytest.approx(m.snapshot()["saved_energy_usd"])
     worse = dict(placed[0])
@@ -151,13 +156,16 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
     out = _decide(live, m)
     state = web_state(s, live, m, feed.latest_shares, T0 + 4000, RateWindow())
     blob = orjson.dumps(state)
-    assert PASSWORD.encode() not in blob and b"router-user" not in blob and b"sasl" not in blob
+    assert PASSWORD.encode() not in blob
+    assert b"router-user" not in blob
+    assert b"sasl" not in blob
     for p in out:
         assert p["request_id"].encode() not in blob
     for word in (b"request_id", b"origin", b"tenant", b"llm-8b", b"payload"):
         assert word not in blob
     placed = sum(1 for p in out if p["status"] == "placed")
-    assert state["decisions"] == len(out) and state["placed"] == placed
+    assert state["decisions"] == len(out)
+    assert state["placed"] == placed
     assert sum(sum(layers.values()) for layers in state["by_region"].values()) == placed
     assert sum(r["placed"] for r in state["regions"]) == placed
     assert sum(state["rejected_by_reason"].values()) == len(out) - placed
@@ -170,7 +178,8 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
     sh = state["shares"]
     assert sh["version"] == state["shares_version"] == (TERM.epoch << 32) + 9
     assert sh["leader"] == "w-leader"
-    assert sh["n_groups"] == MAX_GROUPS + 5 and len(sh["groups"]) == len(sh["shares"]) == MAX_GROUPS
+    assert sh["n_groups"] == MAX_GROUPS + 5
+    assert len(sh["groups"]) == len(sh["shares"]) == MAX_GROUPS
     mu = {r["region"]: r["mu_usd_per_wh"] for r in state["regions"]}
     assert mu[live.plan.region_ids[2]] == pytest.approx(3e-5)  # the LP's dual, not the scaled one
 
@@ -191,15 +200,20 @@ def test_page_is_self_contained_and_its_csp_pins_the_inline_code() -> None:
     allows exactly its own inline script and style (by hash) and fetches to its own origin."""
     html, csp = page_html()
     assert not re.search(r"(?:src|href)\s*=", html)
-    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
-    assert "innerHTML" not in html and "eval(" not in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html
+    assert "innerHTML" not in html
+    assert "eval(" not in html
     script = re.search(r"<script>(.*)</script>", html, flags=re.S)
     style = re.search(r"<style>(.*)</style>", html, flags=re.S)
-    assert script and style
+    assert script
+    assert style
     for text in (script.group(1), style.group(1)):
         digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
-    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
+    assert "default-src 'none'" in csp
+    assert "connect-src 'self'" in csp
+    assert "unsafe" not in csp
     assert 'fetch("/api/state"' in html
 
 
@@ -225,6 +239,8 @@ def test_web_port_routes_are_the_page_its_json_metrics_and_health_only() -> None
         return await match.handler(request)
 
     page, state = asyncio.run(get("/")), asyncio.run(get("/api/state"))
-    assert page.status == 200 and page.body.startswith(b"<!doctype html>")
+    assert page.status == 200
+    assert page.body.startswith(b"<!doctype html>")
     assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
-    assert state.status == 200 and orjson.loads(state.body)["worker_id"] == s.worker_id
+    assert state.status == 200
+    assert orjson.loads(state.body)["worker_id"] == s.worker_id

@@ -24,7 +24,10 @@ def test_invalid_setting_stops_the_worker_with_exit_2(
     monkeypatch.setenv("CARBON_ROUTER_WEB_PORT", "70000")
     assert main(["worker"]) == 2
     err = capsys.readouterr().err
-    assert "CARBON_ROUTER_WEB_PORT" in err and "70000" in err and "65535" in err and "Traceback" not in err
+    assert "CARBON_ROUTER_WEB_PORT" in err
+    assert "70000" in err
+    assert "65535" in err
+    assert "Traceback" not in err
 
 
 def test_unknown_compression_stops_the_worker_with_exit_2(
@@ -35,7 +38,9 @@ def test_unknown_compression_stops_the_worker_with_exit_2(
     monkeypatch.setenv("CARBON_ROUTER_COMPRESSION", "brotli")
     assert main(["worker"]) == 2
     err = capsys.readouterr().err
-    assert "CARBON_ROUTER_COMPRESSION" in err and "brotli" in err and "zstd" in err
+    assert "CARBON_ROUTER_COMPRESSION" in err
+    assert "brotli" in err
+    assert "zstd" in err
 
 
 def test_misspelt_setting_is_refused(
@@ -52,4 +57,5 @@ def test_missing_broker_address_is_refused(capsys: pytest.CaptureFixture[str]) -
     """Without KAFKA_BOOTSTRAP_SERVERS the worker says what to set (the demo runs its own broker)."""
     assert main(["worker"]) == 2
     err = capsys.readouterr().err
-    assert "KAFKA_BOOTSTRAP_SERVERS" in err and "no broker address" in err
+    assert "KAFKA_BOOTSTRAP_SERVERS" in err
+    assert "no broker address" in err

@@ -1,4 +1,10 @@
-"""Helpers of the integration tier: worker processes, producing and draining topics."""
+"""Real ``carbon-router worker`` child processes, producing to and draining topics, on a given broker.
+
+``WorkerProc`` starts ``python -m streams.cli worker`` (the installed script's entry point, streams/cli.py)
+with the environment of ``streams.demo.worker_env`` and polls its ``/healthz``; ``produce`` and ``drain``
+publish and read one topic with aiokafka. Used by the integration tests (tests/integration/) and the fault
+scenarios (faults/scenarios/common.py and the scenarios beside it); re-exported by ``streams.testing``.
+"""
 
 from __future__ import annotations
 
