@@ -14,6 +14,7 @@ when it is not UTF-8, as base64). A longer value, i.e. one refused for its size,
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -324,6 +325,6 @@ def dead_letter(
     return orjson.dumps(letter.model_dump())
 
 
-def encode(obj: dict[str, Any]) -> bytes:
+def encode(obj: Mapping[str, Any]) -> bytes:
     """A message value as compact UTF-8 JSON (placements, shares, metrics); NumPy scalars are allowed."""
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)

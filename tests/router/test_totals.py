@@ -59,7 +59,8 @@ def test_totals_agree_with_float_sums_to_the_rounding_unit(placements: list[Plac
     t = Totals()
     t.add(placements)
     placed = [p for p in placements if p["status"] == "placed"]
-    assert t.requests == len(placements) and t.placed == len(placed) > 0
+    assert t.requests == len(placements)
+    assert t.placed == len(placed) > 0
     assert t.cost_usd == pytest.approx(
         math.fsum(p["energy_usd"] or 0.0 for p in placed), abs=1e-9 * len(placed)
     )
@@ -81,7 +82,8 @@ def test_a_placed_request_without_a_baseline_is_left_out_of_the_savings(
     orphan["baseline"]["carbon_g"] = None
     with_orphan = Totals()
     with_orphan.add([orphan, *placed[1:]])
-    assert with_orphan.unbaselined == 1 and base.unbaselined == 0
+    assert with_orphan.unbaselined == 1
+    assert base.unbaselined == 0
     assert with_orphan.saved_energy_usd == base.saved_energy_usd
     assert with_orphan.saved_carbon_g == base.saved_carbon_g
     # its cost still counts as placed
