@@ -1,7 +1,8 @@
 """The two baseline scorers the kernel benchmark compares ``router.kernel`` against.
 
-Both implement model.md's mask -> score -> pick with the kernel's formulas, evaluated in the same order of
-floating-point operations, so that on the same inputs they pick the same regions (the benchmark asserts it).
+Both implement docs/model.md's mask -> score -> pick with the kernel's formulas, evaluated in the same
+order of floating-point operations, so that on the same inputs they pick the same regions (the benchmark
+asserts it).
 Each region's price and carbon at a request's time come from its value history and forecast
 (``bench.baselines_values``), recomputed, as the kernel does, only when a request's time leaves the interval
 where they are constant (so once per call when nothing changes inside the batch):

@@ -1,4 +1,4 @@
-"""Codec benchmark (issue 10): which codec the worker should produce placements with.
+"""Codec benchmark: which codec the worker should produce placements with.
 
 Real placements (``carbon-router score`` on the bundled data: 4,000 placements) are packed into Kafka v2
 record batches exactly as the data plane does (aiokafka's batch builder, key = request id, batches of

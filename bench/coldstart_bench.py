@@ -1,4 +1,4 @@
-"""Cold-start benchmark (issue 4, item 2): process start to first decision, with and without a Numba cache.
+"""Cold-start benchmark: process start to first decision, with and without a Numba cache.
 
 Each run is a fresh ``python -c`` child that imports the router, loads the bundled topology, builds a
 ``Scorer``, and decides one bundled request through ``Scorer.decide`` (the compiled kernel), then prints the

@@ -1,4 +1,4 @@
-"""End-to-end benchmark (issue 4, item 4): the worker, a null router and a faust baseline through a broker.
+"""End-to-end benchmark: the worker, a null router and a faust baseline through a broker.
 
 One embedded tansu broker on loopback for the whole run. Every measurement gets fresh topics and a fresh
 consumer group (tansu's fetch cost grows with the batches it stores) and a fresh child process running the

@@ -37,7 +37,8 @@ __all__ = ["machine_facts", "main", "run_grid", "scorers_for"]
 REGIONS = (8, 32, 128)
 REGIONS_FULL = (*REGIONS, 512)
 BATCHES = (1, 64, 1024)
-#: the LP-per-request baseline runs at these region counts and batch sizes only (issue 4: "at R = 32")
+#: the LP-per-request baseline runs at these region counts and batch sizes only (R = 32 is the cell the
+#: targets are read at, bench/README.md)
 LP_REGIONS = (32,)
 LP_BATCHES = (1, 64, 1024)
 RESULTS = Path(__file__).resolve().parent / "results" / "kernel.json"

@@ -1,4 +1,4 @@
-"""In-process pipeline benchmark (issue 4, item 3): bytes -> decode -> kernel -> encode, no broker.
+"""In-process pipeline benchmark: bytes -> decode -> kernel -> encode, no broker.
 
 Pre-builds 200k request records as bytes (the bundled sample requests cycled with fresh ids, ``ts`` spread
 over the bundled signal timeline, orjson), then runs them through what the worker's data plane does per

@@ -1,4 +1,4 @@
-"""Re-solve benchmark (issue 4, item 5): cold and warm capacity LP solve times at three fleet sizes.
+"""Re-solve benchmark: cold and warm capacity LP solve times at three fleet sizes.
 
 For each (groups x regions) in 20x16, 50x40 and 100x64, ``router.resolve.time_warm_solve`` builds a random
 fleet (about 60 % of the pairs reachable, capacity about 1.2 x demand), times the first solve (cold: the

@@ -1,4 +1,4 @@
-"""Soak benchmark (issue 4, item 6): the worker at a fixed rate for minutes, its RSS sampled.
+"""Soak benchmark: the worker at a fixed rate for minutes, its RSS sampled.
 
 One embedded tansu broker on loopback, fresh topics, one real worker process (``python -m streams.cli worker``
 as in ``bench.e2e_bench``), the bundled signals, then an open-loop load of ``--rate`` requests/s for

@@ -1,4 +1,4 @@
-"""Periodic re-solve of capacity shares (model.md): the fleet LP and the capacity duals ``mu``.
+"""Periodic re-solve of capacity shares: the fleet LP and the capacity duals ``mu`` (docs/model.md).
 
 With ``y[g, j] = demand_kw[g] * x[g, j]`` (kW) as the variables, so that demand only moves row bounds::
 

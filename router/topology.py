@@ -139,7 +139,7 @@ class Objective(BaseModel):
     )
     #: fraction of each region's capacity the re-solve plans on (the rest absorbs bursts within a window)
     resolve_headroom: Annotated[float, Field(gt=0, le=1)] = 0.85
-    #: fraction of the LP dual the kernel adds to the score (1.0 = model.md's plain mu_j * e_i)
+    #: fraction of the LP dual the kernel adds to the score (1.0: the plain mu_j * e_i of docs/model.md)
     dual_scale: Annotated[float, Field(gt=0, le=2)] = 0.95
     #: how long after its ``generated_at`` a forecast may stand in for a stale live value (0 = never;
     #: at most 7 days). WattTime issues marginal-carbon forecasts every 5 minutes, 1 hour (or more) ahead.

@@ -1,4 +1,4 @@
-"""The fault scenarios of issue 5, each bounded in time and on loopback only, by number.
+"""The fault scenarios (faults/README.md), each bounded in time and on loopback only, by number.
 
 ``common`` holds what they share (result row, data, paced load generator, worker helpers); each scenario
 module says what it does and what it checks: ``restart`` (1, 1c), ``group`` (2, 3), ``broker_restart`` (4),

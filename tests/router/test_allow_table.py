@@ -27,7 +27,7 @@ def test_a_flood_of_new_lists_keeps_the_memo_bounded() -> None:
 
 @pytest.mark.slow  # ~15 s: many long allow lists to show memory stays flat
 def test_long_lists_are_not_remembered_and_memory_stays_flat() -> None:
-    """2,000 distinct 12,500-code lists (the hostile flood of issue 16) keep no list: memory stays flat."""
+    """2,000 distinct 12,500-code lists (a hostile flood) keep no list: memory stays flat."""
     masks = Plan(load_topology(None)).allow
     lists = [(*(f"C{k}-{i}" for i in range(12_500)), "DE") for k in range(50)]
     tracemalloc.start()

@@ -1,5 +1,5 @@
 """Property: capacities up to 1e12 kW over windows up to a day never make the guard remove a candidate that
-the capacity allows (issue 10; the one-word window overflowed at 1e9 kW and removed every relocation)."""
+the capacity allows (a one-word window would overflow at 1e9 kW and remove every relocation)."""
 
 from __future__ import annotations
 

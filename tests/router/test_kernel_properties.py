@@ -1,4 +1,4 @@
-"""Hypothesis properties of mask -> score -> pick (style.md rule 11)."""
+"""Hypothesis properties of mask -> score -> pick."""
 
 from __future__ import annotations
 

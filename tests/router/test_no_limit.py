@@ -1,5 +1,5 @@
 """A capacity too large to bind is the same as no limit, in `score` and `frontier`; a capacity beyond the
-bound the kernel holds exactly exits 2 (issue 10: 1e9 kW used to overflow the window and reject every
+bound the kernel holds exactly exits 2 (a one-word window would overflow at 1e9 kW and reject every
 relocation for `capacity`)."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The paper's conclusions, shown on the bundled real-data scenario (model.md, last section)."""
+"""The paper's conclusions, shown on the bundled real-data scenario.
+
+See docs/model.md, "What the paper's conclusions predict"."""
 
 from __future__ import annotations
 
