@@ -11,7 +11,8 @@ import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 
 from router.decider import Decider
-from streams.settings import Settings, consumer_kwargs
+from streams.clientargs import consumer_kwargs
+from streams.settings import Settings
 
 __all__ = ["ReloadOnAssign", "reload_placements"]
 

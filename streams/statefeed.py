@@ -23,9 +23,10 @@ import structlog
 from mode import Service
 
 from router.decider import Decider
+from streams.clientargs import consumer_kwargs
 from streams.codec import Clock, Rejected, check_region, decode_forecast, decode_signal, decode_status
 from streams.leadership import Leadership, Term, Verdict, judge
-from streams.settings import Settings, consumer_kwargs
+from streams.settings import Settings
 
 __all__ = ["StateFeed"]
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from router.errors import ConfigError, RouterError
-from streams.settings import Settings, client_kwargs, env_var
+from streams.clientargs import client_kwargs
+from streams.settings import Settings, env_var
 
 __all__ = ["TOPIC_KEYS", "TopicError", "ensure_topics", "topic_names", "topic_partitions"]
 
