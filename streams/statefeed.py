@@ -8,7 +8,7 @@ forecasts in event time, shares only when they verify under a term of the reques
 state. (faust GlobalTables were measured not to replicate to a second worker here, faust-streaming issue
 #283; a group-less reader has no such failure mode.)
 
-Validation and dead-lettering happen once, in the control plane's agents (streams/control.py); this reader
+Validation and dead-lettering happen once, in the control plane's agents (streams/validation.py); this reader
 applies the same checks (router/clock.py: nothing dated ahead of the router's clock) and skips, counting by
 reason, what it cannot use. A shares message of a term this worker has not entered yet waits for it.
 """
