@@ -1,23 +1,27 @@
-"""Reloading the placements last published for newly assigned request partitions (the dedup memory)."""
+"""Reloading the placements last published for newly assigned request partitions (the dedup memory).
+
+Called by ``streams.ownership.ReloadOnAssign`` on every assignment (README.md, "Running on Apache Kafka",
+the data plane).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 import structlog
-from aiokafka.abc import ConsumerRebalanceListener
 
 from router.decider import Decider
-from streams.settings import Settings, consumer_kwargs
+from streams.clientargs import consumer_kwargs
+from streams.settings import Settings
 
-__all__ = ["ReloadOnAssign", "reload_placements"]
+__all__ = ["RELOAD_TIMEOUT_S", "reload_placements"]
 
 log = structlog.get_logger("carbon_router.dataplane")
 
-_RELOAD_TIMEOUT_S = 30.0
+#: Longest time one reload reads the placements topic (s).
+RELOAD_TIMEOUT_S = 30.0
 
 
 async def reload_placements(
@@ -50,7 +54,7 @@ async def reload_placements(
             if ends[tp] > start:
                 reader.seek(tp, start)
                 todo[tp] = ends[tp]
-        deadline = time.monotonic() + _RELOAD_TIMEOUT_S
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
         while todo and time.monotonic() < deadline:
             got = await reader.getmany(*todo, timeout_ms=200)
             for tp, msgs in got.items():
@@ -65,35 +69,3 @@ async def reload_placements(
     finally:
         await reader.stop()
     log.info("placements_reloaded", partitions=len(parts), placements=loaded)
-
-
-class ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no types
-    """Reload recent placements of newly assigned partitions before their records are fetched again."""
-
-    def __init__(self, plane: Any) -> None:  # a streams.dataplane.DataPlane
-        self.plane = plane
-
-    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Let the batch in flight be acknowledged and committed before its partitions move (bounded: a
-        batch that cannot be committed in time is fetched again by the new owner, which gets the same
-        decisions from the placements it reloads)."""
-        plane = self.plane
-        plane._reloaded.difference_update(revoked)
-        if plane._inflight is None:
-            return
-        try:
-            await asyncio.wait_for(
-                asyncio.shield(plane._inflight.done), plane.settings.session_timeout_ms / 2000
-            )
-        except Exception as exc:
-            log.warning("inflight_not_settled_before_revoke", error=repr(exc))
-
-    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
-        self.plane.guard_capacity_share(len(assigned))
-        try:
-            await self.plane.reload_placements(assigned)
-        except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
-            log.warning("placements_reload_failed", error=repr(exc))
-        finally:
-            self.plane._reloaded.update(assigned)
-            self.plane._assignments += 1

@@ -3,22 +3,20 @@
 Every value comes from an environment variable with the prefix ``CARBON_ROUTER_`` (``web_port`` is
 ``CARBON_ROUTER_WEB_PORT``), except ``KAFKA_BOOTSTRAP_SERVERS``, which is read as is. Every field is
 validated; an invalid value raises ``ConfigError`` naming the variable, the value received and what is
-allowed, and an unknown ``CARBON_ROUTER_*`` variable is refused too (a typo must not silently keep a default).
+allowed, and an unknown ``CARBON_ROUTER_*`` variable is refused too (a typo must not silently keep a default);
+the rules between fields and the wording of those errors are in ``streams.settingerrors``.
 
-``client_kwargs`` is the only place the SASL password is unwrapped; ``repr`` and ``model_dump`` show it
-masked. Kafka client keyword arguments (``client_kwargs``, ``producer_kwargs``, ``consumer_kwargs``) and the
-timings suited to the embedded tansu broker (``TANSU_TUNING``, ``embedded_settings``) live here too.
+``repr`` and ``model_dump`` show the SASL password masked. What the Kafka clients are given
+(``client_kwargs``, ``producer_kwargs``, ``consumer_kwargs``) and the timings suited to the embedded tansu
+broker (``TANSU_TUNING``) live in ``streams.clientargs`` and are importable from here too;
+``embedded_settings`` applies those timings.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import socket
-import ssl
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,8 +32,19 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.errors import ConfigError
+from streams.clientargs import TANSU_TUNING, ClientTuning, client_kwargs, consumer_kwargs, producer_kwargs
+from streams.settingerrors import (
+    BOOTSTRAP_ENV,
+    ENV_PREFIX,
+    allowed,
+    check_consistent,
+    config_error,
+    env_var,
+    unknown_setting,
+)
 
 __all__ = [
+    "BOOTSTRAP_ENV",
     "ENV_PREFIX",
     "TANSU_TUNING",
     "ClientTuning",
@@ -47,9 +56,6 @@ __all__ = [
     "load_settings",
     "producer_kwargs",
 ]
-
-ENV_PREFIX = "CARBON_ROUTER_"
-BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
 #: a header name: printable ASCII without spaces or commas (Kafka allows any string; these are the sane ones)
 _HEADER_NAME = re.compile(r"[!-+\--~]{1,249}")
@@ -335,61 +341,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        proto, sasl = self.security_protocol, self.security_protocol.startswith("SASL_")
-        topics = _topic_fields(self)
-        dup = next((k for k, v in topics.items() if list(topics.values()).count(v) > 1), "")
-        tls = next((k for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, k)), "")
-        creds = (self.sasl_mechanism, self.sasl_username, self.sasl_password)
-        hb, third = self.heartbeat_interval_ms, self.session_timeout_ms / 3
-        rules: list[tuple[bool, str, object, str, str]] = [
-            (
-                hb >= third,
-                "heartbeat_interval_ms",
-                hb,
-                "heartbeat must be under a third of the session timeout",
-                f"less than {ENV_PREFIX}SESSION_TIMEOUT_MS / 3 = {third:g}",
-            ),
-            (bool(dup), dup, topics.get(dup), "two topics have the same name", "a name no other topic uses"),
-            (
-                sasl and None in creds,
-                "security_protocol",
-                proto,
-                "SASL needs a mechanism, user and password",
-                f"{ENV_PREFIX}SASL_MECHANISM, {ENV_PREFIX}SASL_USERNAME and {ENV_PREFIX}SASL_PASSWORD set",
-            ),
-            (
-                not sasl and creds != (None, None, None),
-                "security_protocol",
-                proto,
-                "SASL settings are given but the protocol does not use SASL, so they would be ignored",
-                "SASL_SSL (or SASL_PLAINTEXT), or no SASL settings",
-            ),
-            (
-                proto == "SASL_PLAINTEXT" and not self.allow_plaintext_credentials,
-                "security_protocol",
-                proto,
-                "SASL credentials would cross the network unencrypted",
-                f"SASL_SSL, or {ENV_PREFIX}ALLOW_PLAINTEXT_CREDENTIALS=true to accept the risk",
-            ),
-            (
-                bool(tls) and not proto.endswith("SSL"),
-                tls,
-                str(getattr(self, tls, "")),
-                "TLS files are given but the protocol does not use TLS",
-                "SSL or SASL_SSL",
-            ),
-            (
-                bool(self.ssl_keyfile) and not self.ssl_certfile,
-                "ssl_certfile",
-                None,
-                "a TLS key file needs its certificate file",
-                "the path of the certificate file",
-            ),
-        ]
-        for broken, field, received, problem, expected in rules:
-            if broken:
-                ctx = {"problem": problem, "field": field, "received": received, "expected": expected}
-                raise PydanticCustomError("settings_conflict", "{problem}", ctx)
+        check_consistent(self)
         return self
 
 
@@ -397,163 +349,25 @@ def _is_port(text: str) -> bool:
     return text.isdigit() and 1 <= int(text) <= 65535
 
 
-def _topic_fields(s: Settings) -> dict[str, str]:
-    return {k: str(getattr(s, k)) for k in type(s).model_fields if k.startswith("topic_")}
-
-
-def env_var(field: str) -> str:
-    """The environment variable that sets ``field`` (``web_port`` -> ``CARBON_ROUTER_WEB_PORT``)."""
-    return BOOTSTRAP_ENV if field == "kafka_bootstrap_servers" else ENV_PREFIX + field.upper()
-
-
 def _allowed(field: str) -> str:
     """What a field accepts, in words, read from the JSON schema so it never drifts from the constraints."""
-    prop: dict[str, Any] = Settings.model_json_schema(by_alias=False)["properties"].get(field, {})
-    opts = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
-    o = opts[0] if opts else prop
-    parts: list[str] = []
-    if "enum" in o:
-        parts.append("one of " + ", ".join(str(x) for x in o["enum"]))
-    elif o.get("format") == "file-path":
-        parts.append("the path of an existing file")
-    elif o.get("type") in {"integer", "number"}:
-        kind = "an integer" if o["type"] == "integer" else "a number"
-        lo = ">= {}".format(o["minimum"]) if "minimum" in o else None
-        lo = "> {}".format(o["exclusiveMinimum"]) if "exclusiveMinimum" in o else lo
-        hi = "<= {}".format(o["maximum"]) if "maximum" in o else None
-        parts.append(" ".join([kind, *[b for b in (lo, "and" if lo and hi else None, hi) if b]]))
-    elif o.get("type") == "boolean":
-        parts.append("true or false")
-    elif field == "forward_headers":
-        parts.append("a comma list of header names (printable ASCII, no spaces), or empty")
-    elif "pattern" in o:
-        parts.append(f"a Kafka topic name: 1 to 249 of A-Z a-z 0-9 . _ - (pattern {o['pattern']})")
-    elif field == "sasl_password":
-        parts.append("a secret text (masked in every message and log)")
-    elif field == "kafka_bootstrap_servers":
-        parts.append("host:port[,host:port...]")
-    else:
-        parts.append("a non-empty text of at most 255 characters")
-    if len(opts) < len(prop.get("anyOf", [prop])):
-        parts.append("or unset")
-    return " ".join(parts)
-
-
-def _config_error(exc: ValidationError) -> ConfigError:
-    """The first validation error as a ConfigError naming the variable, the value and what is allowed."""
-    err = exc.errors(include_url=False)[0]
-    ctx = err.get("ctx") or {}
-    if err["type"] == "settings_conflict":
-        field, received, expected = str(ctx["field"]), ctx["received"], str(ctx["expected"])
-    else:
-        loc = err.get("loc", ())
-        field = str(loc[0]) if loc else "settings"
-        received, expected = err.get("input"), _allowed(field)
-        if field in {"AliasChoices", BOOTSTRAP_ENV}:
-            field = "kafka_bootstrap_servers"
-    if field == "sasl_password" or isinstance(received, SecretStr | Mapping):
-        received = "**********" if field == "sasl_password" else None
-    name = env_var(field)
-    return ConfigError(str(err["msg"]), source=name, received=received, expected=expected)
-
-
-def _unknown_env(environ: Mapping[str, str]) -> str | None:
-    known = {env_var(f) for f in Settings.model_fields}
-    return next(
-        (k for k in sorted(environ) if k.upper().startswith(ENV_PREFIX) and k.upper() not in known), None
-    )
+    return allowed(Settings.model_json_schema(by_alias=False)["properties"].get(field, {}), field)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment, ``overrides`` (field names) winning; ConfigError if invalid."""
-    unknown = _unknown_env(os.environ)
+    unknown = unknown_setting(os.environ, Settings.model_fields)
     if unknown is not None:
-        names = sorted(env_var(f) for f in Settings.model_fields)
-        close = difflib.get_close_matches(unknown.upper(), names, n=1)
-        hint = f"{close[0]} (a typo?)" if close else "one of " + ", ".join(names)
-        raise ConfigError("unknown setting", source=unknown, expected=hint)
+        raise unknown
     bad = sorted(set(overrides) - set(Settings.model_fields))
     if bad:
         raise ConfigError("unknown setting", source=bad[0], expected="a field of streams.settings.Settings")
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise _config_error(exc) from None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientTuning:
-    """Client timings suited to tansu: its group join takes about half the session timeout, fetches poll."""
-
-    session_timeout_ms: int = 6000
-    heartbeat_interval_ms: int = 1000
-    fetch_max_wait_ms: int = 20
-
-    def overrides(self) -> dict[str, int]:
-        """These timings as ``load_settings`` overrides."""
-        return asdict(self)
-
-
-#: The one place with the client timings used against the embedded tansu broker (tests and demo).
-TANSU_TUNING = ClientTuning()
+        raise config_error(exc, _allowed) from None
 
 
 def embedded_settings(bootstrap: str, **overrides: Any) -> Settings:
     """Settings for the embedded broker at ``bootstrap``: TANSU_TUNING, then ``overrides``, then the env."""
     return load_settings(**{**TANSU_TUNING.overrides(), "kafka_bootstrap_servers": bootstrap, **overrides})
-
-
-def _ssl_context(s: Settings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=None if s.ssl_cafile is None else str(s.ssl_cafile))
-    if s.ssl_certfile is not None:
-        ctx.load_cert_chain(str(s.ssl_certfile), None if s.ssl_keyfile is None else str(s.ssl_keyfile))
-    return ctx
-
-
-def client_kwargs(s: Settings) -> dict[str, Any]:
-    """The aiokafka keyword arguments every client shares; the only place the password is unwrapped."""
-    if s.kafka_bootstrap_servers is None:
-        raise ConfigError("no broker address", source=BOOTSTRAP_ENV, expected="host:port[,host:port...]")
-    kw: dict[str, Any] = {
-        "bootstrap_servers": s.kafka_bootstrap_servers,
-        "client_id": f"carbon-router-{s.worker_id}",
-        "request_timeout_ms": s.request_timeout_ms,
-        "security_protocol": s.security_protocol,
-    }
-    if s.security_protocol.endswith("SSL"):
-        kw["ssl_context"] = _ssl_context(s)
-    if s.security_protocol.startswith("SASL_"):
-        assert s.sasl_password is not None  # guaranteed by Settings._check_security
-        kw["sasl_mechanism"] = s.sasl_mechanism
-        kw["sasl_plain_username"] = s.sasl_username
-        kw["sasl_plain_password"] = s.sasl_password.get_secret_value()
-    return kw
-
-
-def producer_kwargs(s: Settings) -> dict[str, Any]:
-    """Producer arguments: acks=all; idempotence off by default because tansu refuses InitProducerId."""
-    return {
-        **client_kwargs(s),
-        "acks": "all",
-        "enable_idempotence": s.producer_idempotence,
-        "linger_ms": 5,
-        "compression_type": None if s.compression == "none" else s.compression,
-        # a dead letter carries the raw value (base64 at most 4/3 larger) plus a little JSON around it
-        "max_request_size": max(1_048_576, 2 * s.max_message_bytes + 4096),
-    }
-
-
-def consumer_kwargs(s: Settings, *, group: bool = True) -> dict[str, Any]:
-    """Consumer arguments: manual commits, earliest offsets, the settings' timings and batch size."""
-    return {
-        **client_kwargs(s),
-        "group_id": s.group_id if group else None,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "session_timeout_ms": s.session_timeout_ms,
-        "heartbeat_interval_ms": s.heartbeat_interval_ms,
-        "max_poll_interval_ms": s.max_poll_interval_ms,
-        "fetch_max_wait_ms": s.fetch_max_wait_ms,
-        "max_poll_records": s.max_batch,
-        "max_partition_fetch_bytes": max(1_048_576, 2 * s.max_message_bytes),
-    }

@@ -1,4 +1,5 @@
-"""The contract's topics: their configured names and their creation with aiokafka's admin client.
+"""The contract's topics: their configured names, their creation with aiokafka's admin client, and the
+control plane's handles on them (``ControlTopics``: raw bytes, no faust codec on our topics).
 
 Partitions: ``inference.requests`` and ``placements`` get ``request_partitions`` (requests are keyed by
 ``request_id``, so placements spread the same way); every other topic has one partition, so that signals,
@@ -9,12 +10,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from router.errors import ConfigError, RouterError
-from streams.settings import Settings, client_kwargs, env_var
+from streams.clientargs import client_kwargs
+from streams.settings import Settings, env_var
 
-__all__ = ["TOPIC_KEYS", "TopicError", "ensure_topics", "topic_names", "topic_partitions"]
+__all__ = [
+    "TOPIC_KEYS",
+    "ControlTopics",
+    "TopicError",
+    "control_topics",
+    "ensure_topics",
+    "topic_names",
+    "topic_partitions",
+]
 
 #: Logical topic names (keys of ``topic_names``), in the contract's order.
 TOPIC_KEYS = (
@@ -100,3 +111,36 @@ async def _wait_listed(admin: Any, names: set[str], timeout_s: float) -> None:
         if loop.time() > deadline:
             raise TopicError(f"topics {sorted(missing)} were created but not listed after {timeout_s:g} s")
         await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlTopics:
+    """The faust topics the control plane reads and writes, as raw bytes (keys and values)."""
+
+    signals: Any
+    status: Any
+    shares: Any
+    forecasts: Any
+    dlq: Any
+    metrics: Any
+
+
+_RAW: dict[str, Any] = {
+    "key_type": bytes,
+    "value_type": bytes,
+    "key_serializer": "raw",
+    "value_serializer": "raw",
+}
+
+
+def control_topics(app: Any, settings: Settings) -> ControlTopics:
+    """The control plane's topics on the faust ``app``; the state topics have one partition."""
+    s = settings
+    return ControlTopics(
+        signals=app.topic(s.topic_signals, partitions=1, **_RAW),
+        status=app.topic(s.topic_status, partitions=1, **_RAW),
+        shares=app.topic(s.topic_shares, partitions=1, **_RAW),
+        forecasts=app.topic(s.topic_forecasts, partitions=1, **_RAW),
+        dlq=app.topic(s.topic_dlq, **_RAW),
+        metrics=app.topic(s.topic_metrics, **_RAW),
+    )

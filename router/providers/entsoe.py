@@ -49,6 +49,8 @@ RESOLUTIONS_S = {"PT15M": 900.0, "PT30M": 1800.0, "PT60M": 3600.0}
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 #: Most steps one Period may hold (a year of 15-minute steps).
 _MAX_STEPS = 366 * 96
+#: zone -> resolution (s) -> step start -> USD/MWh
+_Prices = dict[str, dict[float, dict[float, float]]]
 
 
 def parse_entsoe(
@@ -136,42 +138,53 @@ def _parse(
     series = root.findall(f"{{{ns}}}TimeSeries")
     if not series:
         raise fail("no TimeSeries", "TimeSeries", None, "at least one TimeSeries")
-    # zone -> resolution -> step start -> USD/MWh
-    prices: dict[str, dict[float, dict[float, float]]] = {}
+    prices: _Prices = {}
     for k, ts_el in enumerate(series):
-        f = f"TimeSeries[{k}]"
-        zone = _child_text(ts_el, ns, "in_Domain.mRID", f"{f}.in_Domain.mRID")
-        lookup_zone(zones, zone, f"{f}.in_Domain.mRID", "entsoe")
-        currency = _child_text(ts_el, ns, "currency_Unit.name", f"{f}.currency_Unit.name")
-        rate = 1.0 if currency == "USD" else usd_per.get(currency)
-        if rate is None:
-            raise fail(
-                "no exchange rate for this currency",
-                f"{f}.currency_Unit.name",
-                currency,
-                f"a currency with a rate in the topology's [providers] usd_per: {sorted(usd_per)}",
-            )
-        unit = _child_text(ts_el, ns, "price_Measure_Unit.name", f"{f}.price_Measure_Unit.name")
-        if unit != "MWH":
-            raise fail("unsupported price unit", f"{f}.price_Measure_Unit.name", unit, "'MWH'")
-        curve_el = ts_el.find(f"{{{ns}}}curveType")
-        curve = (
-            "A03" if curve_el is None or not (curve_el.text or "").strip() else (curve_el.text or "").strip()
+        _read_series(ts_el, ns, f"TimeSeries[{k}]", zones, usd_per, prices)
+    return _messages(prices, zones, now, created)
+
+
+def _read_series(
+    ts_el: ET.Element,
+    ns: str,
+    f: str,
+    zones: ZoneMap,
+    usd_per: Mapping[str, float],
+    prices: _Prices,
+) -> None:
+    """Add the USD/MWh steps of one TimeSeries to ``prices``."""
+    zone = _child_text(ts_el, ns, "in_Domain.mRID", f"{f}.in_Domain.mRID")
+    lookup_zone(zones, zone, f"{f}.in_Domain.mRID", "entsoe")
+    currency = _child_text(ts_el, ns, "currency_Unit.name", f"{f}.currency_Unit.name")
+    rate = 1.0 if currency == "USD" else usd_per.get(currency)
+    if rate is None:
+        raise fail(
+            "no exchange rate for this currency",
+            f"{f}.currency_Unit.name",
+            currency,
+            f"a currency with a rate in the topology's [providers] usd_per: {sorted(usd_per)}",
         )
-        if curve not in ("A01", "A03"):
-            raise fail("unsupported curve type", f"{f}.curveType", curve, "'A01' or 'A03'")
-        periods = ts_el.findall(f"{{{ns}}}Period")
-        if not periods:
-            raise fail("no Period", f"{f}.Period", None, "at least one Period")
-        for p, period in enumerate(periods):
-            res, steps = _period(period, ns, f"{f}.Period[{p}]", curve, rate)
-            by_ts = prices.setdefault(zone, {}).setdefault(res, {})
-            for ts, usd in steps:
-                if by_ts.get(ts, usd) != usd:
-                    raise fail(
-                        "two prices for one step", f"{f}.Period[{p}]", ts, "one price per step and zone"
-                    )
-                by_ts[ts] = usd
+    unit = _child_text(ts_el, ns, "price_Measure_Unit.name", f"{f}.price_Measure_Unit.name")
+    if unit != "MWH":
+        raise fail("unsupported price unit", f"{f}.price_Measure_Unit.name", unit, "'MWH'")
+    curve_el = ts_el.find(f"{{{ns}}}curveType")
+    curve = "A03" if curve_el is None or not (curve_el.text or "").strip() else (curve_el.text or "").strip()
+    if curve not in ("A01", "A03"):
+        raise fail("unsupported curve type", f"{f}.curveType", curve, "'A01' or 'A03'")
+    periods = ts_el.findall(f"{{{ns}}}Period")
+    if not periods:
+        raise fail("no Period", f"{f}.Period", None, "at least one Period")
+    for p, period in enumerate(periods):
+        res, steps = _period(period, ns, f"{f}.Period[{p}]", curve, rate)
+        by_ts = prices.setdefault(zone, {}).setdefault(res, {})
+        for ts, usd in steps:
+            if by_ts.get(ts, usd) != usd:
+                raise fail("two prices for one step", f"{f}.Period[{p}]", ts, "one price per step and zone")
+            by_ts[ts] = usd
+
+
+def _messages(prices: _Prices, zones: ZoneMap, now: float, created: float) -> Parsed:
+    """Each zone's finest series as price signals (steps started by ``now``) and forecasts (steps ahead)."""
     signals: list[GridSignal] = []
     forecasts: list[GridForecast] = []
     for zone, by_res in prices.items():

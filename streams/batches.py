@@ -1,0 +1,239 @@
+"""The life of one request batch in the data plane: decide, publish, wait for the acks, commit; or rewind
+and fetch it again (README.md, "Running on Apache Kafka", the data plane).
+
+Per fetched batch: decode every record, place the valid ones with one kernel call, publish one placement per
+request (and one dead letter per malformed record) with aiokafka's batch API; a task then waits until the
+broker has acknowledged all of them and only then commits the batch's offsets (at-least-once) and counts it
+in the metrics. That wait overlaps the fetch and the decisions of the next batch, which is published only
+once the previous one is committed (so at most one batch is in flight and commits stay in order). If a batch
+is not acknowledged or not committed, the consumer seeks back to its start (and drops the next batch,
+decided but not yet published) and the batch is retried; the dedup memory makes the retry publish the same
+decisions. A batch that may belong to another worker now is dropped unpublished (``streams.ownership``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from router.decider import Decider
+from router.placement import PlacementMessage
+from router.plan import RequestIds, Row
+from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
+from streams.headers import forwarded
+from streams.metrics import Metrics
+from streams.ownership import Ownership
+from streams.publish import Outgoing, publish
+from streams.settings import Settings
+
+__all__ = ["RETRY_S", "BatchLifecycle"]
+
+log = structlog.get_logger("carbon_router.dataplane")
+
+#: Pause before a batch that could not be published or committed is fetched again (s).
+RETRY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One decided batch, ready to publish: placements and dead letters as (partition, key, value,
+    headers)."""
+
+    requests: int
+    out: list[Outgoing]
+    dead: list[Outgoing]
+    placements: list[PlacementMessage]
+    produced_at_s: list[float]
+    repeated: int
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A published batch: its fetched records and the task that awaits its acks and commits it."""
+
+    fetched: dict[Any, list[Any]]
+    done: asyncio.Future[bool]
+
+
+class BatchLifecycle:
+    """Decide fetched batches, publish them, commit each after its acks; at most one batch in flight."""
+
+    def __init__(self, settings: Settings, live: Decider, metrics: Metrics, ownership: Ownership) -> None:
+        self.settings = settings
+        self.live = live
+        self.metrics = metrics
+        self.ownership = ownership
+        #: the data plane's clients, once it started
+        self.consumer: Any = None
+        self.producer: Any = None
+        #: partitions of the placements topic (a request on partition p is placed on p modulo this)
+        self.placement_partitions = 1
+        #: the last published batch whose acks and commit are still awaited (at most one)
+        self.inflight: _InFlight | None = None
+        #: batches acknowledged and committed
+        self.committed = 0
+
+    async def handle(self, fetched: dict[Any, list[Any]], fetched_at: float) -> None:
+        """Decide one fetched batch, then (once the previous batch is settled) publish it and leave its
+        acks and commit in flight while the next batch is fetched and decided."""
+        work = self._prepare(fetched)
+        previous = self.inflight
+        if previous is not None and not await self.settle():
+            # the previous batch was not acknowledged or not committed: fetch from its start again (this
+            # batch came after it; its decisions stay remembered, so the retry publishes the same ones)
+            self.rewind([previous.fetched, fetched])
+            await asyncio.sleep(RETRY_S)
+            return
+        if not self.ownership.still_owned(fetched, fetched_at):
+            self._drop_stale(fetched, fetched_at, work)
+            return
+        try:
+            acks = await self.publish(self.settings.topic_placements, work.out)
+            acks += await self.publish(self.settings.topic_dlq, work.dead)
+        except Exception as exc:  # could not even be handed to the producer: fetch the batch again
+            self._failed("publish", exc, work.requests)
+            self.rewind([fetched])
+            await asyncio.sleep(RETRY_S)
+            return
+        self.inflight = _InFlight(fetched, asyncio.ensure_future(self._finish(acks, work, fetched)))
+
+    def _drop_stale(self, fetched: dict[Any, list[Any]], fetched_at: float, work: _Work) -> None:
+        """Drop a batch that may belong to another worker unpublished: whoever owns the partitions now
+        decides these requests."""
+        self.live.forget([p["request_id"] for p in work.placements])
+        self.metrics.broker_errors.labels("stale_batch").inc()
+        log.warning(
+            "batch_dropped_stale", requests=work.requests, held_s=round(time.monotonic() - fetched_at, 3)
+        )
+        if time.monotonic() - fetched_at > self.settings.session_timeout_ms / 1000.0:  # frozen, not moved
+            self.ownership.frozen(time.monotonic(), self.ownership.assignments)
+        self.rewind([fetched])
+
+    async def place_now(self, fetched: dict[Any, list[Any]]) -> bool:
+        """Decide, publish and commit ``fetched`` before going on; False when that did not happen."""
+        await self.handle(fetched, time.monotonic())
+        current = self.inflight
+        if current is None:
+            return False
+        if not await self.settle():
+            self.rewind([current.fetched])
+            return False
+        return True
+
+    def _prepare(self, fetched: dict[Any, list[Any]]) -> _Work:
+        """Decode every record, decide the valid ones with one kernel call, encode; no I/O."""
+        started = time.perf_counter()
+        s, m = self.settings, self.metrics
+        reqs: list[RequestIds] = []
+        recs: list[Any] = []
+        rows: list[Row] = []
+        clock = Clock(time.time(), s.max_clock_skew_s)
+        dead: list[Outgoing] = []
+        names = s.forwarded_header_names
+        for tp in sorted(fetched, key=lambda x: x.partition):
+            for rec in fetched[tp]:
+                got = self._check(rec, clock)
+                if not isinstance(got, Rejected):
+                    reqs.append(got[0])
+                    rows.append(got[1])
+                    recs.append(rec)
+                    continue
+                letter = dead_letter(
+                    rec.value,
+                    got,
+                    topic=rec.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    max_raw_bytes=s.max_message_bytes,
+                )
+                dead.append((0, rec.key, letter, forwarded(rec.headers, names)))
+                m.record_dead_letter(s.topic_requests, got.field)
+                # the error may quote request fields: they stay at debug level
+                log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
+        decided = self.live.decide(reqs, rows, decided_at=clock.now, clock=clock.now)
+        parts = self.placement_partitions
+        out: list[Outgoing] = [  # keyed by request id, whatever the request's own key
+            (rec.partition % parts, r.request_id.encode(), value, forwarded(rec.headers, names))
+            for r, rec, value in zip(reqs, recs, decided.values, strict=True)
+        ]
+        m.batch_seconds.observe(time.perf_counter() - started)
+        m.batch_size.observe(len(reqs) + len(dead))
+        return _Work(
+            requests=len(reqs),
+            out=out,
+            dead=dead,
+            placements=decided.placements,
+            produced_at_s=[r.timestamp / 1000.0 for r in recs],
+            repeated=decided.repeated,
+        )
+
+    def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Rejected:
+        """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
+        try:
+            return decode_checked_request(
+                rec.value,
+                self.live.plan,
+                self.settings.max_message_bytes,
+                rec.timestamp / 1000.0,
+                clock=clock,
+                allow_extra=self.settings.extra_fields == "ignore",
+            )
+        except Exception as exc:  # a poison record must never stop the stream
+            log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
+            return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
+
+    async def _finish(self, acks: list[Any], work: _Work, fetched: dict[Any, list[Any]]) -> bool:
+        """Wait for every ack of a published batch, then commit its offsets; count it only then."""
+        try:
+            await asyncio.gather(*acks)
+            await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
+        except Exception as exc:  # not acknowledged or not committed: the main loop rewinds
+            self._failed("publish", exc, work.requests)
+            return False
+        self.committed += 1
+        try:  # no metrics failure may stop the data plane
+            self.metrics.duplicates.inc(work.repeated)
+            self.metrics.record_placements(work.placements, work.produced_at_s)
+            self._update_lag(fetched)
+        except Exception as exc:
+            self.metrics.metrics_errors.inc()
+            log.error("metrics_update_failed", error=repr(exc)[:200])
+        return True
+
+    async def settle(self) -> bool:
+        """Wait for the batch in flight (acks and commit); False when it failed. True when none is."""
+        current, self.inflight = self.inflight, None
+        if current is None:
+            return True
+        return await current.done
+
+    def _failed(self, op: str, exc: BaseException, requests: int) -> None:
+        self.metrics.broker_errors.labels(op).inc()
+        log.warning("publish_failed", error=repr(exc), requests=requests)
+
+    def rewind(self, batches: list[dict[Any, list[Any]]]) -> None:
+        """Seek every partition of ``batches`` back to its first fetched offset in them."""
+        first: dict[Any, int] = {}
+        for fetched in batches:
+            for tp, msgs in fetched.items():
+                first[tp] = min(first.get(tp, msgs[0].offset), msgs[0].offset)
+        for tp, offset in first.items():
+            try:
+                self.consumer.seek(tp, offset)
+            except Exception:  # the partition moved to another worker, which resumes from the commit
+                log.info("partition_moved", partition=tp.partition)
+
+    async def publish(self, topic: str, items: list[Outgoing]) -> list[Any]:
+        """Send (partition, key, value, headers) items with the batch API; the futures of their acks."""
+        return await publish(self.producer, topic, items)
+
+    def _update_lag(self, fetched: dict[Any, list[Any]]) -> None:
+        """Consumer lag of the partitions just processed."""
+        for tp, msgs in fetched.items():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(0, high - (msgs[-1].offset + 1)))
