@@ -93,7 +93,7 @@ def test_a_new_leader_republishes_the_installed_shares_signed_in_its_own_term() 
     again: the same fields but ``ts``, seq 1 of the new term, the new term's signature."""
     s = load_settings(kafka_bootstrap_servers="127.0.0.1:9092", worker_id="w-leader")
     live, metrics, leadership = Decider(load_topology()), Metrics("w-leader"), Leadership("w-leader")
-    feed = StateFeed(s, live, leadership)
+    feed = StateFeed(s, live, leadership, metrics)
     first = shares_message(SharesBody.from_result(_result(), REGIONS, ts=1776038400.5), TERM, 7)
     installed = SharesMessage.model_validate_json(first).model_dump()
     sent: list[tuple[bytes, bytes]] = []
