@@ -1,16 +1,16 @@
 """Signal adapters: provider payloads on the raw topics -> canonical ``grid.signals`` and ``grid.forecasts``.
 
-One faust agent per raw topic on the worker's control-plane app (``register_adapters``, called once by
-``streams.control.build_app``). Each record is parsed by its provider's pure parser (``router.providers``)
-with the topology's zone map and the wall clock as ``now``:
+``Adapters.handle`` converts one record of a raw topic; the control plane's intake (``streams.intake``)
+reads the raw topics for the group and publishes what it returns. Each record is parsed by its provider's
+pure parser (``router.providers``) with the topology's zone map and the wall clock as ``now``:
 
 - signals go to ``settings.topic_signals`` and forecasts to ``settings.topic_forecasts``, keyed by region id;
   the control plane and every worker's state feed then treat them like any other signal;
 - the ENTSO-E steps still ahead (cleared day-ahead prices) are also kept and released on ``grid.signals``
-  by a 1-second timer when each step starts, by the worker that converted the document;
+  when each step starts (``Adapters.due``, asked every second), by the worker that converted the document;
 - a rejected payload goes to ``settings.topic_dlq`` as a DeadLetter naming the field and the reason;
 - every record is counted in ``carbon_router_provider_records{provider, outcome}`` (``converted``,
-  ``rejected``, ``failed``); one failing record never stops the agent.
+  ``rejected``, ``failed``); one failing record never stops the intake.
 
 | raw topic (setting) | payload |
 |---|---|
@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import faust
 import orjson
 import structlog
 
@@ -42,8 +41,9 @@ from router.topology import Topology
 from streams.codec import Rejected, dead_letter
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.validation import Out
 
-__all__ = ["PROVIDERS", "convert", "register_adapters"]
+__all__ = ["PROVIDERS", "Adapters", "convert"]
 
 log = structlog.get_logger("carbon_router.adapters")
 
@@ -52,13 +52,6 @@ PROVIDERS = {
     "watttime": "topic_raw_watttime",
     "electricitymaps": "topic_raw_electricitymaps",
     "entsoe": "topic_raw_entsoe",
-}
-
-_RAW: dict[str, Any] = {
-    "key_type": bytes,
-    "value_type": bytes,
-    "key_serializer": "raw",
-    "value_serializer": "raw",
 }
 
 
@@ -77,87 +70,78 @@ def convert(
     return Rejection("unknown provider", None, provider, f"one of {sorted(PROVIDERS)}")
 
 
-def register_adapters(
-    app: faust.App,
-    settings: Settings,
-    topology: Topology,
-    metrics: Metrics,
-    dlq_topic: Any,
-    *,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Add one agent per raw provider topic to ``app`` (see the module docstring)."""
-    s = settings
-    signals_topic = app.topic(s.topic_signals, partitions=1, **_RAW)
-    forecasts_topic = app.topic(s.topic_forecasts, **_RAW)
-    #: region -> step start -> the cleared price signal to release when the step starts
-    scheduled: dict[str, dict[float, GridSignal]] = {}
+class Adapters:
+    """Converts raw provider records into canonical messages to publish; never raises on a record."""
 
-    async def handle(provider: str, topic: str, ev: Any) -> None:
-        """Convert one raw record and publish the result or its dead letter. Never raises."""
+    def __init__(
+        self,
+        settings: Settings,
+        topology: Topology,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.metrics = metrics
+        self.clock = clock
+        #: raw topic -> provider
+        self.providers = {getattr(settings, setting): name for name, setting in PROVIDERS.items()}
+        #: region -> step start -> the cleared price signal to release when the step starts
+        self.scheduled: dict[str, dict[float, GridSignal]] = {}
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The raw provider topics."""
+        return tuple(self.providers)
+
+    def handle(self, record: Any) -> list[Out]:
+        """The signals and forecasts one raw record converts to, or its dead letter."""
+        s, provider = self.settings, self.providers[record.topic]
         try:
-            got = convert(provider, ev.value, topology, clock(), s.max_message_bytes)
+            got = convert(provider, record.value, self.topology, self.clock(), s.max_message_bytes)
             if isinstance(got, Rejection):
-                msg = ev.message
                 letter = dead_letter(
-                    ev.value,
+                    record.value,
                     Rejected(got.error, got.field),
-                    topic=topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
                     max_raw_bytes=s.max_message_bytes,
                 )
-                await dlq_topic.send(key=ev.key, value=letter)
-                metrics.record_dead_letter(topic, got.field)
-                metrics.provider_records.labels(provider, "rejected").inc()
+                self.metrics.record_dead_letter(record.topic, got.field)
+                self.metrics.provider_records.labels(provider, "rejected").inc()
                 log.info("provider_payload_rejected", provider=provider, field=got.field, error=got.error)
-                return
-            for sig in got.signals:
-                value = orjson.dumps(sig.model_dump(exclude_none=True))
-                await signals_topic.send(key=sig.region.encode(), value=value)
+                return [(s.topic_dlq, record.key, letter, [])]
+            out: list[Out] = [_signal(s, sig) for sig in got.signals]
             for fc in got.forecasts:
                 value = orjson.dumps(fc.model_dump(exclude_none=True))
-                await forecasts_topic.send(key=fc.region.encode(), value=value)
+                out.append((s.topic_forecasts, fc.region.encode(), value, []))
                 for sig in cleared_price_signals(fc):
-                    scheduled.setdefault(sig.region, {})[sig.ts] = sig
-            metrics.provider_records.labels(provider, "converted").inc()
+                    self.scheduled.setdefault(sig.region, {})[sig.ts] = sig
+            self.metrics.provider_records.labels(provider, "converted").inc()
             log.info(
                 "provider_payload_converted",
                 provider=provider,
                 signals=len(got.signals),
                 forecasts=len(got.forecasts),
             )
-        except Exception as exc:  # one bad record never stops the agent
-            metrics.provider_records.labels(provider, "failed").inc()
+            return out
+        except Exception as exc:  # one bad record never stops the intake
+            self.metrics.provider_records.labels(provider, "failed").inc()
             log.error("provider_payload_failed", provider=provider, error=repr(exc))
+            return []
 
-    async def release_cleared_prices() -> None:
-        """Publish each scheduled price signal whose step has started. Never raises."""
-        now = clock()
-        for by_ts in scheduled.values():
+    def due(self) -> list[Out]:
+        """The scheduled cleared-price signals whose step has started (each released once)."""
+        now, out = self.clock(), []
+        for by_ts in self.scheduled.values():
             for ts in sorted(t for t in by_ts if t <= now):
                 sig = by_ts.pop(ts)
-                try:
-                    await signals_topic.send(
-                        key=sig.region.encode(), value=orjson.dumps(sig.model_dump(exclude_none=True))
-                    )
-                    log.info("cleared_price_released", region=sig.region, ts=sig.ts)
-                except Exception as exc:
-                    metrics.broker_errors.labels("cleared_price").inc()
-                    log.warning("cleared_price_release_failed", region=sig.region, error=repr(exc))
-
-    app.timer(1.0)(release_cleared_prices)
-
-    for provider, setting in PROVIDERS.items():
-        topic_name: str = getattr(s, setting)
-        _agent(app, provider, topic_name, app.topic(topic_name, **_RAW), handle)
+                out.append(_signal(self.settings, sig))
+                log.info("cleared_price_released", region=sig.region, ts=sig.ts)
+        return out
 
 
-def _agent(app: faust.App, provider: str, topic_name: str, topic: Any, handle: Any) -> None:
-    """One named agent (faust names agents by function, so each needs its own name)."""
-
-    async def adapter(stream: Any) -> None:
-        async for ev in stream.events():
-            await handle(provider, topic_name, ev)
-
-    app.agent(topic, name=f"carbon-router-adapter-{provider}")(adapter)
+def _signal(s: Settings, sig: GridSignal) -> Out:
+    return (s.topic_signals, sig.region.encode(), orjson.dumps(sig.model_dump(exclude_none=True)), [])

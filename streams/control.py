@@ -3,16 +3,15 @@ Apache Kafka", the control plane).
 
 ``build_app`` makes the faust app on the settings' cluster and adds, in this order:
 
-- the provider adapters (``streams.adapters``: raw provider topics -> ``grid.signals``, ``grid.forecasts``);
-- the validation agents (``streams.validation``): every signal, status, forecast and shares record checked
-  once, a bad one dead-lettered; every worker's region state itself comes from ``streams.statefeed``;
 - the health timers, the metrics snapshot on ``router.metrics``, ``/metrics`` and ``/healthz``
   (``streams.health``);
 - the leader's re-solve timer (``streams.leader``): only the current term's leader solves and publishes
   signed shares on ``router.shares``;
 - the live page and ``/api/state`` (``streams.web``).
 
-The data plane starts fetching only once the state feed has caught up (``DataPlane.ready_hook``).
+The data plane starts fetching only once the state feed has caught up (``DataPlane.ready_hook``). The app
+runs no agent: the state and provider topics are read by ``streams.intake`` (checked once for the group)
+and ``streams.statefeed`` (applied on every worker), both plain aiokafka consumers.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import faust
 import structlog
 
 from router.decider import Decider
-from streams.adapters import register_adapters
 from streams.clientargs import client_kwargs
 from streams.dataplane import DataPlane
 from streams.health import Health, add_health_pages, add_health_timers, add_metrics_publisher
@@ -35,7 +33,6 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.statefeed import StateFeed
 from streams.topics import control_topics
-from streams.validation import add_validation_agents
 from streams.web import add_web_page
 
 __all__ = ["build_app", "faust_app"]
@@ -97,8 +94,6 @@ def build_app(
     s = settings
     app = faust_app(s, f"{s.group_id}-control", web=True)
     topics = control_topics(app, s)
-    register_adapters(app, s, live.plan.topology, metrics, topics.dlq)
-    add_validation_agents(app, s, live, metrics, leadership, topics)
     dataplane.ready_hook = _ready(statefeed, live)
     health = Health(s, live, metrics, dataplane, statefeed, leadership)
     add_health_timers(app, health)

@@ -16,14 +16,17 @@ from router.decider import Decider
 from router.errors import RouterError
 from router.scoring import warm_up
 from router.topology import load_topology
+from streams.adapters import Adapters
 from streams.control import build_app
 from streams.dataplane import DataPlane
+from streams.intake import Intake
 from streams.leadership import Leadership
 from streams.logs import configure_logging
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.statefeed import StateFeed
 from streams.topics import ensure_topics
+from streams.validation import Validation
 
 __all__ = ["run_worker", "tune_gc"]
 
@@ -65,6 +68,12 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     leadership = Leadership(settings.worker_id)
     dataplane = DataPlane(settings, live, metrics, leadership)
     statefeed = StateFeed(settings, live, leadership, metrics)
+    intake = Intake(
+        settings,
+        metrics,
+        Validation(settings, live, metrics, leadership),
+        Adapters(settings, topo, metrics),
+    )
     app = build_app(settings, live, metrics, dataplane, statefeed, leadership)
     log.info(
         "worker_starting",
@@ -72,7 +81,9 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
         regions=live.plan.n_regions,
         web_port=settings.web_port,
     )
-    worker = faust.Worker(app, statefeed, dataplane, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, statefeed, intake, dataplane, loglevel="WARNING", quiet=True, redirect_stdouts=False
+    )
     # faust's terminal spinner sets the root logger to DEBUG (so that it spins on every record): every
     # aiokafka debug call then builds a LogRecord (py-spy: ~9% of the worker's CPU at 1k requests/s) and
     # escape codes reach stdout. No spinner: the root logger keeps the level configure_logging gave it.
