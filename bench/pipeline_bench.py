@@ -40,9 +40,10 @@ from router.commands import bundled
 from router.decider import Decider
 from router.models import GridSignal
 from router.plan import RequestIds, Row
+from router.problems import Problem
 from router.scoring import warm_up
 from router.topology import load_topology
-from streams.codec import DEFAULT_MAX_BYTES, Rejected, decode_checked_request
+from streams.codec import DEFAULT_MAX_BYTES, decode_checked_request
 from streams.metrics import Metrics
 from streams.worker import tune_gc
 
@@ -131,7 +132,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
             rows: list[Row] = []
             for raw in w.records[start:stop]:
                 got = decode_checked_request(raw, plan, DEFAULT_MAX_BYTES, 0.0)
-                if isinstance(got, Rejected):
+                if isinstance(got, Problem):
                     bad += 1
                     continue
                 reqs.append(got[0])

@@ -145,7 +145,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_signals(args: argparse.Namespace) -> int:
     """A recorded-series CSV as canonical grid.signals JSONL in ts order (input of ``score --signals``);
     with ``--forecasts-out``, its rows dated after now as GridForecast JSONL (for ``score --forecasts``)."""
-    from router.providers import Rejection, parse_csv_series
+    from router.providers import Problem, parse_csv_series
 
     outs = [(o, path) for o, path in (("--out", args.out), ("--forecasts-out", args.forecasts_out)) if path]
     for option, path in outs:
@@ -175,7 +175,7 @@ def cmd_signals(args: argparse.Namespace) -> int:
         ignore_columns=args.ignore_columns,
         forecasts=args.forecasts_out is not None,
     )
-    if isinstance(got, Rejection):
+    if isinstance(got, Problem):
         raise InputError(
             got.problem,
             source=src,

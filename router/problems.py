@@ -55,9 +55,11 @@ def shown(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with an input: ``source`` (a file, topic or option), its 1-based ``line`` when it has
-    lines, the ``field`` path at fault, the ``problem`` in words, the value ``received`` (None: not shown)
-    and what was ``expected``."""
+    """One thing wrong with an input: ``source`` (a file, topic or option; "" when the reader knows it, as
+    for a message whose dead letter names its topic), its 1-based ``line`` when it has lines, the ``field``
+    path at fault, the ``problem`` in words, the value ``received`` (None: not shown) and what was
+    ``expected``. The one type for everything the router refuses: files (``router.errors.InputError``),
+    provider payloads (``router.providers``) and messages (``streams.codec``)."""
 
     source: str
     line: int | None
@@ -66,6 +68,31 @@ class Problem:
     received: object = None
     expected: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        problem: str,
+        field: str | None = None,
+        received: object = None,
+        expected: str | None = None,
+        *,
+        source: str = "",
+        line: int | None = None,
+    ) -> Problem:
+        """A problem named by what is wrong first (the order readers of a message think in)."""
+        return cls(source, line, field, problem, received, expected)
+
+    @property
+    def error(self) -> str:
+        """The problem without where it is: ``problem; received v; expected e`` (a dead letter's ``error``,
+        whose other fields say where)."""
+        text = self.problem
+        if self.received is not None:
+            text += f"; received {shown(self.received)}"
+        if self.expected:
+            text += f"; expected {self.expected}"
+        return text
+
     def render(self) -> str:
         """The problem as one line: ``file, line 3, field 'x': problem; received v; expected e``."""
         where = self.source
@@ -73,12 +100,7 @@ class Problem:
             where += f", line {self.line}"
         if self.field:
             where += f", field '{self.field}'"
-        text = f"{where}: {self.problem}"
-        if self.received is not None:
-            text += f"; received {shown(self.received)}"
-        if self.expected:
-            text += f"; expected {self.expected}"
-        return text
+        return f"{where}: {self.error}"
 
 
 def field_path(loc: Sequence[int | str]) -> str | None:

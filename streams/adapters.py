@@ -29,16 +29,16 @@ import orjson
 import structlog
 
 from router.models import GridSignal
+from router.problems import Problem
 from router.providers import (
     Parsed,
-    Rejection,
     parse_electricitymaps,
     parse_entsoe,
     parse_watttime,
 )
 from router.providers.entsoe import cleared_price_signals
 from router.topology import Topology
-from streams.codec import Rejected, dead_letter
+from streams.codec import dead_letter
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.validation import Out
@@ -57,7 +57,7 @@ PROVIDERS = {
 
 def convert(
     provider: str, raw: bytes | None, topology: Topology, now: float, max_bytes: int
-) -> Parsed | Rejection:
+) -> Parsed | Problem:
     """One raw record of ``provider`` as canonical messages, or why not; never raises on bad input."""
     p = topology.providers
     if provider == "watttime":
@@ -67,7 +67,7 @@ def convert(
     if provider == "entsoe":
         rates = {**p.usd_per, "USD": 1.0}
         return parse_entsoe(raw, p.zones("entsoe"), now, rates, max_bytes=max_bytes)
-    return Rejection("unknown provider", None, provider, f"one of {sorted(PROVIDERS)}")
+    return Problem.of("unknown provider", None, provider, f"one of {sorted(PROVIDERS)}")
 
 
 class Adapters:
@@ -100,10 +100,10 @@ class Adapters:
         s, provider = self.settings, self.providers[record.topic]
         try:
             got = convert(provider, record.value, self.topology, self.clock(), s.max_message_bytes)
-            if isinstance(got, Rejection):
+            if isinstance(got, Problem):
                 letter = dead_letter(
                     record.value,
-                    Rejected(got.error, got.field),
+                    got,
                     topic=record.topic,
                     partition=record.partition,
                     offset=record.offset,

@@ -23,7 +23,8 @@ import structlog
 from router.decider import Decider
 from router.placement import PlacementMessage
 from router.plan import RequestIds, Row
-from streams.codec import Clock, Rejected, dead_letter, decode_checked_request
+from router.problems import Problem
+from streams.codec import Clock, dead_letter, decode_checked_request
 from streams.headers import forwarded
 from streams.metrics import Metrics
 from streams.ownership import Ownership
@@ -137,7 +138,7 @@ class BatchLifecycle:
         for tp in sorted(fetched, key=lambda x: x.partition):
             for rec in fetched[tp]:
                 got = self._check(rec, clock)
-                if not isinstance(got, Rejected):
+                if not isinstance(got, Problem):
                     reqs.append(got[0])
                     rows.append(got[1])
                     recs.append(rec)
@@ -171,8 +172,8 @@ class BatchLifecycle:
             repeated=decided.repeated,
         )
 
-    def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Rejected:
-        """Decode and check one record, returning it with its kernel row; any failure becomes a Rejected."""
+    def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Problem:
+        """Decode and check one record, returning it with its kernel row; any failure becomes a Problem."""
         try:
             return decode_checked_request(
                 rec.value,
@@ -184,7 +185,7 @@ class BatchLifecycle:
             )
         except Exception as exc:  # a poison record must never stop the stream
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
-            return Rejected(error=f"could not be checked: {type(exc).__name__}", field=None)
+            return Problem.of(f"could not be checked: {type(exc).__name__}")
 
     async def _finish(self, acks: list[Any], work: _Work, fetched: dict[Any, list[Any]]) -> bool:
         """Wait for every ack of a published batch, then commit its offsets; count it only then."""

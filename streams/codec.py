@@ -1,7 +1,8 @@
 """Bytes on the wire <-> validated messages: orjson + pydantic at the edge, no pickle, no faust Record.
 
-The decoders never raise, whatever the bytes: a message we cannot use becomes ``Rejected`` (the reason in
-words and the field at fault, as a pydantic location such as ``latency_budget_ms``), which the caller turns
+The decoders never raise, whatever the bytes: a message we cannot use becomes a ``router.problems.Problem``
+(the reason in words and the field at fault, as a pydantic location such as ``latency_budget_ms``; its
+``error`` is the dead letter's text, values cut as every problem cuts them), which the caller turns
 into a dead letter with ``dead_letter`` and counts. Size is checked before parsing. Ids that need the
 topology (origin, state_region, model, region) are checked by ``check_request_ids`` and ``check_region``.
 
@@ -35,12 +36,13 @@ from router.models import (
     strip_unknown,
 )
 from router.plan import Plan, RequestIds, Row
+from router.problems import Problem
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "RAW_PREFIX_BYTES",
     "Clock",
-    "Rejected",
+    "Problem",
     "ahead_of",
     "check_region",
     "check_request_ids",
@@ -58,7 +60,6 @@ __all__ = [
 DEFAULT_MAX_BYTES = 65536
 #: How much of an oversized value a dead letter keeps.
 RAW_PREFIX_BYTES = 4096
-_MAX_SHOWN = 120
 #: pydantic's names of types, in the words of JSON
 _JSON_WORDS = {
     "float value": "a number",
@@ -96,19 +97,6 @@ _CLOCKED = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """Why a message cannot be used: the reason in words and the field at fault (None for the whole)."""
-
-    error: str
-    field: str | None
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
-
-
 def _json_kind(value: object) -> str:
     kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
@@ -120,42 +108,42 @@ def _decode(
     model: type[M],
     clock: Clock | None = None,
     allow_extra: bool = False,
-) -> M | Rejected:
+) -> M | Problem:
     """Shared decoder: size, JSON, object, the pydantic model (unknown fields refused unless
     ``allow_extra``), then the clock (when given); never raises."""
     if raw is None:
-        return Rejected("message has no value (null or tombstone); expected a JSON object", None)
+        return Problem.of("message has no value (null or tombstone); expected a JSON object")
     if len(raw) > max_bytes:
-        return Rejected(
+        return Problem.of(
             f"message is {len(raw)} bytes, more than the limit of {max_bytes} bytes "
             "(CARBON_ROUTER_MAX_MESSAGE_BYTES)",
             None,
         )
     if not raw.strip():
-        return Rejected("message is empty; expected a JSON object", None)
+        return Problem.of("message is empty; expected a JSON object")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Rejected(_json_problem(raw, exc), None)
+        return Problem.of(_json_problem(raw, exc))
     if not isinstance(obj, dict):
-        return Rejected(f"message is {_json_kind(obj)}, not a JSON object", None)
+        return Problem.of(f"message is {_json_kind(obj)}, not a JSON object")
     try:
         msg = model.model_validate(strip_unknown(obj, model) if allow_extra else obj)
     except ValidationError as exc:
         return _from_validation(exc)
     except (ValueError, TypeError, RecursionError) as exc:  # a validator bug must not stop the stream
-        return Rejected(f"message could not be validated: {type(exc).__name__}", None)
+        return Problem.of(f"message could not be validated: {type(exc).__name__}")
     return msg if clock is None else (ahead_of(msg, clock) or msg)
 
 
-def ahead_of(msg: BaseModel, clock: Clock) -> Rejected | None:
+def ahead_of(msg: BaseModel, clock: Clock) -> Problem | None:
     """None when no timestamp of ``msg`` is ahead of the router's clock, else why (naming the field)."""
     for name in _CLOCKED.get(type(msg).__name__, ()):
         ts = getattr(msg, name)
         if ts is not None:
             ahead = ahead_problem(ts, clock.now, clock.max_skew_s)
             if ahead is not None:
-                return Rejected(f"{ahead[0]}; expected {ahead[1]}", name)
+                return Problem.of(f"{ahead[0]}; expected {ahead[1]}", name)
     return None
 
 
@@ -170,18 +158,18 @@ def _json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
     return f"message is not valid JSON ({msg} at character {exc.pos}); expected a JSON object"
 
 
-def _from_validation(exc: ValidationError) -> Rejected:
-    """The first pydantic error as a Rejected: field is the pydantic location, error says what and why."""
+def _from_validation(exc: ValidationError) -> Problem:
+    """The first pydantic error as a Problem: field is the pydantic location, error says what and why."""
     rej = rejected_from_input_error(input_error_from_validation(exc, source="message"))
     text = rej.error
     for pydantic_word, json_word in _JSON_WORDS.items():
         text = text.replace(pydantic_word, json_word)
-    return Rejected(text or "invalid message", rej.field)
+    return Problem.of(text or "invalid message", rej.field)
 
 
 def decode_request(
     raw: bytes | None, max_bytes: int, *, clock: Clock | None = None, allow_extra: bool = False
-) -> Request | Rejected:
+) -> Request | Problem:
     """One ``inference.requests`` value as a Request, or why it cannot be used; never raises."""
     return _decode(raw, max_bytes, Request, clock, allow_extra)
 
@@ -192,7 +180,7 @@ def decode_signal(
     *,
     clock: Clock | None = None,
     allow_extra: bool = False,
-) -> GridSignal | Rejected:
+) -> GridSignal | Problem:
     """One ``grid.signals`` value as a GridSignal, or why it cannot be used; never raises."""
     return _decode(raw, max_bytes, GridSignal, clock, allow_extra)
 
@@ -203,7 +191,7 @@ def decode_forecast(
     *,
     clock: Clock | None = None,
     allow_extra: bool = False,
-) -> GridForecast | Rejected:
+) -> GridForecast | Problem:
     """One ``grid.forecasts`` value as a GridForecast, or why it cannot be used; never raises."""
     return _decode(raw, max_bytes, GridForecast, clock, allow_extra)
 
@@ -214,19 +202,14 @@ def decode_status(
     *,
     clock: Clock | None = None,
     allow_extra: bool = False,
-) -> RegionStatus | Rejected:
+) -> RegionStatus | Problem:
     """One ``region.status`` value as a RegionStatus, or why it cannot be used; never raises."""
     return _decode(raw, max_bytes, RegionStatus, clock, allow_extra)
 
 
-def rejected_from_input_error(exc: InputError) -> Rejected:
-    """An InputError (e.g. from Plan.request_row) as a Rejected naming the field, value and expectation."""
-    text = exc.problem
-    if exc.received is not None:
-        text += f"; received {_shown(exc.received)}"
-    if exc.expected:
-        text += f"; expected {exc.expected}"
-    return Rejected(text, exc.field)
+def rejected_from_input_error(exc: InputError) -> Problem:
+    """An InputError (e.g. from Plan.request_row) as the message's problem: field, value and expectation."""
+    return Problem.of(exc.problem, exc.field, exc.received, exc.expected)
 
 
 def decode_checked_request(
@@ -237,7 +220,7 @@ def decode_checked_request(
     *,
     clock: Clock | None = None,
     allow_extra: bool = False,
-) -> tuple[RequestIds, Row] | Rejected:
+) -> tuple[RequestIds, Row] | Problem:
     """Decode one request record and build its kernel row (at its ``ts``, else ``arrival_ts``, never
     later than the clock), or why not.
 
@@ -255,7 +238,7 @@ def decode_checked_request(
         if fast is not None:
             return fast
     got = decode_request(raw, max_bytes, clock=clock, allow_extra=allow_extra)
-    if isinstance(got, Rejected):
+    if isinstance(got, Problem):
         return got
     try:
         return got, plan.request_row(got, ts=got.ts if got.ts is not None else arrival_ts, source="message")
@@ -263,7 +246,7 @@ def decode_checked_request(
         return rejected_from_input_error(exc)
 
 
-def check_request_ids(req: Request, plan: Plan) -> Rejected | None:
+def check_request_ids(req: Request, plan: Plan) -> Problem | None:
     """None when the request's origin, state_region and model are in the plan's topology, else why not."""
     try:
         plan.request_row(req, ts=0.0 if req.ts is None else req.ts, source="message")
@@ -272,14 +255,12 @@ def check_request_ids(req: Request, plan: Plan) -> Rejected | None:
     return None
 
 
-def check_region(region_id: str, plan: Plan) -> Rejected | None:
+def check_region(region_id: str, plan: Plan) -> Problem | None:
     """None when ``region_id`` is a region of the plan's topology, else why not (field ``region``)."""
     if region_id in plan.region_index:
         return None
     known = list(plan.region_ids)
-    return Rejected(
-        f"unknown region; received {_shown(region_id)}; expected a region id, one of {known}", "region"
-    )
+    return Problem.of("unknown region", "region", region_id, f"a region id, one of {known}")
 
 
 def _raw_text(raw: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
@@ -292,7 +273,7 @@ def _raw_text(raw: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
 
 def dead_letter(
     raw: bytes | None,
-    rej: Rejected,
+    rej: Problem,
     *,
     topic: str,
     partition: int | None,

@@ -29,8 +29,9 @@ import structlog
 from mode import Service
 
 from router.decider import Decider
+from router.problems import Problem
 from streams.clientargs import consumer_kwargs
-from streams.codec import Clock, Rejected, check_region, decode_forecast, decode_signal, decode_status
+from streams.codec import Clock, check_region, decode_forecast, decode_signal, decode_status
 from streams.leadership import Leadership, Term, Verdict, judge
 from streams.metrics import Metrics
 from streams.poison import find_poison, is_decode_error
@@ -179,9 +180,9 @@ class StateFeed(Service):
             got = decode_forecast(value, s.max_message_bytes, clock=clock, allow_extra=extra)
         else:
             got = decode_status(value, s.max_message_bytes, clock=clock, allow_extra=extra)
-        if not isinstance(got, Rejected):
+        if not isinstance(got, Problem):
             got = check_region(got.region, live.plan) or got
-        if isinstance(got, Rejected):
+        if isinstance(got, Problem):
             self._skip(topic, got.error)
         elif topic == s.topic_signals:
             self.applied["signal"] += live.apply_signal(got)

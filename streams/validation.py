@@ -20,9 +20,9 @@ from typing import Any, Final
 import structlog
 
 from router.decider import Decider
+from router.problems import Problem
 from streams.codec import (
     Clock,
-    Rejected,
     check_region,
     dead_letter,
     decode_forecast,
@@ -64,7 +64,7 @@ class Validation:
         """The topics checked here."""
         return (*self._decoders, self.settings.topic_shares)
 
-    def reject(self, record: Any, rej: Rejected) -> Out:
+    def reject(self, record: Any, rej: Problem) -> Out:
         """The dead letter of one record, with its reason and trace headers; counted and logged."""
         s = self.settings
         letter = dead_letter(
@@ -96,11 +96,11 @@ class Validation:
         clock = Clock(time.time(), s.max_clock_skew_s)
         decode = self._decoders[record.topic]
         got = decode(record.value, s.max_message_bytes, clock=clock, allow_extra=s.extra_fields == "ignore")
-        if not isinstance(got, Rejected):
+        if not isinstance(got, Problem):
             got = check_region(got.region, self.live.plan) or got
         if record.topic == s.topic_signals:
-            self.metrics.signals.labels("rejected" if isinstance(got, Rejected) else "valid").inc()
-        return [self.reject(record, got)] if isinstance(got, Rejected) else []
+            self.metrics.signals.labels("rejected" if isinstance(got, Problem) else "valid").inc()
+        return [self.reject(record, got)] if isinstance(got, Problem) else []
 
     def _check_shares(self, record: Any, expired: bool) -> list[Out] | str:
         verdict = judge(record.value, self.leadership)
@@ -111,4 +111,4 @@ class Validation:
         self.metrics.shares.labels(verdict.outcome).inc()
         if verdict.outcome == "applied":
             return []
-        return [self.reject(record, Rejected(verdict.problem or verdict.outcome, verdict.field))]
+        return [self.reject(record, Problem.of(verdict.problem or verdict.outcome, verdict.field))]

@@ -6,7 +6,8 @@ shared result types, time parsing and bounds. No Kafka here: ``streams.adapters`
 
 from __future__ import annotations
 
-from router.providers.common import Parsed, Rejection
+from router.problems import Problem
+from router.providers.common import Parsed
 from router.providers.csvreplay import parse_csv, parse_csv_series
 from router.providers.electricitymaps import parse_electricitymaps
 from router.providers.entsoe import parse_entsoe
@@ -14,7 +15,7 @@ from router.providers.watttime import parse_watttime
 
 __all__ = [
     "Parsed",
-    "Rejection",
+    "Problem",
     "parse_csv",
     "parse_csv_series",
     "parse_electricitymaps",

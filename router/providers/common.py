@@ -1,9 +1,9 @@
 """What every provider parser shares: the result types, the rejection, time parsing and plausibility bounds.
 
 A parser takes the raw payload bytes, the topology's zone map for its provider and ``now`` (epoch s), and
-returns ``Parsed`` (canonical GridSignals and GridForecasts) or a ``Rejection`` that names the field, the
-value received and what was expected. Parsers never raise on bad input: whatever the bytes, the caller gets
-one of the two.
+returns ``Parsed`` (canonical GridSignals and GridForecasts) or a ``router.problems.Problem`` that names the
+field, the value received and what was expected. Parsers never raise on bad input: whatever the bytes, the
+caller gets one of the two.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from router.models import GridForecast, GridSignal, input_error_from_validation
+from router.problems import Problem
 
 __all__ = [
     "CARBON_MAX_GCO2_PER_KWH",
@@ -28,7 +29,6 @@ __all__ = [
     "PRICE_MAX_USD_PER_MWH",
     "PRICE_MIN_USD_PER_MWH",
     "Parsed",
-    "Rejection",
     "ZoneMap",
     "build",
     "carbon_value",
@@ -61,31 +61,6 @@ CARBON_MAX_GCO2_PER_KWH = 3000.0
 PRICE_MIN_USD_PER_MWH = -10_000.0
 PRICE_MAX_USD_PER_MWH = 100_000.0
 
-_SHOWN = 120
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Why a payload cannot be used: the problem, the field at fault, the value received, the expectation."""
-
-    problem: str
-    field: str | None
-    received: object = None
-    expected: str | None = None
-    #: 1-based line of a file source (the CSV replay), None for a message
-    line: int | None = None
-
-    @property
-    def error(self) -> str:
-        """The reason in one line (what a dead letter's ``error`` says)."""
-        text = self.problem
-        if self.received is not None:
-            shown = repr(self.received)
-            text += f"; received {shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + '...'}"
-        if self.expected:
-            text += f"; expected {self.expected}"
-        return text
-
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
@@ -96,9 +71,9 @@ class Parsed:
 
 
 class _RejectError(Exception):
-    """Raised inside a parser to leave it with a Rejection; parsers catch it and never let it out."""
+    """Raised inside a parser to leave it with a Problem; parsers catch it and never let it out."""
 
-    def __init__(self, rejection: Rejection) -> None:
+    def __init__(self, rejection: Problem) -> None:
         super().__init__(rejection.problem)
         self.rejection = rejection
 
@@ -107,17 +82,17 @@ def fail(
     problem: str, field: str | None, received: object = None, expected: str | None = None
 ) -> _RejectError:
     """The exception a parser raises internally to reject the payload."""
-    return _RejectError(Rejection(problem, field, received, expected))
+    return _RejectError(Problem.of(problem, field, received, expected))
 
 
-def guarded(parse: Any, *args: Any) -> Parsed | Rejection:
-    """Run ``parse(*args)``; turn an internal rejection or any unexpected error into a Rejection."""
+def guarded(parse: Any, *args: Any) -> Parsed | Problem:
+    """Run ``parse(*args)``; turn an internal rejection or any unexpected error into a Problem."""
     try:
         got: Parsed = parse(*args)
     except _RejectError as exc:
         return exc.rejection
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError) as exc:
-        return Rejection(f"payload could not be parsed ({type(exc).__name__})", None)
+        return Problem.of(f"payload could not be parsed ({type(exc).__name__})")
     return got
 
 

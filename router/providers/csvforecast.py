@@ -37,7 +37,7 @@ class AheadRow:
 
 
 class _ForecastRejectError(Exception):
-    """A rejection that belongs to a line of the file (the CSV parser adds the line to its Rejection)."""
+    """A rejection that belongs to a line of the file (the CSV parser adds the line to its Problem)."""
 
     def __init__(self, cause: Exception, line: int) -> None:
         super().__init__(str(cause))

@@ -30,13 +30,14 @@ import difflib
 import io
 import math
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from router.models import GridSignal
+from router.problems import Problem
 from router.providers.common import (
     FUTURE_TOLERANCE_S,
     Parsed,
-    Rejection,
     build,
     carbon_value,
     fail,
@@ -74,10 +75,10 @@ def parse_csv(
     *,
     max_bytes: int = MAX_CSV_BYTES,
     ignore_columns: Collection[str] = (),
-) -> list[GridSignal] | Rejection:
+) -> list[GridSignal] | Problem:
     """Every row of a recorded-series CSV as a GridSignal, sorted by ``ts`` (stable), or why not."""
     got = parse_csv_series(raw, topology, now, max_bytes=max_bytes, ignore_columns=ignore_columns)
-    return got if isinstance(got, Rejection) else list(got.signals)
+    return got if isinstance(got, Problem) else list(got.signals)
 
 
 def parse_csv_series(
@@ -88,7 +89,7 @@ def parse_csv_series(
     max_bytes: int = MAX_CSV_BYTES,
     ignore_columns: Collection[str] = (),
     forecasts: bool = False,
-) -> Parsed | Rejection:
+) -> Parsed | Problem:
     """The rows up to now as GridSignals sorted by ``ts``; with ``forecasts``, the later rows as one
     GridForecast per region (else such a row is refused). Never raises on bad input."""
     try:
@@ -96,11 +97,11 @@ def parse_csv_series(
     except _LineRejectError as exc:
         return exc.rejection
     except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, csv.Error) as exc:
-        return Rejection(f"CSV could not be parsed ({type(exc).__name__}: {exc})", None)
+        return Problem.of(f"CSV could not be parsed ({type(exc).__name__}: {exc})")
 
 
 class _LineRejectError(Exception):
-    def __init__(self, rejection: Rejection) -> None:
+    def __init__(self, rejection: Problem) -> None:
         super().__init__(rejection.problem)
         self.rejection = rejection
 
@@ -110,13 +111,13 @@ def _parse(
 ) -> Parsed:
     if len(raw) > max_bytes:
         raise _LineRejectError(
-            Rejection(f"file is {len(raw)} bytes", None, None, f"at most {max_bytes} bytes")
+            Problem.of(f"file is {len(raw)} bytes", None, None, f"at most {max_bytes} bytes")
         )
     try:
         body = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _LineRejectError(
-            Rejection("file is not UTF-8 text", None, f"invalid byte at offset {exc.start}", "UTF-8 CSV")
+            Problem.of("file is not UTF-8 text", None, f"invalid byte at offset {exc.start}", "UTF-8 CSV")
         ) from None
     reader = csv.DictReader(io.StringIO(body, newline=""), strict=True)
     header = [h.strip() for h in (reader.fieldnames or [])]
@@ -157,9 +158,9 @@ def _parse(
 def _line_rejection(exc: Exception, line: int | None) -> _LineRejectError:
     """A parser's internal rejection, with its line; anything else propagates unchanged."""
     rej = getattr(exc, "rejection", None)
-    if not isinstance(rej, Rejection):
+    if not isinstance(rej, Problem):
         raise exc
-    return _LineRejectError(Rejection(rej.problem, rej.field, rej.received, rej.expected, line or rej.line))
+    return _LineRejectError(replace(rej, line=line or rej.line))
 
 
 def _check_ignored(header: list[str], ignore: frozenset[str]) -> None:
@@ -167,12 +168,12 @@ def _check_ignored(header: list[str], ignore: frozenset[str]) -> None:
     absent = sorted(ignore.difference(header))
     if absent:
         raise _LineRejectError(
-            Rejection(
+            Problem.of(
                 "--ignore-columns names a column the header lacks",
                 absent[0],
                 absent,
                 f"columns of the header: {header[:24]}",
-                1,
+                line=1,
             )
         )
     unknown = [h for h in header if h not in KNOWN_COLUMNS and h not in ignore and h]
@@ -183,20 +184,20 @@ def _check_ignored(header: list[str], ignore: frozenset[str]) -> None:
         close = difflib.get_close_matches(name, KNOWN_COLUMNS, n=1)
         hints.append(f"'{name}' (did you mean '{close[0]}'?)" if close else f"'{name}'")
     raise _LineRejectError(
-        Rejection(
+        Problem.of(
             f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}",
             unknown[0],
             unknown,
             f"columns of the recorded-series format ({', '.join(KNOWN_COLUMNS)}); to leave columns out, "
             f"pass --ignore-columns {','.join(unknown)}",
-            1,
+            line=1,
         )
     )
 
 
 def _check_header(header: list[str]) -> None:
     def bad(problem: str, expected: str) -> _LineRejectError:
-        return _LineRejectError(Rejection(problem, None, header[:12], expected, 1))
+        return _LineRejectError(Problem.of(problem, None, header[:12], expected, line=1))
 
     if not header:
         raise bad("file has no header row", "a header row naming the columns")

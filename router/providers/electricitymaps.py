@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from router.models import MAX_FORECAST_POINTS, GridSignal
+from router.problems import Problem
 from router.providers.common import (
     MAX_PAYLOAD_BYTES,
     Parsed,
-    Rejection,
     ZoneMap,
     build,
     carbon_value,
@@ -41,7 +41,7 @@ EMISSION_FACTOR_TYPES = ("lifecycle", "direct")
 
 def parse_electricitymaps(
     raw: bytes | None, zones: ZoneMap, now: float, *, max_bytes: int = MAX_PAYLOAD_BYTES
-) -> Parsed | Rejection:
+) -> Parsed | Problem:
     """One Electricity Maps v3 carbon-intensity payload as average-intensity signals, or why not."""
     return guarded(_parse, raw, zones, now, max_bytes)
 

@@ -24,11 +24,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from router.models import MAX_FORECAST_POINTS, GridForecast, GridSignal
+from router.problems import Problem
 from router.providers.common import (
     MAX_FORECAST_AHEAD_S,
     MAX_PAYLOAD_BYTES,
     Parsed,
-    Rejection,
     ZoneMap,
     build,
     check_not_future,
@@ -60,7 +60,7 @@ def parse_entsoe(
     usd_per: Mapping[str, float],
     *,
     max_bytes: int = MAX_PAYLOAD_BYTES,
-) -> Parsed | Rejection:
+) -> Parsed | Problem:
     """One A44 document as price signals (started steps) and forecasts (steps ahead), or why not."""
     return guarded(_parse, raw, zones, now, usd_per, max_bytes)
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 from router.models import MAX_FORECAST_POINTS, GridForecast, GridSignal
+from router.problems import Problem
 from router.providers.common import (
     LBS_PER_MWH_TO_G_PER_KWH,
     MAX_FORECAST_AHEAD_S,
     MAX_PAYLOAD_BYTES,
     Parsed,
-    Rejection,
     ZoneMap,
     build,
     carbon_value,
@@ -48,7 +48,7 @@ SOURCE = "watttime"
 
 def parse_watttime(
     raw: bytes | None, zones: ZoneMap, now: float, *, max_bytes: int = MAX_PAYLOAD_BYTES
-) -> Parsed | Rejection:
+) -> Parsed | Problem:
     """One WattTime v3 payload as canonical signals or a forecast, or why not; never raises."""
     return guarded(_parse, raw, zones, now, max_bytes)
 

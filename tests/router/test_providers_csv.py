@@ -9,7 +9,7 @@ import pytest
 
 from router.errors import ConfigError
 from router.models import GridSignal
-from router.providers import Parsed, Rejection, parse_csv
+from router.providers import Parsed, Problem, parse_csv
 from router.providers.csvreplay import parse_csv_series
 from router.topology import load_topology
 
@@ -22,7 +22,7 @@ NOW = time.time()
 
 def _ok(raw: bytes) -> list[GridSignal]:
     got = parse_csv(raw, TOPO, NOW)
-    assert not isinstance(got, Rejection), got
+    assert not isinstance(got, Problem), got
     return got
 
 
@@ -105,14 +105,14 @@ def test_bad_rows_are_rejected_with_line_and_field(raw: bytes, line: int, field:
     """Unmapped zones, unknown currencies, naive or future times, non-numbers, absurd values and bad headers
     are rejected with the 1-based line and the column at fault."""
     got = parse_csv(raw, TOPO, NOW)
-    assert isinstance(got, Rejection), got
+    assert isinstance(got, Problem), got
     assert (got.line, got.field) == (line, field), got.error
 
 
 def test_non_utf8_file_is_rejected() -> None:
     """A file that is not UTF-8 is rejected, not decoded with replacement characters."""
     got = parse_csv(b"ts,region,price_usd_per_mwh\n1,\xff\xfe,1\n", TOPO, NOW)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert "UTF-8" in got.error
 
 
@@ -182,7 +182,7 @@ def test_an_unknown_column_is_refused_naming_the_closest_known_one() -> None:
     """A typo'd value column is refused on line 1 with 'did you mean' and the option that would drop it."""
     raw = b"ts,region,marginal_gco2_kwh\n1,aws:us-west-1,400\n"
     got = parse_csv(raw, TOPO, NOW)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert (got.line, got.field, got.received) == (1, "marginal_gco2_kwh", ["marginal_gco2_kwh"])
     assert "did you mean 'marginal_gco2_per_kwh'?" in got.problem
     assert got.expected is not None
@@ -193,10 +193,10 @@ def test_ignored_columns_are_left_out_and_must_exist() -> None:
     """--ignore-columns drops named columns (a known one too); naming a column the header lacks is refused."""
     raw = b"ts,region,marginal_gco2_per_kwh,estimated,note\n1,aws:us-west-1,400,maybe,hello\n"
     got = parse_csv(raw, TOPO, NOW, ignore_columns=["note", "estimated"])
-    assert not isinstance(got, Rejection), got
+    assert not isinstance(got, Problem), got
     assert [(s.marginal_gco2_per_kwh, s.estimated) for s in got] == [(400.0, None)]
     absent = parse_csv(raw, TOPO, NOW, ignore_columns=["note", "estimated", "nope"])
-    assert isinstance(absent, Rejection)
+    assert isinstance(absent, Problem)
     assert (absent.line, absent.field) == (1, "nope")
 
 
@@ -234,7 +234,7 @@ def test_rows_after_now_become_one_forecast_per_region() -> None:
 def test_rows_after_now_are_refused_without_forecasts_saying_how_to_keep_them() -> None:
     """Without forecasts, a row dated tomorrow is refused and the message names --forecasts-out."""
     got = parse_csv(_ahead([(DAY, "aws:us-west-1,40")]), TOPO, NOW)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert (got.line, got.field) == (2, "ts")
     assert got.expected is not None
     assert "--forecasts-out" in got.expected
@@ -265,7 +265,7 @@ def test_rows_after_now_that_cannot_be_a_forecast_are_refused(
 ) -> None:
     """An average value, an unknowable step, two rows at one time, 9 days ahead: refused by line."""
     got = parse_csv_series(raw, TOPO, NOW, forecasts=True)
-    assert isinstance(got, Rejection), got
+    assert isinstance(got, Problem), got
     assert (got.line, got.field) == (line, field), got.error
     assert needle in got.error
 

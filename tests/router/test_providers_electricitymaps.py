@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from router.providers import Parsed, Rejection, parse_electricitymaps
+from router.providers import Parsed, Problem, parse_electricitymaps
 from router.topology import load_topology
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "providers"
@@ -21,7 +21,7 @@ def _latest() -> list[dict[str, Any]]:
     return list(orjson.loads((FIXTURES / "electricitymaps_latest.json").read_bytes()))
 
 
-def _parse(payload: dict[str, Any]) -> Parsed | Rejection:
+def _parse(payload: dict[str, Any]) -> Parsed | Problem:
     return parse_electricitymaps(orjson.dumps(payload), ZONES, NOW)
 
 
@@ -91,7 +91,7 @@ _FUTURE = "2100-01-01T00:00:00.000Z"
 def test_bad_payloads_are_rejected_naming_the_field(change: dict[str, Any], field: str) -> None:
     """Missing or mistyped fields, unmapped zones, future times, implausible values: rejected by field."""
     got = _parse(dict(_latest()[0], **change))
-    assert isinstance(got, Rejection), got
+    assert isinstance(got, Problem), got
     assert got.field == field, got.error
 
 
@@ -102,7 +102,7 @@ def test_past_range_payload_reads_its_data_list() -> None:
     assert isinstance(got, Parsed)
     assert [s.average_gco2_per_kwh for s in got.signals] == [252.7, 252.7]
     bad = _parse({"zone": "NL", "data": [entries[0], dict(entries[1], isEstimated=None)]})
-    assert isinstance(bad, Rejection)
+    assert isinstance(bad, Problem)
     assert bad.field == "data[1].isEstimated"
 
 
@@ -110,5 +110,5 @@ def test_bad_history_entry_names_its_index() -> None:
     """A bad entry of a history payload is named with its index."""
     entries = [_latest()[1], dict(_latest()[1], carbonIntensity=None)]
     got = _parse({"zone": "DE", "history": entries})
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert got.field == "history[1].carbonIntensity"

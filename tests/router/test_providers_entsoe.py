@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from router.providers import Parsed, Rejection, parse_entsoe
+from router.providers import Parsed, Problem, parse_entsoe
 from router.providers.entsoe import NAMESPACE, cleared_price_signals
 from router.topology import load_topology
 
@@ -20,7 +20,7 @@ DOC = (FIXTURES / "entsoe_a44_fr_nl_be_2024-04-13.xml").read_bytes()
 T0 = 1712966400.0  # 2024-04-13T00:00Z, the first step of the fixture
 
 
-def _parse(raw: bytes, now: float | None = None, zones: object = None) -> Parsed | Rejection:
+def _parse(raw: bytes, now: float | None = None, zones: object = None) -> Parsed | Problem:
     return parse_entsoe(raw, zones or ZONES, time.time() if now is None else now, USD_PER)  # type: ignore[arg-type]
 
 
@@ -235,7 +235,7 @@ def test_bad_documents_are_rejected_naming_the_field(raw: bytes, field: str | No
     """Entity tricks, non-XML, wrong documents, unmapped zones, unknown currencies or units, bad positions
     and prices, and documents from the future are all rejected with the field at fault."""
     got = _parse(raw)
-    assert isinstance(got, Rejection), got
+    assert isinstance(got, Problem), got
     assert got.field == field, got.error
     assert got.error
 
@@ -246,12 +246,12 @@ def test_duplicate_position_is_rejected() -> None:
         "</Period>", "<Point><position>1</position><price.amount>11</price.amount></Point></Period>"
     )
     got = _parse(_doc(period))
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert got.field == "TimeSeries[0].Period[0].Point[1].position"
 
 
 def test_size_bound_is_enforced() -> None:
     """A document larger than the size bound is refused before parsing."""
     got = parse_entsoe(DOC, ZONES, time.time(), USD_PER, max_bytes=1000)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert "bytes" in got.error

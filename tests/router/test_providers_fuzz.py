@@ -1,4 +1,4 @@
-"""Hypothesis fuzz: no provider parser ever raises, whatever the bytes; each returns Parsed or a Rejection."""
+"""Hypothesis fuzz: no provider parser ever raises, whatever the bytes; each returns Parsed or a Problem."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.providers import Parsed, Rejection, parse_csv, parse_electricitymaps, parse_entsoe, parse_watttime
+from router.providers import Parsed, Problem, parse_csv, parse_electricitymaps, parse_entsoe, parse_watttime
 from router.topology import load_topology
 
 TOPO = load_topology()
@@ -29,8 +29,8 @@ def _all(raw: bytes) -> list[object]:
 
 def _never_raises(raw: bytes) -> None:
     for got in _all(raw):
-        assert isinstance(got, Parsed | Rejection | list)
-        if isinstance(got, Rejection):
+        assert isinstance(got, Parsed | Problem | list)
+        if isinstance(got, Problem):
             assert got.error
 
 
@@ -98,7 +98,7 @@ def test_watttime_shaped_payloads(meta: dict[str, Any], data: Any) -> None:
     """Payloads shaped like WattTime's with random times, huge numbers and unicode never raise."""
     raw = _wt(meta, data)
     got = parse_watttime(raw, P.zones("watttime"), NOW)
-    assert isinstance(got, Parsed | Rejection)
+    assert isinstance(got, Parsed | Problem)
     if isinstance(got, Parsed):
         for s in got.signals:
             assert s.marginal_gco2_per_kwh is not None
@@ -128,7 +128,7 @@ def test_electricitymaps_shaped_payloads(fields: dict[str, Any]) -> None:
     got = parse_electricitymaps(
         json.dumps(fields).encode("utf-8", "surrogatepass"), P.zones("electricitymaps"), NOW
     )
-    assert isinstance(got, Parsed | Rejection)
+    assert isinstance(got, Parsed | Problem)
     if isinstance(got, Parsed):
         assert all(s.marginal_gco2_per_kwh is None for s in got.signals)
 
@@ -156,7 +156,7 @@ def test_entsoe_shaped_documents(points: list[tuple[str, str]], res: str, start:
         f"{pts}</Period></TimeSeries></Publication_MarketDocument>"
     )
     got = parse_entsoe(doc.encode("utf-8", "surrogatepass"), P.zones("entsoe"), NOW, P.usd_per)
-    assert isinstance(got, Parsed | Rejection)
+    assert isinstance(got, Parsed | Problem)
 
 
 @FUZZ
@@ -166,4 +166,4 @@ def test_csv_shaped_files(rows: list[list[str]]) -> None:
     header = "zone,datetime_utc,price_per_mwh,currency\n"
     body = "\n".join(",".join(c.replace("\n", " ") for c in r) for r in rows)
     got = parse_csv((header + body).encode("utf-8", "surrogatepass"), TOPO, NOW)
-    assert isinstance(got, list | Rejection)
+    assert isinstance(got, list | Problem)

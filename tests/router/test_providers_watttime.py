@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from router.providers import Parsed, Rejection, parse_watttime
+from router.providers import Parsed, Problem, parse_watttime
 from router.providers.common import FUTURE_TOLERANCE_S
 from router.topology import load_topology
 
@@ -27,7 +27,7 @@ def _forecasts() -> list[dict[str, Any]]:
     return list(orjson.loads((FIXTURES / "watttime_caiso_north_forecasts.json").read_bytes()))
 
 
-def _parse(payload: dict[str, Any], now: float = NOW) -> Parsed | Rejection:
+def _parse(payload: dict[str, Any], now: float = NOW) -> Parsed | Problem:
     return parse_watttime(orjson.dumps(payload), ZONES, now)
 
 
@@ -133,7 +133,7 @@ def test_bad_payloads_are_rejected_naming_the_field(
 ) -> None:
     """Wrong units or signal type, missing fields, unmapped zones, future times, absurd values: rejected."""
     got = _parse(_mutated(path, value, forecast))
-    assert isinstance(got, Rejection), got
+    assert isinstance(got, Problem), got
     assert got.field == field, got.error
     assert got.error
     assert got.expected
@@ -143,10 +143,10 @@ def test_nan_and_infinity_are_rejected() -> None:
     """A NaN or infinite value (not JSON, but sent by some clients) is refused, never converted."""
     raw = orjson.dumps(_data()).replace(b'"value":953.0', b'"value":NaN')
     got = parse_watttime(raw, ZONES, NOW)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     huge = orjson.dumps(_data()).replace(b'"value":953.0', b'"value":1e400')
     got = parse_watttime(huge, ZONES, NOW)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
 
 
 def test_time_within_tolerance_is_accepted() -> None:
@@ -154,7 +154,7 @@ def test_time_within_tolerance_is_accepted() -> None:
     payload = _data()
     now = 1686182400.0 + 300.0 * 23 - FUTURE_TOLERANCE_S + 1
     assert isinstance(_parse(payload, now=now), Parsed)
-    assert isinstance(_parse(payload, now=now - 2), Rejection)
+    assert isinstance(_parse(payload, now=now - 2), Problem)
 
 
 def test_one_zone_can_feed_several_regions() -> None:
@@ -190,10 +190,10 @@ def test_bad_historical_forecast_item_names_its_path() -> None:
     payload = _historical_forecast_payload()
     payload["data"][1]["forecast"][4]["value"] = None
     got = _parse(payload)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert got.field == "data[1].forecast[4].value"
     payload = _historical_forecast_payload()
     payload["data"][2]["generated_at"] = _FUTURE
     got = _parse(payload)
-    assert isinstance(got, Rejection)
+    assert isinstance(got, Problem)
     assert got.field == "data[2].generated_at"

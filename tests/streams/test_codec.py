@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from router.models import DeadLetter, GridSignal, RegionStatus, Request
 from router.plan import Plan
+from router.problems import Problem
 from router.topology import load_topology
 from streams.codec import (
     RAW_PREFIX_BYTES,
-    Rejected,
     check_region,
     check_request_ids,
     dead_letter,
@@ -89,9 +89,9 @@ REQUEST_CASES: list[tuple[str, bytes | None, str | None, str]] = [
 
 @pytest.mark.parametrize(("case", "raw", "field", "words"), REQUEST_CASES, ids=[c[0] for c in REQUEST_CASES])
 def test_request_rejections(case: str, raw: bytes | None, field: str | None, words: str) -> None:
-    """Each kind of bad request is Rejected with the pydantic field at fault and the reason in words."""
+    """Each kind of bad request is Problem with the pydantic field at fault and the reason in words."""
     got = decode_request(raw, MAX)
-    assert isinstance(got, Rejected), case
+    assert isinstance(got, Problem), case
     assert got.field == field
     assert words in got.error
 
@@ -115,9 +115,9 @@ SIGNAL_CASES: list[tuple[str, dict[str, Any], str | None, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "field", "words"), SIGNAL_CASES, ids=[c[0] for c in SIGNAL_CASES])
 def test_signal_rejections(case: str, body: dict[str, Any], field: str | None, words: str) -> None:
-    """Each kind of bad grid signal is Rejected with its field and reason."""
+    """Each kind of bad grid signal is Problem with its field and reason."""
     got = decode_signal(orjson.dumps(body))
-    assert isinstance(got, Rejected), case
+    assert isinstance(got, Problem), case
     assert (got.field, words in got.error) == (field, True), got.error
 
 
@@ -131,9 +131,9 @@ STATUS_CASES: list[tuple[str, dict[str, Any], str | None, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "field", "words"), STATUS_CASES, ids=[c[0] for c in STATUS_CASES])
 def test_status_rejections(case: str, body: dict[str, Any], field: str | None, words: str) -> None:
-    """Each kind of bad region status is Rejected with its field and reason."""
+    """Each kind of bad region status is Problem with its field and reason."""
     got = decode_status(orjson.dumps(body))
-    assert isinstance(got, Rejected), case
+    assert isinstance(got, Problem), case
     assert (got.field, words in got.error) == (field, True), got.error
 
 
@@ -150,7 +150,7 @@ def test_valid_messages_decode() -> None:
 def test_size_is_checked_before_parsing() -> None:
     """A message one byte over the limit is refused for its size even when it is invalid JSON."""
     got = decode_request(b"{" * 257, 256)
-    assert isinstance(got, Rejected)
+    assert isinstance(got, Problem)
     assert "257 bytes" in got.error
     assert isinstance(decode_request(_req(), len(_req())), Request)
 
@@ -185,7 +185,7 @@ def test_check_region(plan: Plan) -> None:
 
 
 def _letter(raw: bytes | None, **kw: Any) -> DeadLetter:
-    out = dead_letter(raw, Rejected("bad", "f"), topic="inference.requests", partition=3, offset=42, **kw)
+    out = dead_letter(raw, Problem.of("bad", "f"), topic="inference.requests", partition=3, offset=42, **kw)
     return DeadLetter.model_validate(orjson.loads(out))
 
 
@@ -236,10 +236,10 @@ def test_dead_letter_round_trip(raw: bytes) -> None:
 
 
 def _check(model: type[BaseModel], got: object, raw: bytes) -> None:
-    """The decoder's answer is the model or a Rejected with words and, if any, a field of the model or an
+    """The decoder's answer is the model or a Problem with words and, if any, a field of the model or an
     unknown key of the message, named as such."""
-    assert isinstance(got, model | Rejected)
-    if isinstance(got, Rejected):
+    assert isinstance(got, model | Problem)
+    if isinstance(got, Problem):
         assert got.error.strip()
         head = None if got.field is None else got.field.split(".")[0].split("[")[0]
         if head is not None and head not in model.model_fields:
@@ -275,14 +275,14 @@ FIELD_NAMES = st.sampled_from(
 @FUZZ
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise(raw: bytes) -> None:
-    """Random bytes give a model or a Rejected, never an exception."""
+    """Random bytes give a model or a Problem, never an exception."""
     _decode_all(raw)
 
 
 @FUZZ
 @given(JSON_VALUES)
 def test_random_json_never_raises(value: object) -> None:
-    """Any JSON value (huge ints, unicode and lone surrogates included) gives a model or a Rejected."""
+    """Any JSON value (huge ints, unicode and lone surrogates included) gives a model or a Problem."""
     _decode_all(json.dumps(value).encode())
     _decode_all(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
@@ -290,7 +290,7 @@ def test_random_json_never_raises(value: object) -> None:
 @FUZZ
 @given(st.dictionaries(FIELD_NAMES, JSON_VALUES, max_size=10), st.dictionaries(FIELD_NAMES, JSON_SCALARS))
 def test_messages_with_contract_fields_never_raise(noise: dict[str, Any], scalars: dict[str, Any]) -> None:
-    """Valid messages with random values in the contract's fields give a model or a field-naming Rejected."""
+    """Valid messages with random values in the contract's fields give a model or a field-naming Problem."""
     for base in (GOOD_REQUEST, GOOD_SIGNAL, GOOD_STATUS):
         _decode_all(json.dumps({**base, **noise}).encode())
         _decode_all(json.dumps({**base, **scalars}).encode())
@@ -299,7 +299,7 @@ def test_messages_with_contract_fields_never_raise(noise: dict[str, Any], scalar
 @FUZZ
 @given(st.integers(min_value=1, max_value=6000), st.sampled_from(["[", '{"a":']))
 def test_deep_nesting_never_raises(depth: int, opener: str) -> None:
-    """Nesting of any depth, past orjson's 1024 limit too, gives a model or a Rejected."""
+    """Nesting of any depth, past orjson's 1024 limit too, gives a model or a Problem."""
     closer = "]" if opener == "[" else "}"
     _decode_all(
         json.dumps({**GOOD_REQUEST, "tenant": None}).encode()[:-1]
@@ -312,7 +312,7 @@ def test_deep_nesting_never_raises(depth: int, opener: str) -> None:
 @FUZZ
 @given(st.integers(min_value=-(10**400), max_value=10**400), FIELD_NAMES)
 def test_huge_numbers_never_raise(number: int, field: str) -> None:
-    """Integers far beyond 64 bits in any field give a model or a Rejected."""
+    """Integers far beyond 64 bits in any field give a model or a Problem."""
     _decode_all(json.dumps({**GOOD_REQUEST, **GOOD_SIGNAL, field: number}).encode())
 
 
@@ -328,3 +328,28 @@ def test_default_limit_matches_the_settings_default() -> None:
     from streams.settings import Settings
 
     assert Settings.model_fields["max_message_bytes"].default == DEFAULT_MAX_BYTES
+
+
+def test_every_refusal_is_one_problem_type_cut_the_same_way(tmp_path: Any) -> None:
+    """A message, a provider payload and a file line that are refused all give a router.problems.Problem,
+    whose received value is cut at MAX_SHOWN characters by the same rule."""
+    from router.errors import InputError
+    from router.io import read_jsonl
+    from router.models import GridSignal
+    from router.problems import MAX_SHOWN, shown
+    from router.providers import parse_watttime
+
+    long_region = "r" * 1000
+    msg = decode_signal(orjson.dumps({"region": long_region, "ts": 1.0, "price_usd_per_mwh": 1.0}), 10_000)
+    provider = parse_watttime(orjson.dumps({"data": "not a list " + "x" * 1000}), {}, 1.0)
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(orjson.dumps({"region": long_region, "ts": 1.0}) + b"\n")
+    with pytest.raises(InputError) as err:
+        read_jsonl(path, GridSignal)
+    refusals = [msg, provider, err.value.problems[0]]
+    for p in refusals:
+        assert isinstance(p, Problem)
+    cut = shown(long_region)
+    assert len(cut) == MAX_SHOWN
+    assert cut in msg.error
+    assert cut in err.value.problems[0].error

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.models import GridForecast
-from streams.codec import Rejected, decode_forecast
+from router.problems import Problem
+from streams.codec import decode_forecast
 from tests.router.watttime import issued_forecasts
 
 MAX = 65536
@@ -44,7 +45,7 @@ def test_a_real_issued_forecast_decodes_unchanged() -> None:
 def test_a_bad_forecast_is_rejected_naming_its_field(patch: dict[str, object], field: str | None) -> None:
     """Empty or unordered points, a zero step, a wrong type or a negative value are refused with the field."""
     got = decode_forecast(orjson.dumps({**GOOD, **patch}), MAX)
-    assert isinstance(got, Rejected)
+    assert isinstance(got, Problem)
     assert got.error
     assert got.field == field
 
@@ -53,7 +54,7 @@ def test_a_bad_forecast_is_rejected_naming_its_field(patch: dict[str, object], f
 def test_garbage_is_rejected(raw: bytes | None) -> None:
     """Null, empty, non-JSON, non-object and deeply nested values are refused with a reason."""
     got = decode_forecast(raw, MAX)
-    assert isinstance(got, Rejected)
+    assert isinstance(got, Problem)
     assert got.field is None
     assert got.error
 
@@ -61,12 +62,12 @@ def test_garbage_is_rejected(raw: bytes | None) -> None:
 def test_an_oversized_forecast_is_rejected() -> None:
     """A forecast larger than max_message_bytes is refused before parsing, naming the limit."""
     got = decode_forecast(orjson.dumps(GOOD), 256)
-    assert isinstance(got, Rejected)
+    assert isinstance(got, Problem)
     assert "256 bytes" in got.error
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_decoding_never_raises(raw: bytes) -> None:
-    """Any bytes decode to a GridForecast or a Rejected, never an exception."""
-    assert isinstance(decode_forecast(raw, MAX), GridForecast | Rejected)
+    """Any bytes decode to a GridForecast or a Problem, never an exception."""
+    assert isinstance(decode_forecast(raw, MAX), GridForecast | Problem)
