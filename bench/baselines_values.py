@@ -123,7 +123,7 @@ class PyValues:
                 lo, hi = max(lo, lo_v), min(hi, hi_v)
                 if what == STATIC:
                     n_static += 1
-                elif what != LIVE and what != FORECAST:
+                elif what not in (LIVE, FORECAST):
                     fresh = False
                     valued = valued and what != NONE
             usd_wh = pue * vals[0] / 1e6

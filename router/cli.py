@@ -208,18 +208,15 @@ def main(argv: Sequence[str] | None = None, streaming: Mapping[str, Handler] | N
     args = _parser().parse_args(argv)
     from router import commands
 
+    core: dict[str, Handler] = {
+        "topology": lambda a: commands.cmd_topology(a.topology),
+        "score": commands.cmd_score,
+        "frontier": commands.cmd_frontier,
+        "signals": commands.cmd_signals,
+        "schema": lambda a: commands.cmd_schema(a.name),
+    }
     try:
-        if args.command == "topology":
-            return commands.cmd_topology(args.topology)
-        if args.command == "score":
-            return commands.cmd_score(args)
-        if args.command == "frontier":
-            return commands.cmd_frontier(args)
-        if args.command == "signals":
-            return commands.cmd_signals(args)
-        if args.command == "schema":
-            return commands.cmd_schema(args.name)
-        handler = (streaming or {}).get(args.command)
+        handler = core.get(args.command) or (streaming or {}).get(args.command)
         if handler is None:
             raise InputError(
                 f"`{args.command}` needs the streaming layer",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import types
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -159,24 +160,26 @@ def _problem(
     return Problem(source, line, field, msg, received, expected_from(kind, err.get("ctx") or {}))
 
 
+#: pydantic error type -> what was expected, filled from the error's context
+_PHRASES = {
+    "missing": "the field to be present",
+    "finite_number": "a finite number (no NaN or inf)",
+    "literal_error": "one of {expected}",
+    "string_too_short": "a string of at least {min_length} character(s)",
+    "string_too_long": "a string of at most {max_length} characters",
+    "string_pattern_mismatch": "a string matching {pattern}",
+}
+
+
 def expected_from(kind: str, ctx: dict[str, Any]) -> str | None:
     """A short 'expected ...' phrase for a pydantic error type and its context."""
     if "expected" in ctx and kind not in ("literal_error",):  # the router's own errors say it themselves
         return str(ctx["expected"])
-    if kind == "missing":
-        return "the field to be present"
     if kind in _OPS:
         return f"a number {_OPS[kind]} {_number(next(iter(ctx.values()), None))}"
-    if kind == "finite_number":
-        return "a finite number (no NaN or inf)"
-    if kind == "literal_error":
-        return f"one of {ctx.get('expected')}"
-    if kind == "string_too_short":
-        return f"a string of at least {ctx.get('min_length')} character(s)"
-    if kind == "string_too_long":
-        return f"a string of at most {ctx.get('max_length')} characters"
-    if kind == "string_pattern_mismatch":
-        return f"a string matching {ctx.get('pattern')}"
+    phrase = _PHRASES.get(kind)
+    if phrase is not None:
+        return phrase.format_map(defaultdict(lambda: None, ctx))
     if kind in ("too_short", "too_long"):
         least = kind == "too_short"
         count = ctx.get("min_length" if least else "max_length")

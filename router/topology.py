@@ -255,6 +255,12 @@ class Topology(BaseModel):
         _unique("service_nodes", [s.id for s in self.service_nodes])
         _unique("models", [m.id for m in self.models])
         region_ids = {r.id for r in self.regions}
+        self._check_references(region_ids)
+        _check_providers(self.providers, region_ids)
+        return self
+
+    def _check_references(self, region_ids: set[str]) -> None:
+        """Every id a node, region, rtt row or egress row names exists."""
         node_ids = {s.id for s in self.service_nodes}
         model_ids = {m.id for m in self.models}
         for s in self.service_nodes:
@@ -277,14 +283,15 @@ class Topology(BaseModel):
             for region in row:
                 if region not in region_ids:
                     raise ValueError(f"rtt_ms['{node}'] names unknown region '{region}'")
+        self._check_egress(region_ids)
+
+    def _check_egress(self, region_ids: set[str]) -> None:
         for src, row in self.egress_usd_per_gb.items():
             if src not in region_ids:
                 raise ValueError(f"egress_usd_per_gb names unknown region '{src}'")
             for dst in row:
                 if dst not in region_ids:
                     raise ValueError(f"egress_usd_per_gb['{src}'] names unknown region '{dst}'")
-        _check_providers(self.providers, region_ids)
-        return self
 
     def warnings(self) -> list[str]:
         """Values that are valid but unusual enough to be a unit mistake (said at load, never refused)."""

@@ -71,72 +71,29 @@ class Totals:
 
     def add(self, placements: Iterable[PlacementMessage]) -> None:
         """Add a batch of placements."""
-        e_all: list[float] = []
-        e_rid: list[float] = []
-        e_reloc: list[float] = []
-        e_rej: list[float] = []
-        e_layer: dict[str, list[float]] = {k: [] for k in LAYERS}
-        cost: list[float] = []
-        co2: list[float] = []
-        egress: list[float] = []
-        base_cost: list[float] = []
-        base_co2: list[float] = []
-        cmp_base_cost: list[float] = []
-        cmp_base_co2: list[float] = []
-        cmp_cost: list[float] = []
-        cmp_co2: list[float] = []
+        cols = _Columns()
         for p in placements:
-            e = p["energy_wh"]
-            e_all.append(e)
-            if p["relocatable"]:
-                e_rid.append(e)
-            b = p["baseline"]
-            b_cost, b_co2 = b["energy_usd"], b["carbon_g"]
-            if b_cost is not None and b_co2 is not None:
-                base_cost.append(b_cost)
-                base_co2.append(b_co2)
-            if p["status"] != "placed":
-                e_rej.append(e)
-                self.reasons[p["reason"]] += 1
-                continue
-            region, layer = p["region"], p["layer"]
-            p_cost, p_co2, p_egress = p["energy_usd"], p["carbon_g"], p["egress_usd"]
-            if region is None or layer is None or p_cost is None or p_co2 is None or p_egress is None:
-                raise ValueError(f"placement {p['request_id']!r} is placed but lacks a region or a cost")
-            self.by_region[region] += 1
-            self.by_layer[layer] += 1
-            e_layer[layer].append(e)
-            if region != p["home_region"]:
-                e_reloc.append(e)
-            cost.append(p_cost)
-            co2.append(p_co2)
-            egress.append(p_egress)
-            if b_cost is None or b_co2 is None:
-                self.unbaselined += 1
-            else:
-                cmp_base_cost.append(b_cost)
-                cmp_base_co2.append(b_co2)
-                cmp_cost.append(p_cost)
-                cmp_co2.append(p_co2)
-        n_placed = len(cost)
-        self.requests += len(e_all)
+            cols.take(p, self)
+        n = len(cols.energy)
+        n_placed = len(cols.cost)
+        self.requests += n
         self.placed += n_placed
-        self.rejected += len(e_all) - n_placed
-        self.energy_nwh += _fixed(e_all, _NANO)
-        self.rid_nwh += _fixed(e_rid, _NANO)
-        self.relocated_nwh += _fixed(e_reloc, _NANO)
-        self.rejected_nwh += _fixed(e_rej, _NANO)
+        self.rejected += n - n_placed
+        self.energy_nwh += _fixed(cols.energy, _NANO)
+        self.rid_nwh += _fixed(cols.rid, _NANO)
+        self.relocated_nwh += _fixed(cols.relocated, _NANO)
+        self.rejected_nwh += _fixed(cols.rejected, _NANO)
         for k in LAYERS:
-            self.layer_nwh[k] += _fixed(e_layer[k], _NANO)
-        self.cost_nusd += _fixed(cost, _NANO)
-        self.carbon_ug += _fixed(co2, _MICRO)
-        self.egress_nusd += _fixed(egress, _NANO)
-        self.baseline_nusd += _fixed(base_cost, _NANO)
-        self.baseline_ug += _fixed(base_co2, _MICRO)
-        self.compared_baseline_nusd += _fixed(cmp_base_cost, _NANO)
-        self.compared_baseline_ug += _fixed(cmp_base_co2, _MICRO)
-        self.compared_cost_nusd += _fixed(cmp_cost, _NANO)
-        self.compared_carbon_ug += _fixed(cmp_co2, _MICRO)
+            self.layer_nwh[k] += _fixed(cols.layer[k], _NANO)
+        self.cost_nusd += _fixed(cols.cost, _NANO)
+        self.carbon_ug += _fixed(cols.carbon, _MICRO)
+        self.egress_nusd += _fixed(cols.egress, _NANO)
+        self.baseline_nusd += _fixed(cols.base_cost, _NANO)
+        self.baseline_ug += _fixed(cols.base_carbon, _MICRO)
+        self.compared_baseline_nusd += _fixed(cols.cmp_base_cost, _NANO)
+        self.compared_baseline_ug += _fixed(cols.cmp_base_carbon, _MICRO)
+        self.compared_cost_nusd += _fixed(cols.cmp_cost, _NANO)
+        self.compared_carbon_ug += _fixed(cols.cmp_carbon, _MICRO)
 
     def merge(self, other: Totals) -> None:
         """Add another accumulator's totals to this one."""
@@ -188,3 +145,58 @@ class Totals:
             "rejected_share": self.rejected_nwh / total,
             "layer_share": {k: (v / placed if placed else 0.0) for k, v in self.layer_nwh.items()},
         }
+
+
+@dataclass(slots=True)
+class _Columns:
+    """One batch's amounts, column by column, before they are rounded and added."""
+
+    energy: list[float] = field(default_factory=list)
+    rid: list[float] = field(default_factory=list)
+    relocated: list[float] = field(default_factory=list)
+    rejected: list[float] = field(default_factory=list)
+    layer: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LAYERS})
+    cost: list[float] = field(default_factory=list)
+    carbon: list[float] = field(default_factory=list)
+    egress: list[float] = field(default_factory=list)
+    base_cost: list[float] = field(default_factory=list)
+    base_carbon: list[float] = field(default_factory=list)
+    cmp_base_cost: list[float] = field(default_factory=list)
+    cmp_base_carbon: list[float] = field(default_factory=list)
+    cmp_cost: list[float] = field(default_factory=list)
+    cmp_carbon: list[float] = field(default_factory=list)
+
+    def take(self, p: PlacementMessage, t: Totals) -> None:
+        """Add one placement's amounts to the columns and its counts to ``t``."""
+        e = p["energy_wh"]
+        self.energy.append(e)
+        if p["relocatable"]:
+            self.rid.append(e)
+        b_cost, b_co2 = p["baseline"]["energy_usd"], p["baseline"]["carbon_g"]
+        baselined = b_cost is not None and b_co2 is not None
+        if baselined:
+            self.base_cost.append(b_cost or 0.0)
+            self.base_carbon.append(b_co2 or 0.0)
+        if p["status"] != "placed":
+            self.rejected.append(e)
+            t.reasons[p["reason"]] += 1
+            return
+        region, layer = p["region"], p["layer"]
+        p_cost, p_co2, p_egress = p["energy_usd"], p["carbon_g"], p["egress_usd"]
+        if region is None or layer is None or p_cost is None or p_co2 is None or p_egress is None:
+            raise ValueError(f"placement {p['request_id']!r} is placed but lacks a region or a cost")
+        t.by_region[region] += 1
+        t.by_layer[layer] += 1
+        self.layer[layer].append(e)
+        if region != p["home_region"]:
+            self.relocated.append(e)
+        self.cost.append(p_cost)
+        self.carbon.append(p_co2)
+        self.egress.append(p_egress)
+        if not baselined:
+            t.unbaselined += 1
+            return
+        self.cmp_base_cost.append(b_cost or 0.0)
+        self.cmp_base_carbon.append(b_co2 or 0.0)
+        self.cmp_cost.append(p_cost)
+        self.cmp_carbon.append(p_co2)

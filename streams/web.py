@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -82,7 +83,7 @@ def _finite(x: Any) -> float | None:
         v = float(x)
     except (TypeError, ValueError):
         return None
-    return v if v == v and abs(v) != float("inf") else None
+    return v if math.isfinite(v) else None
 
 
 def _shares(msg: Mapping[str, Any] | None) -> dict[str, Any] | None:

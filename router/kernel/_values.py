@@ -153,7 +153,7 @@ def _region_values(t, reg, fc, lam, cur, cur_i, words):  # type: ignore[no-untyp
             elif what != _LIVE:
                 fresh = False
                 valued = valued and what != _NONE
-            if what != _STATIC and what != _NONE:  # a value that has an age
+            if what not in (_STATIC, _NONE):  # a value that has an age
                 made = min(made, when)
         if n_static == 2:
             fresh = False  # no live or forecast value at all: stale, as a region never signalled

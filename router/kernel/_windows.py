@@ -87,8 +87,7 @@ def _book(win, j, t, e_n):  # type: ignore[no-untyped-def]
         lo -= LIMB
         win.sum_hi[j] += 1
     win.sum_lo[j] = lo
-    if t < win.next_expiry[0]:
-        win.next_expiry[0] = t
+    win.next_expiry[0] = min(win.next_expiry[0], t)
 
 
 @njit(**NO_RC_FLAGS)

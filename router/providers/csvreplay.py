@@ -234,12 +234,8 @@ def _num(row: dict[Any, Any], name: str) -> float | None:
     return value
 
 
-def _row(
-    row: dict[Any, Any], topology: Topology, regions: set[str]
-) -> tuple[float, dict[str, Any], tuple[str, ...]]:
-    """One row as (its time, the signal's fields but the region, the regions it feeds)."""
-    if None in row:
-        raise fail("row has more cells than the header", None, row[None], "one cell per column")
+def _row_time(row: dict[Any, Any]) -> float:
+    """The row's time: the ``ts`` column, else ``datetime`` / ``datetime_utc``."""
     ts: float | None
     if "ts" in row:
         ts = _num(row, "ts")
@@ -251,6 +247,16 @@ def _row(
         ts = None if text is None else parse_time(text, name)
     if ts is None:
         raise fail("missing time", "ts" if "ts" in row else "datetime", None, "a time in every row")
+    return ts
+
+
+def _row(
+    row: dict[Any, Any], topology: Topology, regions: set[str]
+) -> tuple[float, dict[str, Any], tuple[str, ...]]:
+    """One row as (its time, the signal's fields but the region, the regions it feeds)."""
+    if None in row:
+        raise fail("row has more cells than the header", None, row[None], "one cell per column")
+    ts = _row_time(row)
     places = _places(row, topology, regions)
     data: dict[str, Any] = {"ts": ts, "source": _cell(row, "source") or SOURCE}
     usd = _num(row, "price_usd_per_mwh")

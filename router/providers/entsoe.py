@@ -19,6 +19,7 @@ expansion, no external resources) and bounding the size.
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -261,7 +262,7 @@ def _period(
             amount = float(amount_text)
         except ValueError:
             raise fail("not a number", f"{pf}.price.amount", amount_text, "a decimal number") from None
-        if amount != amount or amount in (float("inf"), float("-inf")):
+        if not math.isfinite(amount):
             raise fail("not a finite number", f"{pf}.price.amount", amount_text, "a finite decimal number")
         given[pos] = price_value(amount * rate, f"{pf}.price.amount", amount_text)
     if 1 not in given:
