@@ -4,8 +4,8 @@ Pre-builds 200k request records as bytes (the bundled sample requests cycled wit
 over the bundled signal timeline, orjson), then runs them through what the worker's data plane does per
 fetched batch, in batches of 4096, on one thread:
 
-* ``decode``: ``streams.codec.decode_checked_request`` per record (what ``DataPlane._check`` calls: decode,
-  id checks and the kernel row, built once and handed to ``decide``);
+* ``decode``: ``streams.codec.decode_checked_request`` per record (what ``BatchLifecycle._check`` in
+  streams/batches.py calls: decode, id checks and the kernel row, built once and handed to ``decide``);
 * ``decide``: ``Decider.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
   ``router.encode.placements`` building the placement dicts, ``router.encode.encode_placement`` making each
   message value, which the dedup memory keeps); ``kernel``, ``placements`` and ``encode`` are timed by

@@ -8,10 +8,10 @@ forecasts in event time, shares only when they verify under a term of the reques
 state. (faust GlobalTables were measured not to replicate to a second worker here, faust-streaming issue
 #283; a group-less reader has no such failure mode.)
 
-Validation and dead-lettering happen once, in the control plane's agents (streams/validation.py); this
-reader applies the same checks (router/clock.py: nothing dated ahead of the router's clock) and skips,
-counting by reason, what it cannot use. A shares message of a term this worker has not entered yet waits
-for it.
+Validation and dead-lettering happen once for the group, in the control plane's intake (streams/intake.py,
+with the checks of streams/validation.py); this reader applies the same checks (router/clock.py: nothing
+dated ahead of the router's clock) and skips, counting by reason, what it cannot use. A shares message of a
+term this worker has not entered yet waits for it.
 
 A batch the Kafka client cannot decode (streams/poison.py) would stop this reader for good: the records
 before it are applied, the batch alone is skipped, counted in

@@ -18,6 +18,6 @@ NJIT_FLAGS: dict[str, Any] = {
 #: Every kernel function but the two entry points that allocate: compiled without Numba's reference counting
 #: (NRT). Reading an array out of a named tuple otherwise increments and decrements its count atomically at
 #: every access, which cost about 8 ns per request x region at R = 32 (``make bench``). A function with these
-#: flags cannot allocate (Numba refuses to compile it); tests/router/test_kernel_reference.py checks that the
+#: flags cannot allocate (Numba refuses to compile it); tests/router/test_kernel_compiled.py checks that the
 #: compiled decide loop holds no reference-count call.
 NO_RC_FLAGS: dict[str, Any] = {**NJIT_FLAGS, "_nrt": False}
