@@ -27,6 +27,7 @@ from router.decider import Decider
 from streams.clientargs import client_kwargs
 from streams.dataplane import DataPlane
 from streams.health import Health, add_health_pages, add_health_timers, add_metrics_publisher
+from streams.intake import Intake
 from streams.leader import LeaderDuty, add_resolve_timer
 from streams.leadership import Leadership
 from streams.metrics import Metrics
@@ -89,13 +90,14 @@ def build_app(
     dataplane: DataPlane,
     statefeed: StateFeed,
     leadership: Leadership,
+    intake: Intake | None = None,
 ) -> faust.App:
     """The faust app of one worker, wired to its Decider, metrics and data plane."""
     s = settings
     app = faust_app(s, f"{s.group_id}-control", web=True)
     topics = control_topics(app, s)
     dataplane.ready_hook = _ready(statefeed, live)
-    health = Health(s, live, metrics, dataplane, statefeed, leadership)
+    health = Health(s, live, metrics, dataplane, statefeed, leadership, intake)
     add_health_timers(app, health)
     duty = LeaderDuty(s, live, metrics, dataplane, leadership, topics.shares, statefeed)
     add_resolve_timer(app, duty, live.objective.resolve_interval_s)

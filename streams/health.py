@@ -50,8 +50,11 @@ class Health:
         dataplane: DataPlane,
         statefeed: StateFeed,
         leadership: Leadership,
+        intake: Any = None,
     ) -> None:
         self.settings = settings
+        #: the group's reader of the state and provider topics (streams.intake.Intake), when it runs
+        self.intake = intake
         self.live = live
         self.metrics = metrics
         self.dataplane = dataplane
@@ -78,10 +81,12 @@ class Health:
                 metrics.signal_age.labels(region).set(ages[j])
 
     async def sample_positions(self) -> None:
-        """One stall sample of every partition the data plane and the state feed hold."""
+        """One stall sample of every partition the data plane, the state feed and the intake hold."""
         now = time.monotonic()
         await sample(self.watch, "dataplane", self.dataplane.consumer, now)
         await sample(self.watch, "statefeed", self.statefeed.consumer, now)
+        if self.intake is not None:
+            await sample(self.watch, "intake", self.intake.consumer, now)
 
     async def probe_broker(self) -> None:
         """``carbon_router_broker_up`` and one log line when the broker stops and starts answering."""

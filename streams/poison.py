@@ -11,7 +11,8 @@ out), batch by batch, so the first batch that fails is known exactly: its first 
 records before it come back decoded (``Probe.good``), so the caller handles them like any fetched records;
 only the failing batch is skipped. When no batch fails, the error was not about the bytes (``None``) and the
 caller treats it as broker trouble. ``skip_letter`` is the dead letter of a skip; ``is_decode_error`` tells
-which exceptions are worth a probe. Used by ``streams.dataplane`` and ``streams.statefeed``.
+which exceptions are worth a probe. Used by ``streams.dataplane``, ``streams.intake`` and
+``streams.statefeed``.
 """
 
 from __future__ import annotations

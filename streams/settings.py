@@ -157,8 +157,8 @@ class Settings(BaseSettings):
     group_id: Name = Field(
         "carbon-router",
         description=(
-            "Consumer group the workers share the request partitions in; the control plane's app id is "
-            "`<group_id>-control`."
+            "Consumer group the workers share the request partitions in; the intake checks the state and "
+            "provider topics in `<group_id>-intake`, the faust app's id is `<group_id>-control`."
         ),
     )
     worker_id: Name = Field(

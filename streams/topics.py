@@ -115,13 +115,10 @@ async def _wait_listed(admin: Any, names: set[str], timeout_s: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ControlTopics:
-    """The faust topics the control plane reads and writes, as raw bytes (keys and values)."""
+    """The faust topics the control plane writes (the leader's shares, the metrics snapshots), as raw bytes.
+    It reads none: the state and provider topics are read by streams.intake and streams.statefeed."""
 
-    signals: Any
-    status: Any
     shares: Any
-    forecasts: Any
-    dlq: Any
     metrics: Any
 
 
@@ -134,13 +131,9 @@ _RAW: dict[str, Any] = {
 
 
 def control_topics(app: Any, settings: Settings) -> ControlTopics:
-    """The control plane's topics on the faust ``app``; the state topics have one partition."""
+    """The control plane's topics on the faust ``app``; ``router.shares`` has one partition."""
     s = settings
     return ControlTopics(
-        signals=app.topic(s.topic_signals, partitions=1, **_RAW),
-        status=app.topic(s.topic_status, partitions=1, **_RAW),
         shares=app.topic(s.topic_shares, partitions=1, **_RAW),
-        forecasts=app.topic(s.topic_forecasts, partitions=1, **_RAW),
-        dlq=app.topic(s.topic_dlq, **_RAW),
         metrics=app.topic(s.topic_metrics, **_RAW),
     )

@@ -74,7 +74,7 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
         Validation(settings, live, metrics, leadership),
         Adapters(settings, topo, metrics),
     )
-    app = build_app(settings, live, metrics, dataplane, statefeed, leadership)
+    app = build_app(settings, live, metrics, dataplane, statefeed, leadership, intake)
     log.info(
         "worker_starting",
         worker_id=settings.worker_id,

@@ -1,6 +1,7 @@
 """The compiled mask -> score -> pick kernel (docs/model.md), one call per batch of requests.
 
-Every compiled function is private, ``@njit`` with the flags in ``NJIT_FLAGS``, and takes only the named
+Every compiled function is private, ``@njit`` with the flags of ``router.kernel._flags`` (``NO_RC_FLAGS``:
+no reference counting, for everything but the two entry points that allocate), and takes only the named
 tuples of contiguous NumPy arrays of ``router.kernel.structs`` and scalars; the columns are named in
 ``router.kernel.columns``. The modules follow the model's order: ``_values`` (each region's price and
 carbon at a time), ``_mask`` (the filters), ``_score`` (the score, written once), ``_decide`` (pick and book),
