@@ -49,7 +49,8 @@ class DataPlane(Service):
         self.metrics = metrics
         self.consumer: Any = None
         self.producer: Any = None
-        self._busy = asyncio.Lock()
+        #: held while a batch (or a door call) is decided and published: decisions never interleave
+        self.busy = asyncio.Lock()
         self.ownership = Ownership(settings, live)
         self.lifecycle = BatchLifecycle(settings, live, metrics, self.ownership)
         #: awaited before the first fetch: the control plane has recovered the region state
@@ -69,7 +70,7 @@ class DataPlane(Service):
         log.info("data_plane_started", topic=s.topic_requests, group=s.group_id)
 
     async def on_stop(self) -> None:
-        async with self._busy:  # let the batch being decided and the one in flight finish and commit
+        async with self.busy:  # let the batch being decided and the one in flight finish and commit
             await self.settle()
             if self.consumer is not None:
                 await self.consumer.stop()
@@ -134,7 +135,7 @@ class DataPlane(Service):
                 await asyncio.sleep(0.1)
                 continue
             await own.wait_reloaded(fetched)
-            async with self._busy:
+            async with self.busy:
                 await cycle.handle(fetched, fetched_at)
 
     async def _skip_poison(self, exc: BaseException) -> bool:
@@ -143,7 +144,7 @@ class DataPlane(Service):
         alone. False when no partition holds a bad batch (the caller retries it as broker trouble)."""
         c, s, cycle = self.consumer, self.settings, self.lifecycle
         try:
-            async with self._busy:
+            async with self.busy:
                 previous = cycle.inflight
                 if not await cycle.settle():
                     cycle.rewind([previous.fetched] if previous is not None else [])

@@ -139,6 +139,18 @@ class Metrics:
         self.batch_size = Histogram(
             "carbon_router_batch_size", "Requests per batch", buckets=_BATCH_BUCKETS, registry=r
         )
+        self.door = Counter(
+            "carbon_router_door_requests",
+            "Requests through the synchronous door, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.door_seconds = Histogram(
+            "carbon_router_door_seconds",
+            "Time to answer a door call (body read to answer), one observation per call",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "carbon_router_batch_seconds",
             "Decode + kernel + encode time per batch",

@@ -90,6 +90,13 @@ def check_consistent(s: Settings) -> None:
             "SSL or SASL_SSL",
         ),
         (
+            s.door and s.door_token is None,
+            "door_token",
+            None,
+            "the synchronous door needs a bearer token",
+            f"{ENV_PREFIX}DOOR_TOKEN of at least 16 characters, or {ENV_PREFIX}DOOR=false",
+        ),
+        (
             bool(s.ssl_keyfile) and not s.ssl_certfile,
             "ssl_certfile",
             None,

@@ -19,6 +19,7 @@ from router.topology import load_topology
 from streams.adapters import Adapters
 from streams.control import build_app
 from streams.dataplane import DataPlane
+from streams.door import Door, add_door_pages
 from streams.intake import Intake
 from streams.leadership import Leadership
 from streams.logs import configure_logging
@@ -75,6 +76,8 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
         Adapters(settings, topo, metrics),
     )
     app = build_app(settings, live, metrics, dataplane, statefeed, leadership, intake)
+    if settings.door:
+        add_door_pages(app, Door(settings, live, metrics, dataplane))
     log.info(
         "worker_starting",
         worker_id=settings.worker_id,

@@ -1,0 +1,155 @@
+"""The synchronous door (streams/door.py) against a live worker on a real broker: the answer equals the
+stream's and `score`'s decision, is published on `placements`, and a repeat (through the door or the topic)
+gets the published decision; bad bodies are 4xx naming the field, a wrong or missing token 401."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from router.cli import main
+from router.client import DoorClient, DoorError, murmur2_partition
+from streams.door import request_partition
+from streams.settings import Settings
+from streams.testing import WorkerProc, drain, produce
+from tests.integration.test_worker import _scenario
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "door-test-token-0123456789"
+
+
+def _raw_post(port: int, path: str, body: bytes, token: str | None = TOKEN) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, orjson.loads(data) if data else None
+
+
+def _ready(client: DoorClient, req: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
+    """The first placement once the worker holds its partitions (503 until then)."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return client.place(req)
+        except DoorError as exc:
+            if exc.status != 503 or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_door_answers_as_score_decides_and_publishes_it(settings: Settings, tmp_path: Path) -> None:
+    sig, req = _scenario()
+    req = req[:60]
+    w = WorkerProc(settings, "w-door", tmp_path, door=True, door_token=TOKEN)
+    client = DoorClient([f"http://127.0.0.1:{w.port}"], TOKEN)
+    try:
+        w.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+        w.wait(lambda h: h["signals_version"] >= len(sig))
+        answers = [_ready(client, req[0])] + [client.place(r) for r in req[1:40]]
+        answers += client.place_batch(req[40:])
+        again = client.place(req[0])
+        # the same request id on the topic later: the published decision is repeated, not re-made
+        produce(settings, settings.topic_requests, [(req[1]["request_id"].encode(), orjson.dumps(req[1]))])
+        # every answer is published, repeats too (as the stream publishes one per record)
+        published = drain(settings, settings.topic_placements, len(req) + 2, timeout_s=30)
+        metrics = w.get("/metrics").decode()
+    finally:
+        client.close()
+        assert w.stop() == 0
+    assert [a["request_id"] for a in answers] == [r["request_id"] for r in req]
+    assert again == answers[0]
+    on_topic = [orjson.loads(m.value) for m in published]
+    assert len(on_topic) == len(req) + 2
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for p in on_topic:
+        by_id.setdefault(p["request_id"], []).append(p)
+    assert all(by_id[a["request_id"]][0] == a for a in answers)  # the answer is what was published
+    assert by_id[req[0]["request_id"]][1] == answers[0]
+    assert by_id[req[1]["request_id"]][1] == answers[1]  # the topic's repeat got the same decision
+    (tmp_path / "s.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in sig))
+    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in req))
+    out = tmp_path / "p.jsonl"
+    args = ["score", "--signals", str(tmp_path / "s.jsonl"), "--requests", str(tmp_path / "r.jsonl")]
+    assert main([*args, "--out", str(out)]) == 0
+    offline = {p["request_id"]: p for p in map(orjson.loads, out.read_bytes().splitlines())}
+    keep = ("status", "region", "layer", "reason", "energy_usd", "carbon_g", "score_usd", "removed")
+    for a in answers:
+        assert {k: a[k] for k in keep} == {k: offline[a["request_id"]][k] for k in keep}
+    assert 'carbon_router_door_requests_total{outcome="placed"}' in metrics
+
+
+def test_door_refuses_bad_bodies_and_tokens(settings: Settings, tmp_path: Path) -> None:
+    sig, req = _scenario()
+    w = WorkerProc(settings, "w-door-bad", tmp_path, door=True, door_token=TOKEN, door_max_body_bytes=4096)
+    try:
+        w.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig[:20]])
+        _ready(DoorClient([f"http://127.0.0.1:{w.port}"], TOKEN), req[0])
+        good = orjson.dumps(req[1])
+        assert _raw_post(w.port, "/v1/place", good, token=None)[0] == 401
+        assert _raw_post(w.port, "/v1/place", good, token="wrong-token-0123456789")[0] == 401
+        status, body = _raw_post(w.port, "/v1/place", orjson.dumps({**req[2], "energy_wh": -1}))
+        assert status == 400
+        assert body["field"] == "energy_wh"
+        status, body = _raw_post(
+            w.port, "/v1/place", orjson.dumps({**req[2], "allowed_jurisdiction": ["DE"]})
+        )
+        assert status == 400
+        assert "allowed_jurisdictions" in body["error"]  # did you mean
+        assert _raw_post(w.port, "/v1/place", b"{not json")[0] == 400
+        assert _raw_post(w.port, "/v1/place", b"x" * 5000)[0] == 413
+        status, body = _raw_post(w.port, "/v1/place:batch", orjson.dumps([req[3], {"request_id": "x"}]))
+        assert status == 200
+        assert body[0]["request_id"] == req[3]["request_id"]
+        assert body[1]["field"] in ("origin", "latency_budget_ms")
+        assert _raw_post(w.port, "/v1/place:batch", orjson.dumps({"a": 1}))[0] == 400
+        assert w.proc.poll() is None
+    finally:
+        assert w.stop() == 0
+
+
+def test_client_partition_is_kafkas_default_partition() -> None:
+    for k in range(2000):
+        rid = f"req-{k}-é" if k % 7 == 0 else f"r{k}"
+        for n in (1, 3, 4, 12):
+            assert murmur2_partition(rid.encode(), n) == request_partition(rid, n)
+
+
+def test_two_workers_each_answer_for_their_partitions_and_the_client_finds_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """With two workers, a request id is answered only by the worker holding its partition (421 from the
+    other, naming the partition); the client learns the owners and every request is placed once."""
+    sig, req = _scenario()
+    req = req[:80]
+    a = WorkerProc(settings, "w-door-a", tmp_path, door=True, door_token=TOKEN)
+    b = WorkerProc(settings, "w-door-b", tmp_path, door=True, door_token=TOKEN)
+    client = DoorClient([f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"], TOKEN)
+    try:
+        a.wait()
+        b.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+        for w in (a, b):
+            w.wait(lambda h: h["signals_version"] >= len(sig) and h["partitions"] > 0, timeout_s=60)
+        answers = [_ready(client, req[0])] + [client.place(r) for r in req[1:]]
+        statuses = [_raw_post(w.port, "/v1/place", orjson.dumps(req[5]))[0] for w in (a, b)]
+        published = drain(settings, settings.topic_placements, len(req) + 1, timeout_s=30)
+    finally:
+        client.close()
+        assert a.stop() == 0
+        assert b.stop() == 0
+    assert [x["request_id"] for x in answers] == [r["request_id"] for r in req]
+    assert sorted(statuses) == [200, 421]
+    assert len({orjson.loads(m.value)["request_id"] for m in published}) == len(req)
