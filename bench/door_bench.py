@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows: list[dict[str, Any]] = []
     broker = EmbeddedBroker().start()
-    logdir = Path("bench/results/door-logs")
-    logdir.mkdir(parents=True, exist_ok=True)
+    logdir = Path(tempfile.mkdtemp(prefix="carbon-router-door-bench-"))
     try:
         s = embedded_settings(broker.bootstrap, group_id="bench-door")
         w = WorkerProc(s, "w-bench-door", logdir, door=True, door_token=TOKEN)
