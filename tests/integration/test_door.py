@@ -153,3 +153,45 @@ def test_two_workers_each_answer_for_their_partitions_and_the_client_finds_them(
     assert [x["request_id"] for x in answers] == [r["request_id"] for r in req]
     assert sorted(statuses) == [200, 421]
     assert len({orjson.loads(m.value)["request_id"] for m in published}) == len(req)
+
+
+def test_door_and_stream_book_the_same_capacity_windows(settings: Settings, tmp_path: Path) -> None:
+    """Door and stream decisions of one worker book into the same capacity windows: with tiny capacities and
+    every request in one window, no region gets more IT energy than its window holds, door and stream
+    together, and the stream's requests see the capacity the door's already took."""
+    from router.commands import bundled
+
+    text = bundled("default_topology.toml").read_text(encoding="utf-8")
+    lines = [("capacity_kw = 0.05" if ln.startswith("capacity_kw") else ln) for ln in text.splitlines()]
+    topo = tmp_path / "tiny.toml"
+    topo.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    window_wh = 0.05 * 60.0 / 3.6  # capacity_kw * capacity_window_s (60 s in the bundled topology), in Wh
+    sig, req = _scenario()
+    at = req[0]["ts"]
+    req = [{**r, "ts": at} for r in req[:120]]
+    w = WorkerProc(settings, "w-door-cap", tmp_path, door=True, door_token=TOKEN, topology=str(topo))
+    client = DoorClient([f"http://127.0.0.1:{w.port}"], TOKEN)
+    try:
+        w.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+        w.wait(lambda h: h["signals_version"] >= len(sig))
+        door = [_ready(client, req[0]), *client.place_batch(req[1:60])]
+        produce(
+            settings, settings.topic_requests, [(r["request_id"].encode(), orjson.dumps(r)) for r in req[60:]]
+        )
+        placed = [
+            orjson.loads(m.value) for m in drain(settings, settings.topic_placements, len(req), timeout_s=30)
+        ]
+    finally:
+        client.close()
+        assert w.stop() == 0
+    assert len({p["request_id"] for p in placed}) == len(req)
+    stream = [p for p in placed if p["request_id"] in {r["request_id"] for r in req[60:]}]
+    per_region: dict[str, float] = {}
+    for p in placed:
+        if p["status"] == "placed":
+            per_region[p["region"]] = per_region.get(p["region"], 0.0) + p["energy_wh"]
+    assert per_region
+    assert max(per_region.values()) <= window_wh + 1e-9
+    assert any(x["status"] == "placed" for x in door)
+    assert any(p["removed"].get("capacity", 0) > 0 for p in stream)
