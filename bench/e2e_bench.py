@@ -330,7 +330,7 @@ async def _measure(settings: Any, subject: Subject, step: Step, t0: float, ready
                     if key.startswith(b"probe"):
                         probe_seen.set()
                         continue
-                    k = int(key)
+                    k = int(key[1:] if key.startswith(b"r") else key)  # the worker keys by request_id
                     if seen_at[k] == 0.0:
                         seen_at[k] = now
                         stamped[k] = m.timestamp / 1000.0
