@@ -267,6 +267,14 @@ class Settings(BaseSettings):
             "it off."
         ),
     )
+    explain: bool = Field(
+        False,
+        description=(
+            "Add `runner_up` and `terms` (the pick's score in parts) to every placement. Off by default: "
+            "on, a placement grows by about 40% and the in-process pipeline slows by a few % (README, "
+            "Benchmarks)."
+        ),
+    )
     max_clock_skew_s: float = Field(
         300.0,
         ge=0,
