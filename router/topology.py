@@ -4,17 +4,11 @@ Loaded from TOML (or the same structure as JSON, by file extension), validated a
 load when it is inconsistent. Missing RTT pairs are estimated from great-circle distance; missing egress
 pairs use ``objective.default_egress_usd_per_gb``.
 
-The optional ``[providers]`` table maps each signal provider's own zone names to topology regions and holds
-the exchange rates used to turn provider prices into USD (see ``router.providers``)::
-
-    [providers]
-    usd_per = { EUR = 1.0787, AUD = 0.651 }        # USD per one unit of each currency (ISO 4217)
-    watttime = { "CAISO_NORTH" = "aws:us-west-1" }  # WattTime v3 region -> region id (or a list of ids)
-    electricitymaps = { "FR" = "azure:francecentral" }
-    entsoe = { "10YFR-RTE------C" = "azure:francecentral" }  # ENTSO-E bidding zone EIC code
-    csv = { "AU-SA" = "gcp:australia-southeast2-a" }         # zone column of the CSV replay source
-
-Every mapped region must be a region of the file, and one region is fed by at most one zone per provider.
+The optional ``[providers]`` table maps each signal provider's own zone names (``watttime``,
+``electricitymaps``, ``entsoe``, ``csv``: a zone -> a region id or a list of them) to topology regions and
+holds ``usd_per``, the exchange rates that turn provider prices into USD (README.md, "Topology";
+``router.providers``). Every mapped region must be a region of the file, and one region is fed by at most
+one zone per provider.
 """
 
 from __future__ import annotations
@@ -186,7 +180,8 @@ class ServiceNode(BaseModel):
 
 
 class Model(BaseModel):
-    """Energy and time profile of one model."""
+    """Energy and time profile of one model; the per input (prompt) and output (generated) token values,
+    all four or none, are what ``carbon-router workload`` charges a trace's requests."""
 
     model_config = _CFG
 
@@ -194,6 +189,19 @@ class Model(BaseModel):
     wh_per_token: Annotated[float, Field(gt=0, le=1e3)]
     ms_per_token: Annotated[float, Field(ge=0, le=1e6)] = 0.0
     base_ms: Annotated[float, Field(ge=0, le=MAX_MS)] = 0.0
+    wh_per_input_token: Annotated[float, Field(gt=0, le=1e3)] | None = None
+    wh_per_output_token: Annotated[float, Field(gt=0, le=1e3)] | None = None
+    ms_per_input_token: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    ms_per_output_token: Annotated[float, Field(ge=0, le=1e6)] | None = None
+
+    @model_validator(mode="after")
+    def _phases_together(self) -> Model:
+        phases = (self.wh_per_input_token, self.wh_per_output_token, self.ms_per_input_token)
+        if len({v is None for v in (*phases, self.ms_per_output_token)}) > 1:
+            raise ValueError(
+                "give wh_ and ms_per_input_token and wh_ and ms_per_output_token together, or none"
+            )
+        return self
 
 
 def _as_ids(value: object) -> object:
