@@ -214,7 +214,7 @@ class Baseline(BaseModel):
 
     region: str
     energy_usd: float | None
-    carbon_g: float | None
+    carbon_g: float | None = Field(description="marginal carbon at home, location-based (g CO2)")
     feasible: bool
 
 
@@ -259,7 +259,7 @@ class Placement(BaseModel):
     energy_wh: float
     facility_wh: float | None
     energy_usd: float | None
-    carbon_g: float | None
+    carbon_g: float | None = Field(description="marginal carbon at the chosen region, location-based (g CO2)")
     egress_usd: float | None
     score_usd: float | None
     baseline: Baseline

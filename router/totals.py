@@ -58,6 +58,17 @@ class Totals:
     cost_nusd: int = 0
     carbon_ug: int = 0
     egress_nusd: int = 0
+    #: the placed requests' scores (nano-USD) and, of those that carry ``terms`` (explanations on), their dual
+    #: terms; ``unexplained``: placed requests without ``terms``
+    score_nusd: int = 0
+    dual_nusd: int = 0
+    unexplained: int = 0
+    #: the average-intensity (location-based) carbon of the placed requests whose region and home both have
+    #: an average value, at the region and at home (micro-g; ``add_average``), and how many placed requests
+    #: had none
+    average_ug: int = 0
+    average_baseline_ug: int = 0
+    average_unvalued: int = 0
     #: the baseline of every request that has one, and, over the placed requests that have one, both sides
     baseline_nusd: int = 0
     baseline_ug: int = 0
@@ -79,6 +90,8 @@ class Totals:
         cost: list[float] = []
         co2: list[float] = []
         egress: list[float] = []
+        score: list[float] = []
+        dual: list[float] = []
         base_cost: list[float] = []
         base_co2: list[float] = []
         cmp_base_cost: list[float] = []
@@ -103,6 +116,15 @@ class Totals:
             p_cost, p_co2, p_egress = p["energy_usd"], p["carbon_g"], p["egress_usd"]
             if region is None or layer is None or p_cost is None or p_co2 is None or p_egress is None:
                 raise ValueError(f"placement {p['request_id']!r} is placed but lacks a region or a cost")
+            p_score = p["score_usd"]
+            if p_score is None:
+                raise ValueError(f"placement {p['request_id']!r} is placed but lacks its score")
+            score.append(p_score)
+            terms = p.get("terms")
+            if terms is None:
+                self.unexplained += 1
+            else:
+                dual.append(terms["dual_usd"])
             self.by_region[region] += 1
             self.by_layer[layer] += 1
             e_layer[layer].append(e)
@@ -131,12 +153,22 @@ class Totals:
         self.cost_nusd += _fixed(cost, _NANO)
         self.carbon_ug += _fixed(co2, _MICRO)
         self.egress_nusd += _fixed(egress, _NANO)
+        self.score_nusd += _fixed(score, _NANO)
+        self.dual_nusd += _fixed(dual, _NANO)
         self.baseline_nusd += _fixed(base_cost, _NANO)
         self.baseline_ug += _fixed(base_co2, _MICRO)
         self.compared_baseline_nusd += _fixed(cmp_base_cost, _NANO)
         self.compared_baseline_ug += _fixed(cmp_base_co2, _MICRO)
         self.compared_cost_nusd += _fixed(cmp_cost, _NANO)
         self.compared_carbon_ug += _fixed(cmp_co2, _MICRO)
+
+    def add_average(self, placed_g: list[float | None], home_g: list[float | None]) -> None:
+        """Add the average-intensity carbon of placed requests, at their region and at home (None: no average
+        value there); a request counts only when it has both (``router.accounting``)."""
+        both = [(a, b) for a, b in zip(placed_g, home_g, strict=True) if a is not None and b is not None]
+        self.average_unvalued += len(placed_g) - len(both)
+        self.average_ug += _fixed([a for a, _ in both], _MICRO)
+        self.average_baseline_ug += _fixed([b for _, b in both], _MICRO)
 
     def merge(self, other: Totals) -> None:
         """Add another accumulator's totals to this one."""
@@ -163,6 +195,16 @@ class Totals:
     @property
     def egress_usd(self) -> float:
         return self.egress_nusd / _NANO
+
+    @property
+    def objective_usd(self) -> float | None:
+        """The placed requests' scores without their dual terms, USD (None when some lack ``terms``)."""
+        return None if self.unexplained else (self.score_nusd - self.dual_nusd) / _NANO
+
+    @property
+    def average_carbon_g(self) -> float | None:
+        """Average-intensity carbon of the placed requests that have average values (None: none has)."""
+        return self.average_ug / _MICRO if self.placed > self.average_unvalued else None
 
     @property
     def saved_energy_usd(self) -> float:
