@@ -271,8 +271,8 @@ class Settings(BaseSettings):
         False,
         description=(
             "Add `runner_up` and `terms` (the pick's score in parts) to every placement. Off by default: "
-            "on, a placement grows by about 40% and the in-process pipeline slows by a few % (README, "
-            "Benchmarks)."
+            "on, a placement grows by 27% (741 to 940 bytes) and the in-process pipeline takes 16% more "
+            "time per decision (README, Benchmarks); `carbon-router explain` gives the same for one request."
         ),
     )
     max_clock_skew_s: float = Field(
