@@ -90,8 +90,7 @@ class Totals:
         cost: list[float] = []
         co2: list[float] = []
         egress: list[float] = []
-        score: list[float] = []
-        dual: list[float] = []
+        placed: list[PlacementMessage] = []
         base_cost: list[float] = []
         base_co2: list[float] = []
         cmp_base_cost: list[float] = []
@@ -116,15 +115,7 @@ class Totals:
             p_cost, p_co2, p_egress = p["energy_usd"], p["carbon_g"], p["egress_usd"]
             if region is None or layer is None or p_cost is None or p_co2 is None or p_egress is None:
                 raise ValueError(f"placement {p['request_id']!r} is placed but lacks a region or a cost")
-            p_score = p["score_usd"]
-            if p_score is None:
-                raise ValueError(f"placement {p['request_id']!r} is placed but lacks its score")
-            score.append(p_score)
-            terms = p.get("terms")
-            if terms is None:
-                self.unexplained += 1
-            else:
-                dual.append(terms["dual_usd"])
+            placed.append(p)
             self.by_region[region] += 1
             self.by_layer[layer] += 1
             e_layer[layer].append(e)
@@ -153,14 +144,29 @@ class Totals:
         self.cost_nusd += _fixed(cost, _NANO)
         self.carbon_ug += _fixed(co2, _MICRO)
         self.egress_nusd += _fixed(egress, _NANO)
-        self.score_nusd += _fixed(score, _NANO)
-        self.dual_nusd += _fixed(dual, _NANO)
+        self._add_objective(placed)
         self.baseline_nusd += _fixed(base_cost, _NANO)
         self.baseline_ug += _fixed(base_co2, _MICRO)
         self.compared_baseline_nusd += _fixed(cmp_base_cost, _NANO)
         self.compared_baseline_ug += _fixed(cmp_base_co2, _MICRO)
         self.compared_cost_nusd += _fixed(cmp_cost, _NANO)
         self.compared_carbon_ug += _fixed(cmp_co2, _MICRO)
+
+    def _add_objective(self, placed: list[PlacementMessage]) -> None:
+        """The placed requests' scores, and the dual terms of those that carry ``terms``."""
+        score: list[float] = []
+        dual: list[float] = []
+        for p in placed:
+            p_score, terms = p["score_usd"], p.get("terms")
+            if p_score is None:
+                raise ValueError(f"placement {p['request_id']!r} is placed but lacks its score")
+            score.append(p_score)
+            if terms is None:
+                self.unexplained += 1
+            else:
+                dual.append(terms["dual_usd"])
+        self.score_nusd += _fixed(score, _NANO)
+        self.dual_nusd += _fixed(dual, _NANO)
 
     def add_average(self, placed_g: list[float | None], home_g: list[float | None]) -> None:
         """Add the average-intensity carbon of placed requests, at their region and at home (None: no average

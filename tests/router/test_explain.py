@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import orjson
 import pytest
 
-from router.models import Placement
+from router.cli import main
+from router.decider import Decider
+from router.models import GridSignal, Placement, Request
 from router.placement import PlacementMessage
 from router.replay import ReplayOptions, replay
 from tests.router.differ import run_both
 from tests.router.paper_scenario import bundled_inputs
+from tests.router.test_replay import TOPO
 
 EXPLAINED = ("runner_up", "terms")
 
@@ -84,3 +89,35 @@ def test_terms_sum_to_the_score_and_the_runner_up_scores_no_lower(
             assert ru["score_usd"] >= score
             assert ru["region"] != p["region"]
         assert terms["relocation_usd"] == 0.0  # the bundled objective has no fixed friction
+
+
+def test_score_explain_adds_the_two_fields_and_changes_nothing_else(tmp_path: Path) -> None:
+    """`score --explain` writes the same lines as `score`, each with runner_up and terms appended."""
+    plain, on = tmp_path / "plain.jsonl", tmp_path / "on.jsonl"
+    assert main(["score", "--out", str(plain)]) == 0
+    assert main(["score", "--explain", "--out", str(on)]) == 0
+    for a, b in zip(plain.read_bytes().splitlines(), on.read_bytes().splitlines(), strict=True):
+        assert b.startswith(a[:-1] + b',"runner_up":')
+        assert set(orjson.loads(b)) - set(orjson.loads(a)) == set(EXPLAINED)
+
+
+def test_a_live_repeat_gets_the_explained_placement_byte_for_byte() -> None:
+    """Live, with explanations on, a repeated request id gets its first placement (explanations included)
+    from the dedup memory, byte for byte, even after the state changed."""
+    live = Decider(TOPO, dedup_size=10, explain=True)
+    for region, price in (("home", 50.0), ("away", 5.0)):
+        live.apply_signal(
+            GridSignal(region=region, ts=0.0, price_usd_per_mwh=price, marginal_gco2_per_kwh=100.0)
+        )
+    req = Request(request_id="a", origin="fe", latency_budget_ms=100.0, energy_wh=1.0, ts=1.0)
+    first = live.decide_requests([req], decided_at=5.0)
+    p = first.placements[0]
+    ru = p["runner_up"]
+    assert ru is not None
+    assert ru["region"] == "home"
+    assert p["score_usd"] is not None
+    assert ru["score_usd"] > p["score_usd"]
+    live.apply_signal(GridSignal(region="away", ts=2.0, price_usd_per_mwh=900.0))
+    again = live.decide_requests([req], decided_at=6.0)
+    assert again.values == first.values
+    assert again.repeated == 1
