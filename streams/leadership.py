@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from router.bounds import MAX_EPOCH, MAX_SEQ
 from router.models import SharesMessage
+from router.problems import problems_from_validation
 
 __all__ = ["Leadership", "Term", "TermAssignor", "Verdict", "judge", "next_seq", "sign", "verify"]
 
@@ -171,16 +172,6 @@ def _reported_epoch(user_data: bytes) -> int:
         return 0
 
 
-def _invalid_field(value: bytes | None) -> str | None:
-    """The first field of an invalid shares message at fault (pydantic reads integers orjson cannot)."""
-    try:
-        SharesMessage.model_validate_json(value or b"")
-    except ValidationError as exc:
-        loc = exc.errors()[0].get("loc") or (None,)
-        return None if loc[0] is None else str(loc[0])
-    return None
-
-
 def next_seq(seq: int) -> int:
     """The next solve count in a term (bounded: a term of 2**32 solves keeps its last count)."""
     return min(seq + 1, MAX_SEQ)
@@ -205,11 +196,13 @@ def judge(value: bytes | None, leadership: Leadership) -> Verdict:
     """Parse, bound and verify one shares record against the terms this worker knows."""
     try:
         obj = orjson.loads(value or b"")
-        msg = SharesMessage.model_validate_json(value or b"")
-    except (orjson.JSONDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        text = str(exc).splitlines()
-        problem = "not a valid shares message: " + " ".join(text[:3])[:300]
-        return Verdict("invalid", problem=problem, field=_invalid_field(value))
+        msg = SharesMessage.model_validate_json(value or b"")  # integers beyond 64 bits stay integers
+    except ValidationError as exc:  # in the words of every other message (router.problems)
+        first = problems_from_validation(exc, "", model=SharesMessage)[0]
+        return Verdict("invalid", problem=f"not a valid shares message: {first.error}", field=first.field)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        problem = f"not a valid shares message: not valid JSON ({str(exc)[:200]}); expected a JSON object"
+        return Verdict("invalid", problem=problem)
     current = leadership.current
     term = leadership.terms.get(msg.epoch)
     if term is None and (current is None or msg.epoch > current.epoch):

@@ -39,8 +39,8 @@ def field_label(field: str | None) -> str:
     """The bounded label for a dead letter's field (see ``FIELD_LABELS``)."""
     if not field:
         return ""
-    head = field.split(".", 1)[0].split("[", 1)[0]
-    return head if head in FIELD_LABELS else "other"
+    head = field.split(".", 1)[0].split("[", 1)[0]  # "" for a quoted key such as ['x-1']: not a field
+    return head if head and head in FIELD_LABELS else "other"
 
 
 class SignedTotal:
