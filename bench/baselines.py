@@ -69,7 +69,7 @@ class NaivePythonScorer:
         self.home: list[int] = plan.home.tolist()
         self.egress_b: list[list[float]] = plan.egress_per_byte.tolist()
         self.model_ok: list[list[bool]] = plan.model_ok.tolist()
-        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
         self.fixed, self.bw, self.window_s = fixed, bw, window_s
         self.values = PyValues(state, forecasts, lam)
         self.healthy: list[bool] = (state.i[:, HEALTHY] != 0).tolist()
@@ -148,7 +148,7 @@ class NumpyBatchScorer:
         self.home = plan.home
         self.egress_b = plan.egress_per_byte
         self.model_ok = plan.model_ok
-        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
         self.fixed, self.bw, self.window_s = fixed, bw, window_s
         self.values = NpValues(state, forecasts, lam)
         self.healthy: BoolArray = state.i[:, HEALTHY] != 0

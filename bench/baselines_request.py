@@ -54,7 +54,7 @@ class NumpyRequestScorer:
 
     def __init__(self, plan: Plan, state: RegionState, forecasts: ForecastState) -> None:
         R = plan.n_regions
-        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
         self.R, self.bw, self.window_s = R, bw, window_s
         self.rtt = plan.rtt
         self.model_ok = plan.model_ok

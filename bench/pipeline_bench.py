@@ -20,7 +20,11 @@ per second (target >= 150k/s on one core), then profiles one pass with pyinstrum
 pyinstrument is missing) and prints the top 10 functions by cumulative time. Writes
 ``bench/results/pipeline.json``.
 
+``--explain`` runs the decider with explanations on (``CARBON_ROUTER_EXPLAIN``: ``runner_up`` and ``terms``
+in every placement); each pass also reports the mean placement message size in bytes (uncompressed JSON).
+
     python -m bench.pipeline_bench [--requests N] [--batch N] [--repeats N] [--no-profile] [--default-gc]
+                                   [--explain]
 """
 
 from __future__ import annotations
@@ -107,9 +111,12 @@ def _batches(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + size)
 
 
-def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[float, int, int]:
-    """One pass over every record with a fresh Decider; (seconds timed, decisions, rejected records)."""
-    live = Decider(load_topology(None))
+def run_pass(
+    w: Workload, batch: int, clock: StageClock | None = None, *, explain: bool = False
+) -> tuple[float, int, int, int]:
+    """One pass over every record with a fresh Decider; (seconds timed, decisions, rejected records, bytes
+    of the placement messages)."""
+    live = Decider(load_topology(None), explain=explain)
     plan = live.plan
     inner = clock or StageClock()
     live.scorer.decide = inner.wrap("kernel", live.scorer.decide)  # type: ignore[method-assign]
@@ -119,7 +126,7 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
     decider.placements = inner.wrap("placements", original_placements)
     decider.encode_placement = inner.wrap("encode", original_encode)
     metrics = Metrics("bench")
-    k_sig, timed, decisions, bad = 0, 0.0, 0, 0
+    k_sig, timed, decisions, bad, size = 0, 0.0, 0, 0, 0
     perf = time.perf_counter
     try:
         for start, stop in _batches(len(w.records), batch):
@@ -150,9 +157,10 @@ def run_pass(w: Workload, batch: int, clock: StageClock | None = None) -> tuple[
             inner.seconds["metrics"] += t3 - t2
             timed += t3 - t0
             decisions += len(decided.values)
+            size += sum(map(len, decided.values))
     finally:
         decider.placements, decider.encode_placement = original_placements, original_encode
-    return timed, decisions, bad
+    return timed, decisions, bad, size
 
 
 def profile_pass(w: Workload, batch: int, top: int = 10) -> list[dict[str, Any]]:
@@ -205,7 +213,7 @@ def _cprofile_pass(w: Workload, batch: int, top: int) -> list[dict[str, Any]]:
     return rows[:top]
 
 
-def timed_passes(w: Workload, batch: int, repeats: int) -> list[dict[str, Any]]:
+def timed_passes(w: Workload, batch: int, repeats: int, explain: bool = False) -> list[dict[str, Any]]:
     """``repeats`` timed passes over the records ``w``: time per stage, decisions/s, CPU share, load."""
     passes: list[dict[str, Any]] = []
     for _ in range(repeats):
@@ -213,7 +221,7 @@ def timed_passes(w: Workload, batch: int, repeats: int) -> list[dict[str, Any]]:
         gc.collect()
         cpu0 = time.process_time()
         wall0 = time.perf_counter()
-        timed, decisions, bad = run_pass(w, batch, clock)
+        timed, decisions, bad, size = run_pass(w, batch, clock, explain=explain)
         cpu_share = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         passes.append(
             {
@@ -221,6 +229,7 @@ def timed_passes(w: Workload, batch: int, repeats: int) -> list[dict[str, Any]]:
                 "decisions": decisions,
                 "rejected_records": bad,
                 "decisions_per_s": decisions / timed,
+                "bytes_per_placement": size / decisions,
                 "us_per_decision": {k: v / decisions * 1e6 for k, v in clock.seconds.items()},
                 "cpu_share": round(cpu_share, 3),
                 "load_average": load_average(),
@@ -254,15 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed passes (the report takes the median)")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--default-gc", action="store_true", help="keep CPython's GC thresholds (no tune_gc)")
+    ap.add_argument("--explain", action="store_true", help="explanations on (runner_up and terms)")
     args = ap.parse_args(argv)
     facts = machine()
     warm_up()
     if not args.default_gc:
         tune_gc()
     w = build_records(args.requests)
-    run_pass(build_records(2 * args.batch), args.batch)  # warm-up: imports, caches, first allocations
+    run_pass(build_records(2 * args.batch), args.batch, explain=args.explain)  # warm-up
     meter = BusyMeter()
-    passes = timed_passes(w, args.batch, args.repeats)
+    passes = timed_passes(w, args.batch, args.repeats, args.explain)
     busy = meter.busy_cpus()
     best = sorted(passes, key=lambda p: p["decisions_per_s"])[len(passes) // 2]  # the median pass
     print_table(
@@ -274,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n  {'PASS' if ok else 'MISS'}  pipeline {best['decisions_per_s']:,.0f} decisions/s "
         f"(target >= {TARGET_PER_S:,}); load average {load_average()}, all CPUs busy {busy} during the run"
+    )
+    print(
+        f"  info  explanations {'on' if args.explain else 'off'}: "
+        f"{best['bytes_per_placement']:.0f} bytes per placement message (JSON, uncompressed)"
     )
     top: list[dict[str, Any]] = []
     if not args.no_profile:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from router.accounting import MARGINAL
 from router.models import GridSignal
 from router.placement import PlacementMessage
 from router.topology import Topology
@@ -49,6 +50,8 @@ class Summary:
     layer_share: dict[str, float]
     by_region: dict[str, int]
     reasons: dict[str, int]
+    #: which carbon every ``_carbon_g`` above is (router/accounting.py)
+    carbon_accounting: str = MARGINAL
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON output."""

@@ -69,7 +69,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
             return f"{text} (default: off)"
         if isinstance(action.default, list):
             return f"{text} (default: {','.join(f'{v:g}' for v in action.default)})"
-        if isinstance(action.default, float):
+        if isinstance(action.default, float | int) and not isinstance(action.default, bool):
             return f"{text} (default: {action.default:g})"
         return super()._get_help_string(action)
 
@@ -113,24 +113,23 @@ def _inputs(s: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="carbon-router", description="Carbon-aware router for AI inference.", formatter_class=_Help
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def command(name: str, helptext: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=helptext, description=helptext, formatter_class=_Help)
-
-    d = command("demo", "the main job: the live pipeline on an embedded broker, then the frontier")
+def _demo(d: argparse.ArgumentParser) -> None:
     d.add_argument("--duration", type=_positive, default=30.0, metavar="S", help="seconds of request load")
     d.add_argument("--rate", type=_positive, default=2000.0, metavar="R", help="requests per second")
     d.add_argument(
         "--out", type=Path, default=Path("out/demo"), metavar="DIR", help="folder for the frontier files"
     )
     d.add_argument("--no-frontier", action="store_true", help="skip the offline frontier after the live run")
-    s = command("score", "offline deterministic replay: one placement per request as JSONL")
+
+
+def _what_if(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")
+    s.add_argument(
+        "--alpha", type=_positive, default=1.0, metavar="A", help="what-if: scale every latency budget"
+    )
+
+
+def _score(s: argparse.ArgumentParser) -> None:
     _inputs(s)
     s.add_argument("--out", type=Path, default=None, metavar="F", help="output JSONL file (default: stdout)")
     s.add_argument(
@@ -140,11 +139,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="also write the totals as JSON (the worker's /api/state 'totals', same rules)",
     )
-    s.add_argument("--no-duals", action="store_true", help="what-if: never re-solve (mu = 0)")
+    _what_if(s)
     s.add_argument(
+        "--explain",
+        action="store_true",
+        help="add runner_up and terms to every placement (as CARBON_ROUTER_EXPLAIN)",
+    )
+
+
+def _compare(c: argparse.ArgumentParser) -> None:
+    _inputs(c)
+    c.add_argument(
         "--alpha", type=_positive, default=1.0, metavar="A", help="what-if: scale every latency budget"
     )
-    f = command("frontier", "the energy-latency frontier: frontier.json, .csv and .png")
+    c.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output folder (created when missing)"
+    )
+
+
+def _explain(e: argparse.ArgumentParser) -> None:
+    _inputs(e)
+    e.add_argument("--request-id", required=True, metavar="ID", help="the request to explain")
+    _what_if(e)
+
+
+def _frontier(f: argparse.ArgumentParser) -> None:
     _inputs(f)
     f.add_argument(
         "--alphas",
@@ -156,7 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="output folder (created when missing)"
     )
-    w = command("worker", "one production worker against KAFKA_BOOTSTRAP_SERVERS")
+
+
+def _worker(w: argparse.ArgumentParser) -> None:
     w.add_argument(
         "--topology",
         type=Path,
@@ -164,13 +185,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="topology file (default: settings, else bundled)",
     )
-    g = command("signals", "convert a recorded-series CSV into grid.signals JSONL")
+
+
+def _topology_only(t: argparse.ArgumentParser) -> None:
+    t.add_argument(
+        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
+    )
+
+
+def _signals(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--csv", type=Path, required=True, metavar="F", help="recorded series (see README, Recorded series)"
     )
-    g.add_argument(
-        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
-    )
+    _topology_only(g)
     g.add_argument(
         "--out", type=Path, default=None, metavar="F", help="output signals JSONL file (default: stdout)"
     )
@@ -189,12 +216,61 @@ def _parser() -> argparse.ArgumentParser:
         metavar="A,B",
         help="columns to leave out; any other unknown column is refused (default: none)",
     )
-    t = command("topology", "validate and print the topology in use")
-    t.add_argument(
-        "--topology", type=Path, default=None, metavar="F", help="topology file (default: bundled)"
+
+
+def _workload(k: argparse.ArgumentParser) -> None:
+    k.add_argument(
+        "source", choices=["azure"], help="the trace format: azure (Azure LLM inference trace 2023)"
     )
-    m = command("schema", "print the JSON Schema of a message, or list the messages")
+    k.add_argument("--csv", type=Path, required=True, metavar="F", help="the trace CSV")
+    _topology_only(k)
+    k.add_argument(
+        "--model",
+        default=None,
+        metavar="ID",
+        help="model with per-input and per-output token profiles (default: the topology's first one)",
+    )
+    k.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the origin and class draws")
+    k.add_argument(
+        "--start",
+        type=_epoch,
+        default=None,
+        metavar="TS",
+        help="epoch seconds the trace's first arrival is moved to "
+        "(default: 1776038400, the first time of the bundled signals)",
+    )
+    k.add_argument(
+        "--out", type=Path, default=None, metavar="F", help="output requests JSONL (default: stdout)"
+    )
+
+
+def _schema(m: argparse.ArgumentParser) -> None:
     m.add_argument("name", nargs="?", default=None, help="message name, e.g. Placement (default: list them)")
+
+
+#: every command: name, one line of help, the function that adds its arguments
+_COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("demo", "the main job: the live pipeline on an embedded broker, then the frontier", _demo),
+    ("score", "offline deterministic replay: one placement per request as JSONL", _score),
+    ("compare", "the same requests under six policies: compare.json, .csv and .png", _compare),
+    ("explain", "every region's filter or score terms for one request, the pick and the runner-up", _explain),
+    ("frontier", "the energy-latency frontier: frontier.json, .csv and .png", _frontier),
+    ("worker", "one production worker against KAFKA_BOOTSTRAP_SERVERS", _worker),
+    ("signals", "convert a recorded-series CSV into grid.signals JSONL", _signals),
+    ("workload", "turn a request trace (CSV) into request JSONL", _workload),
+    ("topology", "validate and print the topology in use", _topology_only),
+    ("schema", "print the JSON Schema of a message, or list the messages", _schema),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="carbon-router", description="Carbon-aware router for AI inference.", formatter_class=_Help
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, helptext, add_arguments in _COMMANDS:
+        add_arguments(sub.add_parser(name, help=helptext, description=helptext, formatter_class=_Help))
     return p
 
 
@@ -202,21 +278,44 @@ def _parser() -> argparse.ArgumentParser:
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _core_handler(command: str) -> Handler | None:
+    """The core's function for ``command`` (imported when used), or None for a streaming command."""
+    if command in ("score", "frontier", "signals"):
+        from router import commands
+
+        return getattr(commands, f"cmd_{command}")  # type: ignore[no-any-return]
+    if command == "topology":
+        from router.commands import cmd_topology
+
+        return lambda args: cmd_topology(args.topology)
+    if command == "schema":
+        from router.commands import cmd_schema
+
+        return lambda args: cmd_schema(args.name)
+    if command == "compare":
+        from router.compare import cmd_compare
+
+        return cmd_compare
+    if command == "explain":
+        from router.explain import cmd_explain
+
+        return cmd_explain
+    if command == "workload":
+        from router.workload import cmd_workload
+
+        return cmd_workload
+    return None
+
+
 def main(argv: Sequence[str] | None = None, streaming: Mapping[str, Handler] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad arguments or invalid input, never a traceback).
     ``streaming`` holds the handlers of ``worker`` and ``demo`` (given by ``streams.cli``)."""
     args = _parser().parse_args(argv)
-    from router import commands
-
-    core: dict[str, Handler] = {
-        "topology": lambda a: commands.cmd_topology(a.topology),
-        "score": commands.cmd_score,
-        "frontier": commands.cmd_frontier,
-        "signals": commands.cmd_signals,
-        "schema": lambda a: commands.cmd_schema(a.name),
-    }
     try:
-        handler = core.get(args.command) or (streaming or {}).get(args.command)
+        core = _core_handler(args.command)
+        if core is not None:
+            return core(args)
+        handler = (streaming or {}).get(args.command)
         if handler is None:
             raise InputError(
                 f"`{args.command}` needs the streaming layer",

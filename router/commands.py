@@ -29,6 +29,7 @@ __all__ = [
     "cmd_signals",
     "cmd_topology",
     "load_inputs",
+    "read_forecasts",
 ]
 
 
@@ -106,7 +107,7 @@ def cmd_topology(path: Path | None) -> int:
     return 0
 
 
-def _forecasts(path: Path | None) -> list[tuple[int, GridForecast]]:
+def read_forecasts(path: Path | None) -> list[tuple[int, GridForecast]]:
     """The optional ``--forecasts`` JSONL of GridForecast (empty when not given)."""
     return read_jsonl(path, GridForecast) if path is not None else []
 
@@ -123,8 +124,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.summary is not None:
         check_file_target(args.summary, "--summary")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
-    fc = _forecasts(args.forecasts)
-    opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals, now=_now(args))
+    fc = read_forecasts(args.forecasts)
+    opts = ReplayOptions(alpha=args.alpha, use_duals=not args.no_duals, now=_now(args), explain=args.explain)
     res = replay(
         topo,
         sig,
@@ -202,7 +203,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     """The energy-latency frontier, plus break-even pairs and a summary next to it."""
     check_dir_target(args.out, "--out")
     topo, sig, req, st, sources = load_inputs(args.topology, args.signals, args.requests, args.statuses)
-    fc = _forecasts(args.forecasts)
+    fc = read_forecasts(args.forecasts)
     points = frontier_points(
         topo, sig, req, args.alphas, statuses=st, sources=sources, forecasts=fc, now=_now(args)
     )

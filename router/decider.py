@@ -51,8 +51,14 @@ class Decided:
 class Decider:
     """Plan + kernel state + dedup memory + demand window."""
 
-    def __init__(self, topology: Topology, *, dedup_size: int = 0) -> None:
-        self.plan = Plan(topology)
+    def __init__(
+        self, topology: Topology, *, dedup_size: int = 0, explain: bool = False, policy: str = "score"
+    ) -> None:
+        """``explain`` adds ``runner_up`` and ``terms`` to every placement; ``policy`` is the pick rule
+        (``router.kernel.columns.POLICIES``: the router's score unless ``carbon-router compare`` says
+        otherwise)."""
+        self.plan = Plan(topology, policy=policy)
+        self.explain = explain
         self.scorer = Scorer(self.plan)
         self.objective = topology.objective
         self.dedup_size = dedup_size
@@ -123,6 +129,7 @@ class Decider:
                 self.scorer.decide(batch, horizon=clock),
                 shares_version=self.shares_version,
                 decided_at=decided_at,
+                explain=self.explain,
             )
             for k, p in zip(fresh, decided, strict=True):
                 out[k] = p

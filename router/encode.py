@@ -1,10 +1,17 @@
-"""Decision arrays -> Placement messages (dicts in the contract's field order, ready for orjson)."""
+"""Decision arrays -> Placement messages (dicts in the contract's field order, ready for orjson).
+
+With ``explain`` each placement also gets ``runner_up`` and ``terms`` (docs/contract.md, "Explanations"): the
+runner-up comes from the kernel; the terms split the pick's score with the same arithmetic as the score
+(``router.kernel._score``): energy cost, carbon priced at lambda, egress, the fixed relocation friction and
+the dual term. tests/router/test_explain.py diffs both against the naive reference.
+"""
 
 from __future__ import annotations
 
 import orjson
 
 from router.kernel.columns import (
+    CARBON_USD_PER_TONNE,
     CHOICE,
     ENERGY_WH,
     FILTER_NAMES,
@@ -27,11 +34,14 @@ from router.kernel.columns import (
     OUT_SIGNAL_AGE_S,
     REASON,
     RELOCATABLE,
+    RELOCATION_FIXED_USD,
+    RUNNER_UP,
+    RUNNER_UP_SCORE_USD,
     SIGNAL_SOURCE,
     SIGNAL_SOURCES,
     T,
 )
-from router.placement import PlacementMessage
+from router.placement import PlacementMessage, RunnerUpMessage, TermsMessage
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
@@ -45,8 +55,10 @@ def placements(
     *,
     shares_version: int,
     decided_at: float | None = None,
+    explain: bool = False,
 ) -> list[PlacementMessage]:
-    """One placement dict per request of the batch; ``decided_at`` defaults to the event time (replay)."""
+    """One placement dict per request of the batch; ``decided_at`` defaults to the event time (replay);
+    ``explain`` adds ``runner_up`` and ``terms``."""
     out: list[PlacementMessage] = []
     regions = plan.region_ids
     home_of = plan.home.tolist()
@@ -56,6 +68,7 @@ def placements(
     req_f = batch.f.tolist()
     req_i = batch.i.tolist()
     removed_of: dict[tuple[int, ...], dict[str, int]] = {}  # few distinct rows per batch: build each once
+    explainer = _Explainer(plan, dec) if explain else None
     for k, rid in enumerate(batch.ids):
         of, oi, rf = f_rows[k], i_rows[k], req_f[k]
         h = regions[home_of[req_i[k][ORIGIN]]]
@@ -102,7 +115,37 @@ def placements(
                 "decided_at": rf[T] if decided_at is None else decided_at,
             }
         )
+        if explainer is not None:
+            explainer.add(out[-1], choice, home_of[req_i[k][ORIGIN]], rf[ENERGY_WH], of, oi[RUNNER_UP])
     return out
+
+
+class _Explainer:
+    """Adds ``runner_up`` and ``terms`` to the placements of one batch."""
+
+    def __init__(self, plan: Plan, dec: Decisions) -> None:
+        self.regions = plan.region_ids
+        self.lam = float(plan.scalars[CARBON_USD_PER_TONNE])
+        self.fixed = float(plan.scalars[RELOCATION_FIXED_USD])
+        self.mu = dec.mu.tolist()
+
+    def add(self, p: PlacementMessage, choice: int, home: int, e: float, of: list[float], ru: int) -> None:
+        """The explanations of one placement (both null when rejected)."""
+        if choice < 0:
+            p["runner_up"] = p["terms"] = None
+            return
+        runner_up: RunnerUpMessage | None = (
+            {"region": self.regions[ru], "score_usd": of[RUNNER_UP_SCORE_USD]} if ru >= 0 else None
+        )
+        terms: TermsMessage = {
+            "energy_usd": of[OUT_ENERGY_USD],
+            "carbon_usd": self.lam * of[OUT_CARBON_G] / 1e6,
+            "egress_usd": of[OUT_EGRESS_USD],
+            "relocation_usd": self.fixed if choice != home else 0.0,
+            "dual_usd": e * self.mu[choice],
+        }
+        p["runner_up"] = runner_up
+        p["terms"] = terms
 
 
 def encode_placement(p: PlacementMessage) -> bytes:

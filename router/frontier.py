@@ -1,4 +1,8 @@
-"""The energy-latency frontier: one replay per budget scale ``alpha``, with ERoL/CRoL and a plot."""
+"""The energy-latency frontier: one replay per budget scale ``alpha``, with ERoL/CRoL and a plot.
+
+Carbon is marginal (what the router decides on); when the signals carry average intensities, each point
+also has the average-intensity (location-based) totals beside it (router/accounting.py).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from typing import Any
 
 import orjson
 
-from router.analysis import summarise
+from router.accounting import AVERAGE, MARGINAL, AverageIntensity, average_carbon
+from router.analysis import summary_of
 from router.models import GridForecast, GridSignal, RegionStatus, Request
 from router.outputs import ensure_dir, write_atomic
 from router.replay import ReplayOptions, replay
 from router.topology import Topology
+from router.totals import Totals
 
 __all__ = ["CSV_FIELDS", "frontier_figure", "frontier_points", "saving_limits", "write_frontier"]
 
@@ -33,6 +39,8 @@ CSV_FIELDS = (
     "layer_energy",
     "erol_usd_per_ms",
     "crol_g_per_ms",
+    "total_average_carbon_g",
+    "baseline_average_carbon_g",
 )
 
 
@@ -50,6 +58,7 @@ def frontier_points(
     """The contract's frontier points, one full replay per alpha (sorted ascending); ``now`` is the router's
     clock (router/clock.py; None: no check)."""
     mean_budget = sum(r.latency_budget_ms for _, r in requests) / max(1, len(requests))
+    intensity = AverageIntensity(topology, [s for _, s in signals])
     points: list[dict[str, Any]] = []
     prev: dict[str, Any] | None = None
     for alpha in sorted(alphas):
@@ -62,7 +71,11 @@ def frontier_points(
             sources=sources,
             forecasts=forecasts,
         )
-        s = summarise(res.placements, carbon_usd_per_tonne=topology.objective.carbon_usd_per_tonne)
+        totals = Totals()
+        totals.add(res.placements)
+        if intensity.any:
+            totals.add_average(*average_carbon(res.placements, intensity))
+        s = summary_of(totals, carbon_usd_per_tonne=topology.objective.carbon_usd_per_tonne)
         point: dict[str, Any] = {
             "alpha": alpha,
             "mean_budget_ms": alpha * mean_budget,
@@ -80,6 +93,8 @@ def frontier_points(
             "saved_energy_usd": s.saved_energy_usd,
             "saved_carbon_g": s.saved_carbon_g,
             "net_saved_usd": s.net_saved_usd,
+            "carbon_accounting": MARGINAL,
+            **_average_fields(totals, intensity.any),
         }
         if prev is not None:
             extra_ms = point["mean_budget_ms"] - prev["mean_budget_ms"]
@@ -89,6 +104,18 @@ def frontier_points(
         points.append(point)
         prev = point
     return points
+
+
+def _average_fields(t: Totals, known: bool) -> dict[str, Any]:
+    """The average-intensity totals of a point: over the placed requests whose region and home both have an
+    average value (``average_unvalued`` counts the others); all null when the signals carry none."""
+    has = known and t.average_carbon_g is not None
+    return {
+        "total_average_carbon_g": t.average_carbon_g if has else None,
+        "baseline_average_carbon_g": t.average_baseline_ug / 1e6 if has else None,
+        "average_unvalued": t.average_unvalued if known else None,
+        "average_accounting": AVERAGE,
+    }
 
 
 def write_frontier(points: list[dict[str, Any]], out_dir: Path, *, title: str = "") -> list[Path]:
@@ -148,6 +175,13 @@ def frontier_figure(points: list[dict[str, Any]], title: str = "") -> Any:
     ax1.axhline(0.0, color="black", linewidth=0.8, zorder=1)
     ax1.plot(a, cost_pct, "o-", color="#1f77b4", label="energy cost saved")
     ax1.plot(a, co2_pct, "s-", color="#2ca02c", label="marginal carbon saved")
+    avg = [p for p in points if p.get("total_average_carbon_g") is not None]
+    avg_pct = [
+        _pct(p["baseline_average_carbon_g"] - p["total_average_carbon_g"], p["total_average_carbon_g"])
+        for p in avg
+    ]
+    if avg:
+        ax1.plot([p["alpha"] for p in avg], avg_pct, "d--", color="#8c564b", label="average carbon saved")
     for p, y in zip(points, cost_pct, strict=True):
         ax1.annotate(
             f"${p['total_energy_usd']:.3g}\n{p['total_carbon_g'] / 1e3:.3g} kg",
@@ -159,7 +193,7 @@ def frontier_figure(points: list[dict[str, Any]], title: str = "") -> Any:
             color="#444",
         )
     ax1.set_ylabel("saved against all-local (% of the same placed requests)")
-    ax1.set_ylim(*saving_limits([*cost_pct, *co2_pct]))
+    ax1.set_ylim(*saving_limits([*cost_pct, *co2_pct, *avg_pct]))
     ax1.legend(fontsize=8, loc="upper left")
     ax1.set_title(title or "Energy-latency frontier: savings and layers against the latency-budget scale")
     ax1.grid(alpha=0.3)

@@ -6,7 +6,9 @@ count of the rest, so a user fixes them all in one go instead of one per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +19,7 @@ from router.errors import InputError
 from router.outputs import write_atomic
 from router.problems import Problem, problems_from_validation
 
-__all__ = ["MAX_PROBLEMS", "read_jsonl", "write_jsonl"]
+__all__ = ["MAX_PROBLEMS", "read_csv", "read_jsonl", "write_jsonl"]
 
 #: Most problems one refused input file lists; the rest are counted ("... and 35 more not shown").
 MAX_PROBLEMS = 20
@@ -74,6 +76,31 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[tuple[int, M]]:
     if problems:
         raise InputError.from_problems(problems, omitted=omitted)
     return out
+
+
+def read_csv(path: str | Path, columns: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file with a header line, as (1-based line number, column -> text); the header must
+    hold every name of ``columns`` (other columns are kept). Raises InputError naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 ({exc.reason})"
+        raise InputError(
+            "cannot read file", source=str(p), received=why, expected="a readable CSV file"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    missing = [c for c in columns if header is None or c not in header]
+    if header is None or missing:
+        raise InputError(
+            f"missing column(s) {missing}",
+            source=str(p),
+            line=1,
+            received=header,
+            expected=f"a header line naming {list(columns)}",
+        )
+    return [(reader.line_num, dict(zip(header, row, strict=False))) for row in reader if any(row)]
 
 
 def write_jsonl(rows: list[bytes], path: str | Path | None) -> None:

@@ -56,7 +56,9 @@ __all__ = [
     "Placement",
     "RegionStatus",
     "Request",
+    "RunnerUp",
     "SharesMessage",
+    "Terms",
     "input_error_from_validation",
     "strip_unknown",
 ]
@@ -212,12 +214,37 @@ class Baseline(BaseModel):
 
     region: str
     energy_usd: float | None
-    carbon_g: float | None
+    carbon_g: float | None = Field(description="marginal carbon at home, location-based (g CO2)")
     feasible: bool
 
 
+class RunnerUp(BaseModel):
+    """The feasible region with the lowest score after the pick (ties: the lowest region index)."""
+
+    model_config = _STRICT
+
+    region: str
+    score_usd: float
+
+
+class Terms(BaseModel):
+    """The pick's score in its parts, USD; they sum to ``score_usd`` up to floating-point rounding."""
+
+    model_config = _STRICT
+
+    energy_usd: float
+    #: ``carbon_usd_per_tonne * carbon_g / 1e6``: marginal carbon priced at the topology's lambda
+    carbon_usd: float
+    egress_usd: float
+    #: ``relocation_fixed_usd`` away from home, else 0
+    relocation_usd: float
+    #: ``dual_scale * mu_j * energy_wh``: the capacity dual of the re-solve in use
+    dual_usd: float
+
+
 class Placement(BaseModel):
-    """Exactly one per request, also for rejected ones."""
+    """Exactly one per request, also for rejected ones. ``runner_up`` and ``terms`` are present only when
+    explanations are on (``CARBON_ROUTER_EXPLAIN``, ``score --explain``); absent otherwise."""
 
     model_config = _STRICT
 
@@ -232,7 +259,7 @@ class Placement(BaseModel):
     energy_wh: float
     facility_wh: float | None
     energy_usd: float | None
-    carbon_g: float | None
+    carbon_g: float | None = Field(description="marginal carbon at the chosen region, location-based (g CO2)")
     egress_usd: float | None
     score_usd: float | None
     baseline: Baseline
@@ -251,6 +278,10 @@ class Placement(BaseModel):
     shares_version: int
     event_ts: float
     decided_at: float
+    #: explanations (absent when off): the runner-up, null when the pick was the only feasible region or
+    #: the request was rejected; the pick's score terms, null when rejected
+    runner_up: RunnerUp | None = None
+    terms: Terms | None = None
 
 
 class DeadLetter(BaseModel):

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-__all__ = ["BaselineMessage", "Layer", "PlacementMessage", "SignalSource", "Status"]
+__all__ = [
+    "BaselineMessage",
+    "Layer",
+    "PlacementMessage",
+    "RunnerUpMessage",
+    "SignalSource",
+    "Status",
+    "TermsMessage",
+]
 
 Status = Literal["placed", "rejected"]
 Layer = Literal["local", "regional", "energy"]
@@ -26,8 +34,25 @@ class BaselineMessage(TypedDict):
     feasible: bool
 
 
-class PlacementMessage(TypedDict):
-    """One decision; the fields after ``energy_wh`` that only a placed request has are null when rejected."""
+class RunnerUpMessage(TypedDict):
+    """The feasible region with the lowest score after the pick, and that score."""
+
+    region: str
+    score_usd: float
+
+
+class TermsMessage(TypedDict):
+    """The pick's score in its parts (USD); they sum to ``score_usd`` up to rounding."""
+
+    energy_usd: float
+    carbon_usd: float
+    egress_usd: float
+    relocation_usd: float
+    dual_usd: float
+
+
+class _Decided(TypedDict):
+    """The fields every placement has (``PlacementMessage`` adds the explanations)."""
 
     request_id: str
     status: Status
@@ -54,3 +79,11 @@ class PlacementMessage(TypedDict):
     shares_version: int
     event_ts: float
     decided_at: float
+
+
+class PlacementMessage(_Decided, total=False):
+    """One decision; the fields after ``energy_wh`` that only a placed request has are null when rejected.
+    The last two are the explanations, present only when they are on (``router.encode.placements``)."""
+
+    runner_up: RunnerUpMessage | None
+    terms: TermsMessage | None

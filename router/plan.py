@@ -20,6 +20,8 @@ from router.kernel.columns import (
     BANDWIDTH_GBPS,
     CAPACITY_WINDOW_S,
     CARBON_USD_PER_TONNE,
+    POLICIES,
+    POLICY,
     REGIONAL_RTT_MS,
     RELOCATION_FIXED_USD,
     REQ_F_COLS,
@@ -161,8 +163,13 @@ class _AllowMasks:
 class Plan:
     """Static arrays and index maps derived from one topology."""
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, *, policy: str = "score") -> None:
+        """``policy`` is the pick rule, one of ``router.kernel.columns.POLICIES``: the router's score, or a
+        baseline rule of ``carbon-router compare`` (the same mask, a different key)."""
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
         self.topology = topology
+        self.policy = policy
         self.region_ids: tuple[str, ...] = tuple(r.id for r in topology.regions)
         self.node_ids: tuple[str, ...] = tuple(s.id for s in topology.service_nodes)
         self.region_index = topology.region_index()
@@ -204,6 +211,7 @@ class Plan:
         self.scalars[REGIONAL_RTT_MS] = o.regional_rtt_ms
         self.scalars[BANDWIDTH_GBPS] = o.bandwidth_gbps
         self.scalars[CAPACITY_WINDOW_S] = o.capacity_window_s
+        self.scalars[POLICY] = POLICIES.index(policy)
 
     def kernel(self) -> PlanArrays:
         """The kernel's view of the plan."""

@@ -11,7 +11,7 @@ batch. The same inputs give byte-identical output.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from router.plan import Plan, RequestArrays, Row
 from router.resolve import CapacityResolver, ResolveResult
 from router.topology import Topology
 
-__all__ = ["ReplayOptions", "ReplayResult", "encode_placement", "prepare_requests", "replay"]
+__all__ = ["Probe", "ReplayOptions", "ReplayResult", "encode_placement", "prepare_requests", "replay"]
 
 #: Re-solve times with no request in their demand window are skipped one by one up to this many; past it
 #: the replay jumps (a gap of years between two requests must not cost a loop per interval).
@@ -46,6 +46,10 @@ class ReplayOptions:
     #: the router's clock: a record dated more than ``max_clock_skew_s`` after it is refused (None: no check)
     now: float | None = None
     max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+    #: add ``runner_up`` and ``terms`` to every placement
+    explain: bool = False
+    #: the pick rule (``router.kernel.columns.POLICIES``); ``carbon-router compare`` sets the baselines
+    policy: str = "score"
 
 
 @dataclass(slots=True)
@@ -79,6 +83,10 @@ def prepare_requests(
 
 
 Event = GridSignal | RegionStatus | GridForecast
+#: a request id and a function called once, just before that request is decided, with the decider in the
+#: state it is decided with and the request's kernel row (``carbon-router explain``); the request then starts
+#: a batch of its own, which changes no decision (batching never does)
+Probe = tuple[str, Callable[[Decider, Request, Row], None]]
 
 
 def _check_events(
@@ -113,9 +121,10 @@ def replay(
     sources: tuple[str, str, str] = ("signals", "requests", "statuses"),
     forecasts: Sequence[tuple[int, GridForecast]] = (),
     forecasts_source: str = "forecasts",
+    probe: Probe | None = None,
 ) -> ReplayResult:
     """Replay ``requests`` against ``signals`` (and ``statuses``, ``forecasts``) in event time."""
-    decider = Decider(topology)
+    decider = Decider(topology, explain=options.explain, policy=options.policy)
     plan = decider.plan
     _check_events(plan, signals, sources[0], options)
     _check_events(plan, statuses, sources[2], options)
@@ -133,7 +142,7 @@ def replay(
         + [(f.generated_at, n_sig + n_st + k, f) for k, (_, f) in enumerate(forecasts)],
         key=lambda x: (x[0], x[1]),
     )
-    return _run(decider, batch_all, reqs, rows, events, options)
+    return _run(decider, batch_all, reqs, rows, events, options, probe)
 
 
 def _run(
@@ -143,6 +152,7 @@ def _run(
     rows: list[Row],
     events: list[tuple[float, int, Event]],
     options: ReplayOptions,
+    probe: Probe | None = None,
 ) -> ReplayResult:
     obj = decider.objective
     resolver = CapacityResolver(
@@ -156,6 +166,7 @@ def _run(
     ev_ts = [e[0] for e in events]
     k_ev = 0
     next_resolve = float(ts[0]) + obj.resolve_interval_s if n else math.inf
+    probed = -1 if probe is None else next((k for k, r in enumerate(reqs) if r.request_id == probe[0]), -1)
     i = 0
     while i < n:
         t = float(ts[i])
@@ -174,6 +185,10 @@ def _run(
         )
         j = int(np.searchsorted(ts, stop, side="left"))
         j = min(max(j, i + 1), i + options.max_batch, n)
+        if i < probed < j:
+            j = probed
+        if i == probed and probe is not None:
+            probe[1](decider, reqs[i], rows[i])
         result.placements.extend(decider.decide(reqs[i:j], rows[i:j]).placements)
         i = j
     return result

@@ -17,7 +17,7 @@ import numpy as np
 
 from router import kernel
 from router.forecast import ForecastState
-from router.kernel.columns import FC_META_COLS, N_FILTERS, REG_F_COLS, REG_I_COLS, REQ_F_COLS, REQ_I_COLS
+from router.kernel.columns import FC_META_COLS, MU, N_FILTERS, REG_F_COLS, REG_I_COLS, REQ_F_COLS, REQ_I_COLS
 from router.kernel.structs import Outputs, check
 from router.plan import BoolArray, FloatArray, IntArray, Plan, RequestArrays
 from router.state import VALUE_HISTORY, CapacityWindows, RegionState
@@ -33,6 +33,9 @@ class Decisions:
     out_i: IntArray
     removed: IntArray
     signals_version: int
+    #: each region's dual term per IT Wh as the kernel used it (``dual_scale * mu_j``): the explanations'
+    #: ``dual_usd``
+    mu: FloatArray
 
 
 def _not_finite(name: str) -> ValueError:
@@ -109,7 +112,33 @@ class Scorer:
                 raise _not_finite("req.f")
             if code == kernel.BAD_REG_F:
                 raise _not_finite("reg")
-        return Decisions(out_f=out.f, out_i=out.i, removed=out.removed, signals_version=st.version)
+        return Decisions(
+            out_f=out.f, out_i=out.i, removed=out.removed, signals_version=st.version, mu=st.f[:, MU].copy()
+        )
+
+    def explain(self, batch: RequestArrays, horizon: float = math.inf) -> tuple[FloatArray, IntArray]:
+        """For the first request of ``batch``, decided next: per region, the columns of
+        ``router.kernel.EXPLAIN_FLOATS`` (latency, the score's parts, the score) and ``EXPLAIN_INTS`` (the
+        first filter that removed it, 0: none; valued; signal source). Slides the capacity windows to its
+        time, as deciding it would."""
+        R = self.plan.n_regions
+        self._check_batch(batch)
+        if not np.isfinite(batch.f).all():
+            raise _not_finite("req.f")
+        rows_f = np.zeros((R, len(kernel.EXPLAIN_FLOATS)), dtype=np.float64)
+        rows_i = np.zeros((R, len(kernel.EXPLAIN_INTS)), dtype=np.int64)
+        kernel.explain_one_raw(
+            batch.kernel(),
+            self.plan.kernel(),
+            self.state.kernel(),
+            self.forecasts.kernel(),
+            self.windows.kernel(),
+            horizon,
+            0,
+            rows_f,
+            rows_i,
+        )
+        return rows_f, rows_i
 
     def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
         """Per (request, region): score without the dual term, and reachability (for the re-solve)."""

@@ -4,17 +4,9 @@ Loaded from TOML (or the same structure as JSON, by file extension), validated a
 load when it is inconsistent. Missing RTT pairs are estimated from great-circle distance; missing egress
 pairs use ``objective.default_egress_usd_per_gb``.
 
-The optional ``[providers]`` table maps each signal provider's own zone names to topology regions and holds
-the exchange rates used to turn provider prices into USD (see ``router.providers``)::
-
-    [providers]
-    usd_per = { EUR = 1.0787, AUD = 0.651 }        # USD per one unit of each currency (ISO 4217)
-    watttime = { "CAISO_NORTH" = "aws:us-west-1" }  # WattTime v3 region -> region id (or a list of ids)
-    electricitymaps = { "FR" = "azure:francecentral" }
-    entsoe = { "10YFR-RTE------C" = "azure:francecentral" }  # ENTSO-E bidding zone EIC code
-    csv = { "AU-SA" = "gcp:australia-southeast2-a" }         # zone column of the CSV replay source
-
-Every mapped region must be a region of the file, and one region is fed by at most one zone per provider.
+The optional ``[providers]`` table maps each provider's zones (``watttime``, ``electricitymaps``, ``entsoe``,
+``csv``: a zone -> region ids, at most one zone per region and provider) to regions and holds ``usd_per``,
+the exchange rates to USD (README.md, "Topology"; ``router.providers``).
 """
 
 from __future__ import annotations
@@ -22,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import tomllib
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -186,7 +179,8 @@ class ServiceNode(BaseModel):
 
 
 class Model(BaseModel):
-    """Energy and time profile of one model."""
+    """Energy and time profile of one model; the per input (prompt) and output (generated) token values,
+    all four or none, are what ``carbon-router workload`` charges a trace's requests."""
 
     model_config = _CFG
 
@@ -194,6 +188,19 @@ class Model(BaseModel):
     wh_per_token: Annotated[float, Field(gt=0, le=1e3)]
     ms_per_token: Annotated[float, Field(ge=0, le=1e6)] = 0.0
     base_ms: Annotated[float, Field(ge=0, le=MAX_MS)] = 0.0
+    wh_per_input_token: Annotated[float, Field(gt=0, le=1e3)] | None = None
+    wh_per_output_token: Annotated[float, Field(gt=0, le=1e3)] | None = None
+    ms_per_input_token: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    ms_per_output_token: Annotated[float, Field(ge=0, le=1e6)] | None = None
+
+    @model_validator(mode="after")
+    def _phases_together(self) -> Model:
+        phases = (self.wh_per_input_token, self.wh_per_output_token, self.ms_per_input_token)
+        if len({v is None for v in (*phases, self.ms_per_output_token)}) > 1:
+            raise ValueError(
+                "give wh_ and ms_per_input_token and wh_ and ms_per_output_token together, or none"
+            )
+        return self
 
 
 def _as_ids(value: object) -> object:
@@ -275,23 +282,8 @@ class Topology(BaseModel):
                     raise ValueError(
                         f"region '{r.id}' serves unknown model '{m}'; expected one of {sorted(model_ids)}"
                     )
-        for node, row in self.rtt_ms.items():
-            if node not in node_ids:
-                raise ValueError(
-                    f"rtt_ms names unknown service node '{node}'; expected one of {sorted(node_ids)}"
-                )
-            for region in row:
-                if region not in region_ids:
-                    raise ValueError(f"rtt_ms['{node}'] names unknown region '{region}'")
-        self._check_egress(region_ids)
-
-    def _check_egress(self, region_ids: set[str]) -> None:
-        for src, row in self.egress_usd_per_gb.items():
-            if src not in region_ids:
-                raise ValueError(f"egress_usd_per_gb names unknown region '{src}'")
-            for dst in row:
-                if dst not in region_ids:
-                    raise ValueError(f"egress_usd_per_gb['{src}'] names unknown region '{dst}'")
+        _check_table("rtt_ms", self.rtt_ms, node_ids, region_ids, "service node")
+        _check_table("egress_usd_per_gb", self.egress_usd_per_gb, region_ids, region_ids, "region")
 
     def warnings(self) -> list[str]:
         """Values that are valid but unusual enough to be a unit mistake (said at load, never refused)."""
@@ -336,11 +328,21 @@ class Topology(BaseModel):
 
 
 def _unique(what: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            raise ValueError(f"duplicate id '{i}' in {what}; expected every id once")
-        seen.add(i)
+    dup = next((i for i, n in Counter(ids).items() if n > 1), None)
+    if dup is not None:
+        raise ValueError(f"duplicate id '{dup}' in {what}; expected every id once")
+
+
+def _check_table(
+    name: str, table: dict[str, dict[str, Any]], rows: set[str], cols: set[str], kind: str
+) -> None:
+    """Every row of ``table`` names a known ``kind`` and every column a known region."""
+    for key, row in table.items():
+        if key not in rows:
+            raise ValueError(f"{name} names unknown {kind} '{key}'; expected one of {sorted(rows)}")
+        bad = next((c for c in row if c not in cols), None)
+        if bad is not None:
+            raise ValueError(f"{name}['{key}'] names unknown region '{bad}'")
 
 
 def _check_providers(providers: Providers, region_ids: set[str]) -> None:

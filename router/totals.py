@@ -58,6 +58,17 @@ class Totals:
     cost_nusd: int = 0
     carbon_ug: int = 0
     egress_nusd: int = 0
+    #: the placed requests' scores (nano-USD) and, of those that carry ``terms`` (explanations on), their dual
+    #: terms; ``unexplained``: placed requests without ``terms``
+    score_nusd: int = 0
+    dual_nusd: int = 0
+    unexplained: int = 0
+    #: the average-intensity (location-based) carbon of the placed requests whose region and home both have
+    #: an average value, at the region and at home (micro-g; ``add_average``), and how many placed requests
+    #: had none
+    average_ug: int = 0
+    average_baseline_ug: int = 0
+    average_unvalued: int = 0
     #: the baseline of every request that has one, and, over the placed requests that have one, both sides
     baseline_nusd: int = 0
     baseline_ug: int = 0
@@ -88,12 +99,37 @@ class Totals:
         self.cost_nusd += _fixed(cols.cost, _NANO)
         self.carbon_ug += _fixed(cols.carbon, _MICRO)
         self.egress_nusd += _fixed(cols.egress, _NANO)
+        self._add_objective(cols.placed)
         self.baseline_nusd += _fixed(cols.base_cost, _NANO)
         self.baseline_ug += _fixed(cols.base_carbon, _MICRO)
         self.compared_baseline_nusd += _fixed(cols.cmp_base_cost, _NANO)
         self.compared_baseline_ug += _fixed(cols.cmp_base_carbon, _MICRO)
         self.compared_cost_nusd += _fixed(cols.cmp_cost, _NANO)
         self.compared_carbon_ug += _fixed(cols.cmp_carbon, _MICRO)
+
+    def _add_objective(self, placed: list[PlacementMessage]) -> None:
+        """The placed requests' scores, and the dual terms of those that carry ``terms``."""
+        score: list[float] = []
+        dual: list[float] = []
+        for p in placed:
+            p_score, terms = p["score_usd"], p.get("terms")
+            if p_score is None:
+                raise ValueError(f"placement {p['request_id']!r} is placed but lacks its score")
+            score.append(p_score)
+            if terms is None:
+                self.unexplained += 1
+            else:
+                dual.append(terms["dual_usd"])
+        self.score_nusd += _fixed(score, _NANO)
+        self.dual_nusd += _fixed(dual, _NANO)
+
+    def add_average(self, placed_g: list[float | None], home_g: list[float | None]) -> None:
+        """Add the average-intensity carbon of placed requests, at their region and at home (None: no average
+        value there); a request counts only when it has both (``router.accounting``)."""
+        both = [(a, b) for a, b in zip(placed_g, home_g, strict=True) if a is not None and b is not None]
+        self.average_unvalued += len(placed_g) - len(both)
+        self.average_ug += _fixed([a for a, _ in both], _MICRO)
+        self.average_baseline_ug += _fixed([b for _, b in both], _MICRO)
 
     def merge(self, other: Totals) -> None:
         """Add another accumulator's totals to this one."""
@@ -120,6 +156,16 @@ class Totals:
     @property
     def egress_usd(self) -> float:
         return self.egress_nusd / _NANO
+
+    @property
+    def objective_usd(self) -> float | None:
+        """The placed requests' scores without their dual terms, USD (None when some lack ``terms``)."""
+        return None if self.unexplained else (self.score_nusd - self.dual_nusd) / _NANO
+
+    @property
+    def average_carbon_g(self) -> float | None:
+        """Average-intensity carbon of the placed requests that have average values (None: none has)."""
+        return self.average_ug / _MICRO if self.placed > self.average_unvalued else None
 
     @property
     def saved_energy_usd(self) -> float:
@@ -165,6 +211,7 @@ class _Columns:
     cmp_base_carbon: list[float] = field(default_factory=list)
     cmp_cost: list[float] = field(default_factory=list)
     cmp_carbon: list[float] = field(default_factory=list)
+    placed: list[PlacementMessage] = field(default_factory=list)
 
     def take(self, p: PlacementMessage, t: Totals) -> None:
         """Add one placement's amounts to the columns and its counts to ``t``."""
@@ -193,6 +240,7 @@ class _Columns:
         self.cost.append(p_cost)
         self.carbon.append(p_co2)
         self.egress.append(p_egress)
+        self.placed.append(p)
         if not baselined:
             t.unbaselined += 1
             return

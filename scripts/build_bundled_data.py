@@ -285,7 +285,45 @@ class ModelSpec:
     ms_per_token: float
     base_ms: float
     note: str
+    #: wh_per_input_token, wh_per_output_token, ms_per_input_token, ms_per_output_token (or none)
+    phases: tuple[float, float, float, float] | None = None
 
+
+#: Llama2-70B on a DGX-H100, tensor parallel 2, measured by the Splitwise authors: SplitwiseSim
+#: (github.com/Mutinifni/splitwise-sim, MIT), data/perf_model.csv at commit 378088013a54, the five runs of
+#: rows (model llama2-70b, hardware h100-80gb, tensor_parallel 2): prompt_time (ms) at prompt_size 1024,
+#: batch_size 1, and token_time (ms per decode iteration) at prompt_size 512, batch_size 16.
+SPLITWISE_PROMPT_MS_1024 = (
+    157.95009298017249,
+    158.12596696196124,
+    158.51887501776218,
+    157.6025680406019,
+    156.81839402532205,
+)
+SPLITWISE_TOKEN_MS_BATCH16 = (
+    42.1920827742094,
+    41.82871632868292,
+    42.03085765273743,
+    41.97236408587677,
+    41.81882561648294,
+)
+#: watts per H100 in the prompt and in the token phase: SplitwiseSim configs/power_model/constant.yaml
+#: (same commit), the simulator's constant power model; GPUs per instance and decode batch size as above
+SPLITWISE_PROMPT_W, SPLITWISE_TOKEN_W, SPLITWISE_GPUS, SPLITWISE_BATCH = 700.0, 380.0, 2, 16
+
+
+def _splitwise_phases() -> tuple[float, float, float, float]:
+    """(Wh and ms per input token, Wh and ms per output token) of Llama2-70B from the measurements above,
+    rounded to 4 significant digits: time per input token = prompt time / 1024; per output token = one
+    decode iteration; energy = time x phase power x GPUs (a decode iteration's shared by its batch of 16)."""
+    ms_in = statistics.fmean(SPLITWISE_PROMPT_MS_1024) / 1024
+    ms_out = statistics.fmean(SPLITWISE_TOKEN_MS_BATCH16)
+    wh_in = ms_in / 1e3 * SPLITWISE_PROMPT_W * SPLITWISE_GPUS / 3600
+    wh_out = ms_out / 1e3 * SPLITWISE_TOKEN_W * SPLITWISE_GPUS / SPLITWISE_BATCH / 3600
+    return tuple(float(f"{v:.4g}") for v in (wh_in, wh_out, ms_in, ms_out))  # type: ignore[return-value]
+
+
+_PHASES = _splitwise_phases()
 
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("llm-8b", 0.0011, 0.9, 40.0, "the contract's example values"),
@@ -295,6 +333,14 @@ MODELS: tuple[ModelSpec, ...] = (
         2.0,
         60.0,
         "illustrative profile, not a measurement: Wh/token = llm-8b x 70/8; ms/token and base_ms chosen",
+    ),
+    ModelSpec(
+        "llama2-70b",
+        _PHASES[1],
+        _PHASES[3],
+        0.0,
+        "Llama2-70B on H100, Splitwise measurements (PROVENANCE.md, Models); per-token = per output token",
+        _PHASES,
     ),
 )
 
@@ -474,6 +520,41 @@ def load_country_marginal(data_dir: Path) -> dict[str, float]:
     out = {r["iso3_or_region"].strip(): float(r["gco2_per_kwh"]) for r in rows}
     _finite(list(out.values()), "country marginal table")
     return out
+
+
+def load_country_average(data_dir: Path) -> dict[str, float]:
+    """Country average (generation-mix) intensity, gCO2/kWh, by ISO3 (Ember, via @tgwf/co2)."""
+    rows = _read_csv(data_dir / AVERAGE_FILE)
+    out = {r["iso3_or_region"].strip(): float(r["gco2_per_kwh"]) for r in rows}
+    _finite(list(out.values()), "country average table")
+    return out
+
+
+#: average intensities (display and location-based accounting only; never the marginal value)
+AVERAGE_FILE = "carbon/country_average_ember.csv"
+#: the real request trace and how many of its first rows are bundled
+AZURE_TRACE = "azure-llm-2023/AzureLLMInferenceTrace_conv.csv"
+SLICE_ROWS = 400
+
+
+def build_average_signals(average: dict[str, float]) -> list[dict[str, Any]]:
+    """One GridSignal per region at T0 with its country's average intensity (it keeps its latest value)."""
+    return [
+        {
+            "region": spec.id,
+            "ts": T0,
+            "average_gco2_per_kwh": average[spec.iso3],
+            "source": f"ember-via-tgwf-co2:{spec.iso3}",
+        }
+        for spec in REGIONS
+    ]
+
+
+def trace_slice(data_dir: Path) -> tuple[str, int]:
+    """The header and the first SLICE_ROWS rows of the Azure trace, unchanged but for LF line ends; and the
+    number of rows of the whole trace."""
+    lines = (data_dir / AZURE_TRACE).read_text(encoding="utf-8").splitlines()
+    return "".join(line + "\n" for line in lines[: SLICE_ROWS + 1]), len(lines) - 1
 
 
 def load_latency(data_dir: Path) -> dict[tuple[str, str], float]:
@@ -660,10 +741,13 @@ def render_topology(
             "[[models]]",
             f"# {model.note}",
             f"id = {_str(model.id)}",
-            f"wh_per_token = {_num(model.wh_per_token, 6)}",
+            f"wh_per_token = {_num(model.wh_per_token, 6 if model.phases is None else 9)}",
             f"ms_per_token = {_num(model.ms_per_token)}",
             f"base_ms = {_num(model.base_ms)}",
         ]
+        if model.phases is not None:
+            names = ("wh_per_input_token", "wh_per_output_token", "ms_per_input_token", "ms_per_output_token")
+            lines += [f"{n} = {v!r}" for n, v in zip(names, model.phases, strict=True)]
     lines += [
         "",
         "# Service node -> region RTT (ms): Skyplane measured avg_rtt from the node's home region",
@@ -868,6 +952,7 @@ def render_provenance(
     n_tokens = sum(1 for r in requests if "tokens" in r)
     n_state = sum(1 for r in requests if "state_region" in r)
     n_pinned = sum(1 for r in requests if r.get("state_pinned"))
+    prompt_ms = statistics.fmean(SPLITWISE_PROMPT_MS_1024)
     n_res = sum(1 for r in requests if "allowed_jurisdictions" in r)
     classes = {name: 0 for name, _, _ in CLASSES}
     for r in requests:
@@ -954,6 +1039,8 @@ origin and licence is in that folder's README) plus two small real price series 
 |---|---|
 {files_rows}
 | `sample_requests.jsonl` | {len(requests)} **synthetic** Request messages, sorted by `ts` |
+| `average_signals.jsonl` | {len(REGIONS)} GridSignal messages: each region's country **average** intensity |
+| `azure_llm_2023_slice.csv` | the first {SLICE_ROWS} rows of a **real** LLM request trace (CC BY 4.0) |
 | `PROVENANCE.md` | this page |
 
 ## Event-time clock
@@ -1065,6 +1152,23 @@ home region.
   not a measurement.
 - `llm-70b`: **illustrative** profile, not a measurement: `wh_per_token` = llm-8b x 70/8 = 0.009625;
   `ms_per_token` 2.0 and `base_ms` 60.0 are chosen.
+- `llama2-70b`: per-input-token and per-output-token values from **measurements** of Llama2-70B on a
+  DGX-H100 (tensor parallel 2) by the Splitwise authors (Patel et al., "Splitwise: Efficient generative LLM
+  inference using phase splitting", ISCA 2024), published with their simulator SplitwiseSim
+  (github.com/Mutinifni/splitwise-sim, MIT licence), commit 378088013a54:
+  - time per input token `ms_per_input_token` {_PHASES[2]} = mean `prompt_time` of the five runs with
+    `prompt_size` 1024, `batch_size` 1 in `data/perf_model.csv` ({prompt_ms:.2f} ms) / 1024;
+  - time per output token `ms_per_output_token` {_PHASES[3]} = mean `token_time` (one decode iteration) of
+    the five runs with `prompt_size` 512, `batch_size` 16;
+  - energy = that time x the per-GPU power of the phase x {SPLITWISE_GPUS} GPUs: {SPLITWISE_PROMPT_W:.0f} W in
+    the prompt phase and {SPLITWISE_TOKEN_W:.0f} W in the token phase per H100, from SplitwiseSim's
+    `configs/power_model/constant.yaml` (the simulator's constant power model, not a measurement of these
+    runs); a decode iteration serves a batch of {SPLITWISE_BATCH}, so an output token is charged
+    1/{SPLITWISE_BATCH} of it:
+    `wh_per_input_token` {_PHASES[0]}, `wh_per_output_token` {_PHASES[1]} (IT energy of the GPUs only).
+  - **configuration**: tensor parallel 2 and the decode batch of {SPLITWISE_BATCH} (rows the file also holds
+    for 1 to 64); `wh_per_token` and `ms_per_token` (used only by requests that give `tokens`) equal the
+    per-output-token values; `base_ms` 0.
 
 ## RTT (`[rtt_ms]`)
 
@@ -1127,6 +1231,40 @@ times), i.e. a mean rate of {len(requests) / WINDOW_S * 60:.1f} requests per min
     return text
 
 
+def render_workload_provenance(averages: list[dict[str, Any]], trace_rows: int) -> str:
+    """The sections of PROVENANCE.md on the average intensities and the request trace slice."""
+    rows = "\n".join(
+        f"| `{a['region']}` | {a['source'].rsplit(':', 1)[1]} | {a['average_gco2_per_kwh']} |"
+        for a in averages
+    )
+    return f"""
+## Average intensity (`average_signals.jsonl`)
+
+`{AVERAGE_FILE}`, column `gco2_per_kwh`, row = the region's ISO3 country, unchanged:
+Ember's yearly **average** (generation-mix, location-based) intensity per country, as packaged in the
+@tgwf/co2 npm package 0.19.0 (Apache-2.0). One signal per region at T0 carrying only
+`average_gco2_per_kwh` (an average keeps its latest value, it does not age). The router never decides on
+it: `compare` and `frontier` report average-intensity totals beside the marginal ones when their signals
+input holds these values (concatenate this file with `sample_signals.jsonl`). Country values, not per grid
+zone, and not hourly.
+
+| region | country | average gCO2/kWh |
+|---|---|---|
+{rows}
+
+## Request trace slice (`azure_llm_2023_slice.csv`)
+
+The header and the first {SLICE_ROWS} of the {trace_rows:,} rows of
+`{AZURE_TRACE}`, unchanged (line ends made LF): the Azure LLM inference trace 2023,
+conversation service, one hour on 2023-11-16 (columns `TIMESTAMP`, `ContextTokens`, `GeneratedTokens`),
+from Azure/AzurePublicDataset `data/AzureLLMInferenceTrace_conv.csv`. Licence: Creative Commons Attribution
+4.0 International (CC BY 4.0). Attribution: Patel, Choukse, Zhang, Shah, Goiri, Maleki, Bianchini,
+"Splitwise: Efficient generative LLM inference using phase splitting", ISCA 2024. `carbon-router workload
+azure` turns it into requests (energy and time from the `llama2-70b` model above; origins and budgets by
+its documented seeded rule); the tests use this slice so that they run without the shared folder.
+"""
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------------------
@@ -1179,13 +1317,18 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(SEED)
     signals = build_signals(prices, watttime, defaults)
     requests = build_requests(rng)
+    averages = build_average_signals(load_country_average(data_dir))
+    slice_text, trace_rows = trace_slice(data_dir)
 
     _write(out_dir / "default_topology.toml", render_topology(defaults, rtts, egress, default_egress))
     _write(out_dir / "sample_signals.jsonl", _jsonl(signals))
     _write(out_dir / "sample_requests.jsonl", _jsonl(requests))
+    _write(out_dir / "average_signals.jsonl", _jsonl(averages))
+    _write(out_dir / "azure_llm_2023_slice.csv", slice_text)
     _write(
         out_dir / "PROVENANCE.md",
-        render_provenance(defaults, prices, watttime, rtts, latency, default_egress, signals, requests),
+        render_provenance(defaults, prices, watttime, rtts, latency, default_egress, signals, requests)
+        + render_workload_provenance(averages, trace_rows),
     )
     print(
         f"wrote {out_dir}: {len(REGIONS)} regions, {len(SERVICE_NODES)} nodes, "

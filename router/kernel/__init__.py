@@ -4,10 +4,12 @@ Every compiled function is private, ``@njit`` with the flags of ``router.kernel.
 no reference counting, for everything but the two entry points that allocate), and takes only the named
 tuples of contiguous NumPy arrays of ``router.kernel.structs`` and scalars; the columns are named in
 ``router.kernel.columns``. The modules follow the model's order: ``_values`` (each region's price and
-carbon at a time), ``_mask`` (the filters), ``_score`` (the score, written once), ``_decide`` (pick and book),
-``_windows`` (the capacity windows). ``router.scoring`` is the typed wrapper that builds the inputs,
-validates them and maps indices back to ids; nothing else calls the compiled functions, and
-tests/router/test_kernel_reference.py diffs them against a naive reference implementation.
+carbon at a time), ``_mask`` (the filters), ``_score`` (the score, written once), ``_pick`` (the pick rules:
+the lowest score and the runner-up, or a baseline of ``compare``), ``_decide`` (the batch loop: decide and
+book), ``_windows`` (the capacity windows) and ``_explain`` (one request, every region). ``router.scoring``
+is the typed wrapper that builds the inputs, validates them and maps indices back to ids; nothing else calls
+the compiled functions, and tests/router/test_kernel_reference.py diffs them against a naive reference
+implementation.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from router.kernel._decide import BAD_REG_F, BAD_REQ_F, OK, WINDOWS_FULL, _candidate_costs, _decide_batch
+from router.kernel._explain import EXPLAIN_FLOATS, EXPLAIN_INTS, _explain_one
 from router.kernel._flags import NJIT_FLAGS
 from router.kernel._windows import LIMB, NEVER, UNLIMITED_HI
-from router.kernel.columns import FILTER_NAMES, NO_AGE, OUT_FLOATS, OUT_INTS, SIGNAL_SOURCES
+from router.kernel.columns import FILTER_NAMES, NO_AGE, OUT_FLOATS, OUT_INTS, SCALARS, SIGNAL_SOURCES
 from router.kernel.structs import Forecasts, Outputs, PlanArrays, Regions, Requests, Windows
 
 __all__ = [
     "BAD_REG_F",
     "BAD_REQ_F",
+    "EXPLAIN_FLOATS",
+    "EXPLAIN_INTS",
     "FILTER_NAMES",
     "LIMB",
     "NEVER",
@@ -36,13 +41,16 @@ __all__ = [
     "WINDOWS_FULL",
     "candidate_costs_raw",
     "decide_batch_raw",
+    "explain_one_raw",
     "warm",
     "warm_inputs",
 ]
 
-#: The compiled entry points, for router.scoring and the kernel benchmark only.
+#: The compiled entry points, for router.scoring and the kernel benchmark only (``explain_one_raw`` is
+#: compiled on its first use: only ``carbon-router explain`` calls it).
 decide_batch_raw = _decide_batch
 candidate_costs_raw = _candidate_costs
+explain_one_raw = _explain_one
 
 
 def warm() -> None:
@@ -58,7 +66,9 @@ def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Ou
     req = Requests(
         np.array([[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]), np.array([[0, -1, 0, 0, 1]], i64), np.ones((1, 1), i64)
     )
-    plan = PlanArrays(np.zeros((1, 1)), np.zeros(1, i64), np.zeros((1, 1)), np.ones((1, 1), i64), np.zeros(5))
+    plan = PlanArrays(
+        np.zeros((1, 1)), np.zeros(1, i64), np.zeros((1, 1)), np.ones((1, 1), i64), np.zeros(SCALARS)
+    )
     reg = Regions(
         np.ones((1, 4)),
         np.ones((1, 3), i64),

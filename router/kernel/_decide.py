@@ -3,19 +3,21 @@
 ``_decide_batch`` checks its inputs (NaN or inf, room in the windows) before it changes anything and
 returns a code; per request it slides the capacity windows, recomputes the regions' values only when the
 request's time leaves the interval where they are constant (``router.kernel._values``), masks one 64-region
-word at a time (``router.kernel._mask``), scores only the feasible regions in index order (so a strict ``<``
-keeps the lowest index on ties) and writes one output row. ``_candidate_costs`` gives the re-solve the same
-score without the dual, and which regions each request could reach.
+word at a time (``router.kernel._mask``), picks among the feasible regions (``router.kernel._pick``: the
+lowest score and the runner-up, in index order so a strict ``<`` keeps the lowest index on ties; or a
+baseline rule of ``carbon-router compare`` when the plan's ``POLICY`` says so) and writes one output row.
+``_candidate_costs`` gives the re-solve the same score without the dual, and which regions each request
+could reach.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.cpython.unsafe.numbers import trailing_zeros
 
 from router.kernel._flags import NJIT_FLAGS, NO_RC_FLAGS
 from router.kernel._mask import _count_removed, _mask_word
+from router.kernel._pick import _first_fail, _pick, _pick_policy
 from router.kernel._score import CUR_G_WH, CUR_USD_WH, _egress, _friction, _score, _unit_cost
 from router.kernel._values import (
     CUR_AGED,
@@ -59,11 +61,16 @@ from router.kernel.columns import (
     OUT_SIGNAL_AGE_S,
     PAYLOAD_BYTES,
     PINNED,
+    POLICY,
+    POLICY_ALL_LOCAL,
+    POLICY_SCORE,
     PUE,
     REASON,
     REGIONAL_RTT_MS,
     RELOCATABLE,
     RELOCATION_FIXED_USD,
+    RUNNER_UP,
+    RUNNER_UP_SCORE_USD,
     SIGNAL_SOURCE,
     STATE_BYTES,
     STATE_REGION,
@@ -148,24 +155,10 @@ def _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, 
 
 
 @njit(inline="always", **NO_RC_FLAGS)
-def _pick(f, lo, e, payload, sb, h, src, cur, plan, best, best_key):  # type: ignore[no-untyped-def]
-    """Score the feasible regions of one word (bits ``f`` from region ``lo``) and keep the lowest score;
-    ties keep the lower index (strict ``<`` in index order)."""
-    fixed = plan.scalars[RELOCATION_FIXED_USD]
-    while f != 0:
-        j = lo + trailing_zeros(f)  # type: ignore[call-arg]  # numba intrinsic, typed by numba
-        f &= f - 1
-        key = _score(e, cur[CUR_UNIT, j], _friction(payload, sb, h, src, j, plan.egress_b, fixed))
-        if key < best_key:
-            best_key = key
-            best = j
-    return best, best_key
-
-
-@njit(inline="always", **NO_RC_FLAGS)
 def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out):  # type: ignore[no-untyped-def]
     """Mask, score and pick for request ``i``; writes its output row and returns the chosen region or -1."""
     R = plan.rtt.shape[1]
+    policy = plan.scalars[POLICY]
     s, sr = req.i[i, ORIGIN], req.i[i, STATE_REGION]
     h = plan.home[s]
     e, payload = req.f[i, ENERGY_WH], req.f[i, PAYLOAD_BYTES]
@@ -175,8 +168,8 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
     sb = req.f[i, STATE_BYTES] if has_state else 0.0
     fits_all = req.i[i, ENERGY_NWH] <= min_room
     out.removed[i, :] = 0
-    n_ok = reloc = home_ok = 0
-    best, best_key = -1, np.inf
+    n_ok = reloc = home_ok = home_fail = 0
+    top = (-1, np.inf, -1, np.inf)  # pick, its score, runner-up, its score
     for w in range(words.shape[1]):
         masks, reloc_w, hbit = _mask_word(
             w, R, i, req, plan, reg, win, s, h, sr, transfer, health[w], words[0, w], words[1, w], fits_all
@@ -184,7 +177,16 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
         n_ok += _count_removed(masks, min(R, (w << 6) + 64) - (w << 6), out.removed, i)
         reloc |= reloc_w
         home_ok |= masks[6] & hbit
-        best, best_key = _pick(masks[6], w << 6, e, payload, sb, h, src, cur, plan, best, best_key)
+        if policy == POLICY_SCORE:
+            top = _pick(masks[6], w << 6, e, payload, sb, h, src, cur, plan, top)
+        else:  # a baseline rule of `compare`: no runner-up
+            if hbit != 0:
+                home_fail = _first_fail(masks, hbit)
+            b, k = _pick_policy(
+                policy, masks[6], w << 6, i, e, s, sr, transfer, h, req, plan, cur, top[0], top[1]
+            )
+            top = (b, k, -1, np.inf)
+    best, best_key, second, second_key = top
     valued_h = cur_i[CUR_VALUED, h] != 0
     out.f[i, HOME_ENERGY_USD] = e * cur[CUR_USD_WH, h] if valued_h else 0.0
     out.f[i, HOME_CARBON_G] = e * cur[CUR_G_WH, h] if valued_h else 0.0
@@ -193,25 +195,31 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
     out.i[i, HOME_FEASIBLE] = 1 if home_ok != 0 else 0
     out.i[i, HOME_VALUED] = 1 if valued_h else 0
     if best < 0:
-        _write_rejected(out, i)
-    else:
-        moved = has_state and best != sr
-        _write_placed(out, i, req, plan, reg, cur, cur_i, best, best_key, (transfer if moved else 0.0))
-        out.f[i, OUT_EGRESS_USD] = _egress(payload, sb, h, src, best, plan.egress_b)
-        out.i[i, LAYER] = 0 if best == h else 1 if plan.rtt[s, best] <= plan.scalars[REGIONAL_RTT_MS] else 2
+        _write_rejected(out, i, home_fail if policy == POLICY_ALL_LOCAL else 0)
+        return best
+    fr = _friction(payload, sb, h, src, best, plan.egress_b, plan.scalars[RELOCATION_FIXED_USD])
+    score = best_key if policy == POLICY_SCORE else _score(e, cur[CUR_UNIT, best], fr)
+    moved = has_state and best != sr
+    _write_placed(out, i, req, plan, reg, cur, cur_i, best, score, (transfer if moved else 0.0))
+    out.f[i, OUT_EGRESS_USD] = _egress(payload, sb, h, src, best, plan.egress_b)
+    out.i[i, LAYER] = 0 if best == h else 1 if plan.rtt[s, best] <= plan.scalars[REGIONAL_RTT_MS] else 2
+    out.i[i, RUNNER_UP] = second
+    out.f[i, RUNNER_UP_SCORE_USD] = second_key if second >= 0 else 0.0
     return best
 
 
 @njit(inline="always", **NO_RC_FLAGS)
-def _write_rejected(out, i):  # type: ignore[no-untyped-def]
-    """A rejected request: the reason is the last filter that removed anything."""
-    reason = 0
-    for k in range(out.removed.shape[1]):
-        if out.removed[i, k] != 0:
-            reason = k + 1
+def _write_rejected(out, i, reason):  # type: ignore[no-untyped-def]
+    """A rejected request: the reason is ``reason`` when > 0, else the last filter that removed anything."""
+    if reason == 0:
+        for k in range(out.removed.shape[1]):
+            if out.removed[i, k] != 0:
+                reason = k + 1
     out.i[i, CHOICE], out.i[i, REASON], out.i[i, LAYER], out.i[i, SIGNAL_SOURCE] = -1, reason, -1, -1
+    out.i[i, RUNNER_UP] = -1
     for k in (OUT_LATENCY_MS, OUT_FACILITY_WH, OUT_ENERGY_USD, OUT_CARBON_G, OUT_EGRESS_USD, OUT_SCORE_USD):
         out.f[i, k] = 0.0
+    out.f[i, RUNNER_UP_SCORE_USD] = 0.0
     out.f[i, OUT_SIGNAL_AGE_S] = NO_AGE
     out.f[i, OUT_FORECAST_GENERATED_AT] = NO_AGE
 

@@ -51,6 +51,13 @@ __all__ = [
     "OUT_SIGNAL_AGE_S",
     "PAYLOAD_BYTES",
     "PINNED",
+    "POLICIES",
+    "POLICY",
+    "POLICY_ALL_LOCAL",
+    "POLICY_CHEAPEST_ENERGY",
+    "POLICY_LOWEST_CARBON",
+    "POLICY_NEAREST",
+    "POLICY_SCORE",
     "PRICE",
     "PUE",
     "REASON",
@@ -61,6 +68,8 @@ __all__ = [
     "RELOCATION_FIXED_USD",
     "REQ_F_COLS",
     "REQ_I_COLS",
+    "RUNNER_UP",
+    "RUNNER_UP_SCORE_USD",
     "SCALARS",
     "SIGNAL_SOURCE",
     "SIGNAL_SOURCES",
@@ -100,8 +109,16 @@ FC_GENERATED_AT, FC_STEP_S, FC_USABLE_END = range(3)
 FC_META_COLS = 3
 
 # -- plan scalars: Plan.scalars ------------------------------------------------------------------------------
-CARBON_USD_PER_TONNE, RELOCATION_FIXED_USD, REGIONAL_RTT_MS, BANDWIDTH_GBPS, CAPACITY_WINDOW_S = range(5)
-SCALARS = 5
+#: ``POLICY`` is the pick rule (an index into POLICIES, as a float): the router's score, or one of the
+#: baseline policies of ``carbon-router compare`` (same mask, a different key)
+(CARBON_USD_PER_TONNE, RELOCATION_FIXED_USD, REGIONAL_RTT_MS, BANDWIDTH_GBPS, CAPACITY_WINDOW_S, POLICY) = (
+    range(6)
+)
+SCALARS = 6
+#: the pick rules: lowest score (the router); home only; lowest latency; lowest energy cost; lowest marginal
+#: carbon. Ties keep the lowest region index in every rule.
+POLICIES = ("score", "all_local", "nearest", "cheapest_energy", "lowest_carbon")
+POLICY_SCORE, POLICY_ALL_LOCAL, POLICY_NEAREST, POLICY_CHEAPEST_ENERGY, POLICY_LOWEST_CARBON = range(5)
 
 # -- outputs: Outputs.f (N, len(OUT_FLOATS)), Outputs.i (N, len(OUT_INTS)), Outputs.removed (N, N_FILTERS) ---
 OUT_FLOATS = (
@@ -115,6 +132,7 @@ OUT_FLOATS = (
     "home_carbon_g",
     "signal_age_s",
     "forecast_generated_at",
+    "runner_up_score_usd",
 )
 (
     OUT_LATENCY_MS,
@@ -127,10 +145,12 @@ OUT_FLOATS = (
     HOME_CARBON_G,
     OUT_SIGNAL_AGE_S,
     OUT_FORECAST_GENERATED_AT,
-) = range(10)
+    RUNNER_UP_SCORE_USD,
+) = range(11)
 #: chosen region (-1: rejected), reason (filter code, 0: placed), feasible regions, relocatable (0/1),
 #: layer (index into LAYERS, -1: none), home feasible (0/1), home has values (0/1), signal source (index into
-#: SIGNAL_SOURCES, -1: none)
+#: SIGNAL_SOURCES, -1: none), runner-up (the feasible region with the lowest score after the pick, ties to the
+#: lowest index; -1: none, or a baseline policy)
 OUT_INTS = (
     "choice",
     "reason",
@@ -140,8 +160,11 @@ OUT_INTS = (
     "home_feasible",
     "home_valued",
     "signal_source",
+    "runner_up",
 )
-CHOICE, REASON, N_FEASIBLE, RELOCATABLE, LAYER, HOME_FEASIBLE, HOME_VALUED, SIGNAL_SOURCE = range(8)
+(CHOICE, REASON, N_FEASIBLE, RELOCATABLE, LAYER, HOME_FEASIBLE, HOME_VALUED, SIGNAL_SOURCE, RUNNER_UP) = (
+    range(9)
+)
 
 #: Filter codes 1..7 in the order the mask applies them (0: passed); ``reason`` of a rejection.
 FILTER_NAMES = (

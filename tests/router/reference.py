@@ -119,7 +119,19 @@ class NaiveRouter:
         for r, m in zip(self.regions, mu, strict=True):
             r["mu"] = m
 
-    def decide(self, q: Request, t: float, *, alpha: float = 1.0, shares_version: int = 0) -> dict[str, Any]:
+    def decide(
+        self,
+        q: Request,
+        t: float,
+        *,
+        alpha: float = 1.0,
+        shares_version: int = 0,
+        explain: bool = False,
+        policy: str = "score",
+    ) -> dict[str, Any]:
+        """One placement. ``explain`` adds the runner-up and the score terms; ``policy`` picks by another key
+        over the same candidates (all_local: home or nothing; nearest: latency; cheapest_energy: energy
+        cost; lowest_carbon: marginal carbon), ties to the lowest index."""
         o, node = self.o, self.nodes[q.origin]
         home = self.idx[node.home_region]
         sr = None if q.state_region is None else self.idx[q.state_region]
@@ -201,8 +213,14 @@ class NaiveRouter:
             "carbon_g": e * per_wh(home)[1] if home_valued else None,
             "feasible": home in cand,
         }
+        pool = cand  # the regions the rule may pick from
+        if policy == "all_local":
+            if home not in cand:
+                reason = next(name for name, ok in zip(FILTERS, tests, strict=True) if not ok(home))
+            pool = [home] if home in cand else []
         best = None
-        for j in cand:
+        second = None
+        for j in pool:
             r = self.regions[j]
             fac = e * r["pue"]
             usd_wh, co2_wh, unit = per_wh(j)
@@ -213,10 +231,20 @@ class NaiveRouter:
                 egr = egr + q.state_bytes * (self.topo.egress(self.regions[sr]["id"], r["id"]) / 1e9)
             friction = egr + o.relocation_fixed_usd if j != home else egr + 0.0
             score = e * unit + friction
-            if best is not None and score == best[0]:
+            key = {
+                "score": score,
+                "all_local": 0.0,
+                "nearest": latency(j),
+                "cheapest_energy": usd,
+                "lowest_carbon": co2,
+            }[policy]
+            if best is not None and key == best[0] and policy == "score":
                 self.ties += 1
-            if best is None or score < best[0]:
-                best = (score, j, fac, usd, co2, egr)
+            if best is None or key < best[0]:
+                second = best
+                best = (key, j, fac, usd, co2, egr, score)
+            elif second is None or key < second[0]:
+                second = (key, j, fac, usd, co2, egr, score)
         out: dict[str, Any] = {
             "request_id": q.request_id,
             "origin": q.origin,
@@ -247,8 +275,10 @@ class NaiveRouter:
                 signal_source=None,
                 forecast_generated_at=None,
             )
+            if explain:
+                out.update(runner_up=None, terms=None)
             return out
-        score, j, fac, usd, co2, egr = best
+        _, j, fac, usd, co2, egr, score = best
         r = self.regions[j]
         rtt = self.topo.rtt(node, self.topo.regions[j])
         layer = "local" if j == home else ("regional" if rtt <= o.regional_rtt_ms else "energy")
@@ -266,6 +296,18 @@ class NaiveRouter:
             score_usd=score,
             **self._provenance(at[j], t),
         )
+        if explain:
+            runner = None
+            if second is not None and policy == "score":
+                runner = {"region": self.regions[second[1]]["id"], "score_usd": second[6]}
+            out["runner_up"] = runner
+            out["terms"] = {
+                "energy_usd": usd,
+                "carbon_usd": o.carbon_usd_per_tonne * co2 / 1e6,
+                "egress_usd": egr,
+                "relocation_usd": o.relocation_fixed_usd if j != home else 0.0,
+                "dual_usd": e * r["mu"],
+            }
         return out
 
     @staticmethod
