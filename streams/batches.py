@@ -4,12 +4,15 @@ and fetch it again (README.md, "Running on Apache Kafka", the data plane).
 Per fetched batch: decode every record, place the valid ones with one kernel call, publish one placement per
 request (and one dead letter per malformed record) with aiokafka's batch API; a task then waits until the
 broker has acknowledged all of them, then until the batch before it is committed, and only then commits the
-batch's offsets (at-least-once) and counts it in the metrics. Up to ``MAX_IN_FLIGHT`` batches are published
-and waiting at once, so the fetch, the decisions and the publishing of the next batches overlap the acks of
-the earlier ones, and commits stay in order. If a batch is not acknowledged or not committed, every batch
-after it fails too (none commits past it): the consumer seeks back to the start of the oldest batch in
-flight and they are fetched again; the dedup memory makes the retry publish the same decisions. A batch that
-may belong to another worker now is dropped unpublished (``streams.ownership``).
+batch's offsets (at-least-once) and counts it in the metrics. A batch is published once the batch before it
+is acknowledged (never while another batch's messages may still sit in the producer: a worker frozen then
+would send them after waking, on partitions that moved); its commit is not waited for. Up to
+``MAX_IN_FLIGHT`` batches wait for their commits at once, so the fetch, the decisions and the publishing of
+the next batches overlap the commits of the earlier ones, and commits stay in order. If a batch is not
+acknowledged or not committed, every batch after it fails too (none commits past it): the consumer seeks back
+to the start of the oldest batch in flight and they are fetched again; the dedup memory makes the retry
+publish the same decisions. A batch that may belong to another worker now is dropped unpublished
+(``streams.ownership``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class _InFlight:
     """A published batch: its fetched records and the task that awaits its acks and commits it."""
 
     fetched: dict[Any, list[Any]]
+    #: every placement and dead letter of the batch acknowledged by the broker (False: not)
+    acked: asyncio.Future[bool]
+    #: acknowledged and committed, after every batch before it (False: not)
     done: asyncio.Future[bool]
 
 
@@ -92,6 +98,10 @@ class BatchLifecycle:
         the next batches are fetched, decided and published."""
         work = self._prepare(fetched)
         failed = await self._room()
+        previous = self.inflight
+        if not failed and previous is not None and not await previous.acked:
+            failed = [x.fetched for x in self.pipeline]  # its commit will fail too: drop them all now
+            self.pipeline.clear()
         if failed:
             # a batch in flight was not acknowledged or not committed: fetch from the oldest one's start
             # again, this batch included (the decisions stay remembered: the retry publishes the same ones)
@@ -110,8 +120,18 @@ class BatchLifecycle:
             await asyncio.sleep(RETRY_S)
             return
         before = self.inflight
-        done = asyncio.ensure_future(self._finish(acks, work, fetched, before.done if before else None))
-        self.pipeline.append(_InFlight(fetched, done))
+        acked = asyncio.ensure_future(self._acked(acks, work))
+        done = asyncio.ensure_future(self._finish(acked, work, fetched, before.done if before else None))
+        self.pipeline.append(_InFlight(fetched, acked, done))
+
+    async def _acked(self, acks: list[Any], work: _Work) -> bool:
+        """True once the broker acknowledged every message of the batch; False (counted) when it did not."""
+        try:
+            await asyncio.gather(*acks)
+        except Exception as exc:
+            self._failed("publish", exc, work.requests)
+            return False
+        return True
 
     async def _room(self) -> list[dict[Any, list[Any]]]:
         """Make room for one more batch in flight: drop the settled ones, wait for the oldest when full.
@@ -206,12 +226,17 @@ class BatchLifecycle:
             return Problem.of(f"could not be checked: {type(exc).__name__}")
 
     async def _finish(
-        self, acks: list[Any], work: _Work, fetched: dict[Any, list[Any]], before: asyncio.Future[bool] | None
+        self,
+        acked: asyncio.Future[bool],
+        work: _Work,
+        fetched: dict[Any, list[Any]],
+        before: asyncio.Future[bool] | None,
     ) -> bool:
         """Wait for every ack of a published batch and for the batch before it, then commit its offsets;
         count it only then. False when it or any batch before it failed (nothing is committed past that)."""
         try:
-            await asyncio.gather(*acks)
+            if not await asyncio.shield(acked):
+                return False
             if before is not None and not await asyncio.shield(before):
                 return False
             await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
