@@ -3,18 +3,23 @@ and fetch it again (README.md, "Running on Apache Kafka", the data plane).
 
 Per fetched batch: decode every record, place the valid ones with one kernel call, publish one placement per
 request (and one dead letter per malformed record) with aiokafka's batch API; a task then waits until the
-broker has acknowledged all of them and only then commits the batch's offsets (at-least-once) and counts it
-in the metrics. That wait overlaps the fetch and the decisions of the next batch, which is published only
-once the previous one is committed (so at most one batch is in flight and commits stay in order). If a batch
-is not acknowledged or not committed, the consumer seeks back to its start (and drops the next batch,
-decided but not yet published) and the batch is retried; the dedup memory makes the retry publish the same
-decisions. A batch that may belong to another worker now is dropped unpublished (``streams.ownership``).
+broker has acknowledged all of them, then until the batch before it is committed, and only then commits the
+batch's offsets (at-least-once) and counts it in the metrics. A batch is published once the batch before it
+is acknowledged (never while another batch's messages may still sit in the producer: a worker frozen then
+would send them after waking, on partitions that moved); its commit is not waited for. Up to
+``MAX_IN_FLIGHT`` batches wait for their commits at once, so the fetch, the decisions and the publishing of
+the next batches overlap the commits of the earlier ones, and commits stay in order. If a batch is not
+acknowledged or not committed, every batch after it fails too (none commits past it): the consumer seeks back
+to the start of the oldest batch in flight and they are fetched again; the dedup memory makes the retry
+publish the same decisions. A batch that may belong to another worker now is dropped unpublished
+(``streams.ownership``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,8 @@ log = structlog.get_logger("carbon_router.dataplane")
 
 #: Pause before a batch that could not be published or committed is fetched again (s).
 RETRY_S = 1.0
+#: Batches published and not yet committed, at most (each holds its fetched records until it is).
+MAX_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +64,14 @@ class _InFlight:
     """A published batch: its fetched records and the task that awaits its acks and commits it."""
 
     fetched: dict[Any, list[Any]]
+    #: every placement and dead letter of the batch acknowledged by the broker (False: not)
+    acked: asyncio.Future[bool]
+    #: acknowledged and committed, after every batch before it (False: not)
     done: asyncio.Future[bool]
 
 
 class BatchLifecycle:
-    """Decide fetched batches, publish them, commit each after its acks; at most one batch in flight."""
+    """Decide fetched batches, publish them, commit each after its acks and the batch before it."""
 
     def __init__(self, settings: Settings, live: Decider, metrics: Metrics, ownership: Ownership) -> None:
         self.settings = settings
@@ -73,20 +83,29 @@ class BatchLifecycle:
         self.producer: Any = None
         #: partitions of the placements topic (a request on partition p is placed on p modulo this)
         self.placement_partitions = 1
-        #: the last published batch whose acks and commit are still awaited (at most one)
-        self.inflight: _InFlight | None = None
+        #: published batches whose acks and commit are still awaited, oldest first
+        self.pipeline: deque[_InFlight] = deque()
         #: batches acknowledged and committed
         self.committed = 0
 
+    @property
+    def inflight(self) -> _InFlight | None:
+        """The newest batch in flight (its ``done`` resolves after every older one's)."""
+        return self.pipeline[-1] if self.pipeline else None
+
     async def handle(self, fetched: dict[Any, list[Any]], fetched_at: float) -> None:
-        """Decide one fetched batch, then (once the previous batch is settled) publish it and leave its
-        acks and commit in flight while the next batch is fetched and decided."""
+        """Decide one fetched batch and publish it at once, leaving its acks and commit in flight while
+        the next batches are fetched, decided and published."""
         work = self._prepare(fetched)
+        failed = await self._room()
         previous = self.inflight
-        if previous is not None and not await self.settle():
-            # the previous batch was not acknowledged or not committed: fetch from its start again (this
-            # batch came after it; its decisions stay remembered, so the retry publishes the same ones)
-            self.rewind([previous.fetched, fetched])
+        if not failed and previous is not None and not await previous.acked:
+            failed = [x.fetched for x in self.pipeline]  # its commit will fail too: drop them all now
+            self.pipeline.clear()
+        if failed:
+            # a batch in flight was not acknowledged or not committed: fetch from the oldest one's start
+            # again, this batch included (the decisions stay remembered: the retry publishes the same ones)
+            self.rewind([*failed, fetched])
             await asyncio.sleep(RETRY_S)
             return
         if not self.ownership.still_owned(fetched, fetched_at):
@@ -100,7 +119,30 @@ class BatchLifecycle:
             self.rewind([fetched])
             await asyncio.sleep(RETRY_S)
             return
-        self.inflight = _InFlight(fetched, asyncio.ensure_future(self._finish(acks, work, fetched)))
+        before = self.inflight
+        acked = asyncio.ensure_future(self._acked(acks, work))
+        done = asyncio.ensure_future(self._finish(acked, work, fetched, before.done if before else None))
+        self.pipeline.append(_InFlight(fetched, acked, done))
+
+    async def _acked(self, acks: list[Any], work: _Work) -> bool:
+        """True once the broker acknowledged every message of the batch; False (counted) when it did not."""
+        try:
+            await asyncio.gather(*acks)
+        except Exception as exc:
+            self._failed("publish", exc, work.requests)
+            return False
+        return True
+
+    async def _room(self) -> list[dict[Any, list[Any]]]:
+        """Make room for one more batch in flight: drop the settled ones, wait for the oldest when full.
+        When one failed: the fetched records of every batch in flight (dropped), to fetch again."""
+        while self.pipeline and (self.pipeline[0].done.done() or len(self.pipeline) >= MAX_IN_FLIGHT):
+            if not await self.pipeline[0].done:
+                failed = [x.fetched for x in self.pipeline]
+                self.pipeline.clear()
+                return failed
+            self.pipeline.popleft()
+        return []
 
     def _drop_stale(self, fetched: dict[Any, list[Any]], fetched_at: float, work: _Work) -> None:
         """Drop a batch that may belong to another worker unpublished: whoever owns the partitions now
@@ -117,13 +159,9 @@ class BatchLifecycle:
     async def place_now(self, fetched: dict[Any, list[Any]]) -> bool:
         """Decide, publish and commit ``fetched`` before going on; False when that did not happen."""
         await self.handle(fetched, time.monotonic())
-        current = self.inflight
-        if current is None:
+        if self.inflight is None:
             return False
-        if not await self.settle():
-            self.rewind([current.fetched])
-            return False
-        return True
+        return await self.settle()
 
     def _prepare(self, fetched: dict[Any, list[Any]]) -> _Work:
         """Decode every record, decide the valid ones with one kernel call, encode; no I/O."""
@@ -187,10 +225,20 @@ class BatchLifecycle:
             log.warning("request_check_crashed", error=repr(exc)[:200], partition=rec.partition)
             return Problem.of(f"could not be checked: {type(exc).__name__}")
 
-    async def _finish(self, acks: list[Any], work: _Work, fetched: dict[Any, list[Any]]) -> bool:
-        """Wait for every ack of a published batch, then commit its offsets; count it only then."""
+    async def _finish(
+        self,
+        acked: asyncio.Future[bool],
+        work: _Work,
+        fetched: dict[Any, list[Any]],
+        before: asyncio.Future[bool] | None,
+    ) -> bool:
+        """Wait for every ack of a published batch and for the batch before it, then commit its offsets;
+        count it only then. False when it or any batch before it failed (nothing is committed past that)."""
         try:
-            await asyncio.gather(*acks)
+            if not await asyncio.shield(acked):
+                return False
+            if before is not None and not await asyncio.shield(before):
+                return False
             await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
         except Exception as exc:  # not acknowledged or not committed: the main loop rewinds
             self._failed("publish", exc, work.requests)
@@ -206,11 +254,15 @@ class BatchLifecycle:
         return True
 
     async def settle(self) -> bool:
-        """Wait for the batch in flight (acks and commit); False when it failed. True when none is."""
-        current, self.inflight = self.inflight, None
-        if current is None:
-            return True
-        return await current.done
+        """Wait for every batch in flight (acks and commits); False when one failed, after rewinding them
+        all to the oldest one's start. True when none is in flight."""
+        ok = True
+        for x in self.pipeline:
+            ok = await x.done and ok
+        if not ok:
+            self.rewind([x.fetched for x in self.pipeline])
+        self.pipeline.clear()
+        return ok
 
     def _failed(self, op: str, exc: BaseException, requests: int) -> None:
         self.metrics.broker_errors.labels(op).inc()

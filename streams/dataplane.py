@@ -145,9 +145,7 @@ class DataPlane(Service):
         c, s, cycle = self.consumer, self.settings, self.lifecycle
         try:
             async with self.busy:
-                previous = cycle.inflight
-                if not await cycle.settle():
-                    cycle.rewind([previous.fetched] if previous is not None else [])
+                if not await cycle.settle():  # it rewound every batch in flight
                     return False
                 owned = sorted(c.assignment())
                 starts = [(tp, await c.position(tp)) for tp in owned]

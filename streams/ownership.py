@@ -11,7 +11,7 @@ records it fetched (README.md, "Running on Apache Kafka" and "Reliability").
 - The share of each region's capacity window this worker guards follows the partitions it holds.
 
 ``ReloadOnAssign``, the consumer's rebalance listener, keeps this up to date on every assignment and lets
-the batch in flight settle before its partitions move.
+the batches in flight settle before their partitions move.
 """
 
 from __future__ import annotations
@@ -125,9 +125,9 @@ class ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
         self.lifecycle = lifecycle
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        """Let the batch in flight be acknowledged and committed before its partitions move (bounded: a
-        batch that cannot be committed in time is fetched again by the new owner, which gets the same
-        decisions from the placements it reloads)."""
+        """Let the batches in flight be acknowledged and committed before their partitions move (the newest
+        settles last; bounded: a batch that cannot be committed in time is fetched again by the new owner,
+        which gets the same decisions from the placements it reloads)."""
         own = self.ownership
         own.reloaded.difference_update(revoked)
         inflight = self.lifecycle.inflight
