@@ -36,7 +36,17 @@ from router.bounds import MAX_EPOCH, MAX_SEQ
 from router.models import SharesMessage
 from router.problems import problems_from_validation
 
-__all__ = ["Leadership", "Term", "TermAssignor", "Verdict", "judge", "next_seq", "sign", "verify"]
+__all__ = [
+    "EPOCH_STEP",
+    "Leadership",
+    "Term",
+    "TermAssignor",
+    "Verdict",
+    "judge",
+    "next_seq",
+    "sign",
+    "verify",
+]
 
 log = structlog.get_logger("carbon_router.leadership")
 
@@ -78,6 +88,10 @@ def verify(obj: Mapping[str, Any], msg: SharesMessage, term: Term | None) -> str
     return None
 
 
+#: the most one shares record read on the topic moves the known epoch up (``Leadership.saw_epoch``)
+EPOCH_STEP = 64
+
+
 class Leadership:
     """The terms this worker has seen, the current one, and whether it leads."""
 
@@ -102,8 +116,13 @@ class Leadership:
 
     def saw_epoch(self, epoch: int) -> None:
         """An epoch read on ``router.shares`` (bounded by ``SharesMessage``): terms handed out from now on
-        follow it, also after the whole group restarted and no member remembers its term."""
-        self.known_epoch = max(self.known_epoch, epoch)
+        follow it, also after the whole group restarted and no member remembers its term.
+
+        The record may be unverifiable (its term's key died with the old group), so one record moves the
+        known epoch up by at most ``EPOCH_STEP``: the group's own history climbs one epoch per term and is
+        followed record by record, while a forged record with a huge epoch cannot push every later term to
+        the cap (where new leaders' versions would stop growing)."""
+        self.known_epoch = max(self.known_epoch, min(epoch, self.known_epoch + EPOCH_STEP))
 
     def enter(self, term: Term) -> None:
         """A new term from the group's assignment."""

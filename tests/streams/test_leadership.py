@@ -57,3 +57,20 @@ def test_an_invalid_shares_record_is_refused_in_the_words_of_every_other_message
     assert words in verdict.problem
     assert "validation error for" not in verdict.problem
     assert "[type=" not in verdict.problem
+
+
+def test_a_forged_epoch_cannot_push_the_known_epoch_to_the_cap() -> None:
+    """One shares record moves the epoch the next term follows by at most EPOCH_STEP: the group's own
+    history (one epoch per term, record after record) is followed, a forged 2**31 - 1 is not."""
+    from router.bounds import MAX_EPOCH
+    from streams.leadership import EPOCH_STEP
+
+    lead = Leadership("w-1")
+    for epoch in (1, 1, 2, 3, 3, 4, 7):  # the history a restarted group reads, a term without shares skipped
+        lead.saw_epoch(epoch)
+    assert lead.known_epoch == 7
+    lead.saw_epoch(MAX_EPOCH)
+    assert lead.known_epoch == 7 + EPOCH_STEP
+    assert lead.known_epoch < MAX_EPOCH
+    lead.saw_epoch(5)  # an old record never lowers it
+    assert lead.known_epoch == 7 + EPOCH_STEP
