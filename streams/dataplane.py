@@ -26,7 +26,7 @@ from streams.clientargs import consumer_kwargs, producer_kwargs
 from streams.leadership import Leadership, TermAssignor
 from streams.metrics import Metrics
 from streams.ownership import Ownership, ReloadOnAssign
-from streams.poison import Skip, find_poison, is_decode_error, skip_letter
+from streams.poison import Skip, committed_offset, find_poison, is_decode_error, skip_letter
 from streams.settings import Settings
 
 __all__ = ["DataPlane"]
@@ -168,9 +168,7 @@ class DataPlane(Service):
         had drained from other partitions although their positions moved (all else is committed here)."""
         c = self.consumer
         for tp in owned:
-            target = await c.committed(tp)
-            if target is None:
-                target = (await c.beginning_offsets([tp]))[tp]
+            target = await committed_offset(c, tp)
             if await c.position(tp) > target:
                 c.seek(tp, target)
 

@@ -31,7 +31,7 @@ from mode import Service
 from streams.adapters import Adapters
 from streams.clientargs import consumer_kwargs, producer_kwargs
 from streams.metrics import Metrics
-from streams.poison import Skip, find_poison, is_decode_error, skip_letter
+from streams.poison import Skip, committed_offset, find_poison, is_decode_error, skip_letter
 from streams.settings import Settings
 from streams.validation import WAIT, Out, Validation
 
@@ -165,10 +165,7 @@ class Intake(Service):
         """Seek ``tps`` back to their committed offsets (the records are handled again)."""
         for tp in tps:
             try:
-                target = await self.consumer.committed(tp)
-                if target is None:
-                    target = (await self.consumer.beginning_offsets([tp]))[tp]
-                self.consumer.seek(tp, target)
+                self.consumer.seek(tp, await committed_offset(self.consumer, tp))
             except Exception as exc:
                 log.warning("intake_rewind_failed", partition=str(tp), error=repr(exc)[:200])
 

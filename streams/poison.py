@@ -29,7 +29,15 @@ from aiokafka.structs import ConsumerRecord
 
 from router.models import DeadLetter
 
-__all__ = ["Probe", "Skip", "decode_partition", "find_poison", "is_decode_error", "skip_letter"]
+__all__ = [
+    "Probe",
+    "Skip",
+    "committed_offset",
+    "decode_partition",
+    "find_poison",
+    "is_decode_error",
+    "skip_letter",
+]
 
 _READ_UNCOMMITTED = 0
 
@@ -141,6 +149,14 @@ async def find_poison(
         if probe.skip is not None:
             return probe
     return None
+
+
+async def committed_offset(consumer: Any, tp: Any) -> int:
+    """Where the group reads ``tp`` from after a failed fetch: its committed offset, else the beginning."""
+    target = await consumer.committed(tp)
+    if target is None:
+        target = (await consumer.beginning_offsets([tp]))[tp]
+    return int(target)
 
 
 def skip_letter(skip: Skip) -> bytes:

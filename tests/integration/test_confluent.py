@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 import pytest
 
-from router.cli import main
 from router.models import DeadLetter
 from streams.settings import Settings
 from streams.testing import WorkerProc, produce
+from tests.integration.offline import score
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration
@@ -121,24 +121,7 @@ def test_confluent_producer_in_every_codec_with_headers_tombstones_and_large_val
     dead = {m.key(): m for m in got if m.topic() == settings.topic_dlq}
     valid = [r for r, _ in sent["valid"]]
     assert len(placed) == len(valid) == len(CODECS) * PER_CODEC
-    (tmp_path / "s.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in sig))
-    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in valid))
-    out = tmp_path / "p.jsonl"
-    assert (
-        main(
-            [
-                "score",
-                "--signals",
-                str(tmp_path / "s.jsonl"),
-                "--requests",
-                str(tmp_path / "r.jsonl"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    offline = {p["request_id"]: p for p in map(orjson.loads, out.read_bytes().splitlines())}
+    offline = {p["request_id"]: p for p in score(tmp_path, sig, valid)}
     for r, trace in sent["valid"]:
         m = placed[r["request_id"].encode()]  # keyed by request id
         live = orjson.loads(m.value())

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from router.cli import main
 from router.client import DoorClient, DoorError, murmur2_partition
 from streams.door import request_partition
 from streams.settings import Settings
 from streams.testing import WorkerProc, drain, produce
+from tests.integration.offline import score
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration
@@ -78,12 +78,7 @@ def test_door_answers_as_score_decides_and_publishes_it(settings: Settings, tmp_
     assert all(by_id[a["request_id"]][0] == a for a in answers)  # the answer is what was published
     assert by_id[req[0]["request_id"]][1] == answers[0]
     assert by_id[req[1]["request_id"]][1] == answers[1]  # the topic's repeat got the same decision
-    (tmp_path / "s.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in sig))
-    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in req))
-    out = tmp_path / "p.jsonl"
-    args = ["score", "--signals", str(tmp_path / "s.jsonl"), "--requests", str(tmp_path / "r.jsonl")]
-    assert main([*args, "--out", str(out)]) == 0
-    offline = {p["request_id"]: p for p in map(orjson.loads, out.read_bytes().splitlines())}
+    offline = {p["request_id"]: p for p in score(tmp_path, sig, req)}
     keep = ("status", "region", "layer", "reason", "energy_usd", "carbon_g", "score_usd", "removed")
     for a in answers:
         assert {k: a[k] for k in keep} == {k: offline[a["request_id"]][k] for k in keep}

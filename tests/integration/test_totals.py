@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from router.cli import main
 from streams.settings import Settings
 from streams.testing import WorkerProc, drain, produce
+from tests.integration.offline import score
 from tests.integration.test_worker import _scenario
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,8 @@ def test_worker_totals_equal_score_totals_exactly(settings: Settings, tmp_path: 
         live = orjson.loads(w.get("/api/state"))["totals"]
     finally:
         assert w.stop() == 0
-    (tmp_path / "s.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in sig))
-    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in req))
     summary = tmp_path / "summary.json"
-    args = ["score", "--signals", str(tmp_path / "s.jsonl"), "--requests", str(tmp_path / "r.jsonl")]
-    assert main([*args, "--out", str(tmp_path / "p.jsonl"), "--summary", str(summary)]) == 0
+    score(tmp_path, sig, req, "--summary", str(summary))
     offline = json.loads(summary.read_text())
     assert offline["requests"] == len(req)
     assert offline["placed"] > 100

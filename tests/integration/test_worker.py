@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from router.cli import main
 from router.commands import bundled
 from router.models import DeadLetter, Placement
 from router.topology import load_topology
 from streams.settings import Settings
 from streams.testing import WorkerProc, drain, produce
+from tests.integration.offline import score
 
 pytestmark = pytest.mark.integration
 
@@ -59,24 +59,7 @@ def test_live_placements_equal_offline_score_field_for_field(settings: Settings,
         status = w.stop()
     assert status == 0
     assert len(live) == len(req) > 100
-    (tmp_path / "s.jsonl").write_bytes(b"\n".join(orjson.dumps(s) for s in sig))
-    (tmp_path / "r.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in req))
-    out = tmp_path / "p.jsonl"
-    assert (
-        main(
-            [
-                "score",
-                "--signals",
-                str(tmp_path / "s.jsonl"),
-                "--requests",
-                str(tmp_path / "r.jsonl"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    offline = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    offline = score(tmp_path, sig, req)
     assert len(offline) == len(req)
     relocated = 0
     for p in offline:

@@ -4,58 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
-from router.encode import placements
-from router.models import GridForecast, GridSignal, RegionStatus, Request
-from router.plan import Plan
-from router.scoring import Scorer
+from tests.router.differ import run_both
 from tests.router.reference import FILTERS, NaiveRouter
-from tests.router.scenarios import random_timeline, random_topology
 
 
 def _run_both(
     seed: int, n_requests: int, regions: tuple[int, int] = (1, 8)
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], NaiveRouter]:
-    rng = np.random.default_rng(seed)
-    topo = random_topology(rng, regions)
-    plan = Plan(topo)
-    scorer = Scorer(plan)
-    ref = NaiveRouter(topo)
-    got: list[dict[str, Any]] = []
-    want: list[dict[str, Any]] = []
-    pending: list[Request] = []
-
-    def flush() -> None:
-        # random batch sizes: the kernel's result must not depend on how requests are batched
-        while pending:
-            k = int(rng.integers(1, len(pending) + 1))
-            part, pending[:] = pending[:k], pending[k:]
-            rows = [plan.request_row(r, ts=r.ts or 0.0, source="test") for r in part]
-            batch = plan.arrays(part, rows)
-            got.extend(placements(plan, batch, scorer.decide(batch), shares_version=0))
-
-    for t, ev in random_timeline(rng, topo, n_requests):
-        if isinstance(ev, Request):
-            pending.append(ev)
-            want.append(ref.decide(ev, t))
-            continue
-        flush()
-        if isinstance(ev, GridSignal):
-            scorer.state.apply_signal(ev)
-            ref.apply_signal(ev)
-        elif isinstance(ev, RegionStatus):
-            scorer.state.apply_status(ev)
-            ref.apply_status(ev)
-        elif isinstance(ev, GridForecast):
-            scorer.forecasts.apply(ev)
-            ref.apply_forecast(ev)
-        else:
-            scorer.state.set_duals(ev[1])
-            ref.set_mu(list(ev[1] * topo.objective.dual_scale))
-    flush()
-    return got, want, ref
+    """The kernel and the reference on one random timeline, random batch cuts (tests/router/differ.py)."""
+    return run_both(seed, n_requests, regions=regions)
 
 
 def test_kernel_matches_reference_on_10000_random_cases() -> None:
