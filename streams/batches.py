@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from streams.codec import Clock, dead_letter, decode_checked_request
 from streams.headers import forwarded
 from streams.metrics import Metrics
 from streams.ownership import Ownership
-from streams.publish import Outgoing, publish
+from streams.publish import Outgoing, StaleBatchError, publish
 from streams.settings import Settings
 
 __all__ = ["RETRY_S", "BatchLifecycle"]
@@ -42,6 +43,8 @@ log = structlog.get_logger("carbon_router.dataplane")
 
 #: Pause before a batch that could not be published or committed is fetched again (s).
 RETRY_S = 1.0
+#: Time given to the producer to write a published batch out before the next one is decided (s).
+HANDOFF_S = 0.001
 #: Batches published and not yet committed, at most (each holds its fetched records until it is).
 MAX_IN_FLIGHT = 4
 
@@ -111,9 +114,17 @@ class BatchLifecycle:
         if not self.ownership.still_owned(fetched, fetched_at):
             self._drop_stale(fetched, fetched_at, work)
             return
+
+        def still_ours() -> bool:
+            return self.ownership.still_owned(fetched, fetched_at)
+
         try:
-            acks = await self.publish(self.settings.topic_placements, work.out)
-            acks += await self.publish(self.settings.topic_dlq, work.dead)
+            acks = await self.publish(self.settings.topic_placements, work.out, still_ours)
+            acks += await self.publish(self.settings.topic_dlq, work.dead, still_ours)
+        except StaleBatchError as exc:  # frozen part way: the rest is the new owner's to decide
+            log.warning("batch_publish_stopped", requests=work.requests, error=str(exc))
+            self._drop_stale(fetched, fetched_at, work)
+            return
         except Exception as exc:  # could not even be handed to the producer: fetch the batch again
             self._failed("publish", exc, work.requests)
             self.rewind([fetched])
@@ -123,6 +134,9 @@ class BatchLifecycle:
         acked = asyncio.ensure_future(self._acked(acks, work))
         done = asyncio.ensure_future(self._finish(acked, work, fetched, before.done if before else None))
         self.pipeline.append(_InFlight(fetched, acked, done))
+        # let the producer write the batch to its socket before the next batch is decided: a message
+        # still held in this process when the worker freezes is sent when it wakes (a zombie write)
+        await asyncio.sleep(HANDOFF_S)
 
     async def _acked(self, acks: list[Any], work: _Work) -> bool:
         """True once the broker acknowledged every message of the batch; False (counted) when it did not."""
@@ -152,8 +166,6 @@ class BatchLifecycle:
         log.warning(
             "batch_dropped_stale", requests=work.requests, held_s=round(time.monotonic() - fetched_at, 3)
         )
-        if time.monotonic() - fetched_at > self.settings.session_timeout_ms / 1000.0:  # frozen, not moved
-            self.ownership.frozen(time.monotonic(), self.ownership.assignments)
         self.rewind([fetched])
 
     async def place_now(self, fetched: dict[Any, list[Any]]) -> bool:
@@ -280,9 +292,11 @@ class BatchLifecycle:
             except Exception:  # the partition moved to another worker, which resumes from the commit
                 log.info("partition_moved", partition=tp.partition)
 
-    async def publish(self, topic: str, items: list[Outgoing]) -> list[Any]:
+    async def publish(
+        self, topic: str, items: list[Outgoing], still_ours: Callable[[], bool] | None = None
+    ) -> list[Any]:
         """Send (partition, key, value, headers) items with the batch API; the futures of their acks."""
-        return await publish(self.producer, topic, items)
+        return await publish(self.producer, topic, items, still_ours)
 
     def _update_lag(self, fetched: dict[Any, list[Any]]) -> None:
         """Consumer lag of the partitions just processed."""

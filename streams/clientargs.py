@@ -66,13 +66,23 @@ def client_kwargs(s: Settings) -> dict[str, Any]:
     return kw
 
 
-def producer_kwargs(s: Settings) -> dict[str, Any]:
-    """Producer arguments: acks=all; idempotence off by default because tansu refuses InitProducerId."""
+#: Producer batch size of the data plane: a decided batch leaves in one or two produce batches per partition.
+WHOLE_BATCH_BYTES = 512 * 1024
+
+
+def producer_kwargs(s: Settings, *, whole_batches: bool = False) -> dict[str, Any]:
+    """Producer arguments: acks=all; idempotence off by default because tansu refuses InitProducerId.
+
+    ``whole_batches`` for a producer that hands over decided batches (the data plane): no linger and large
+    produce batches, so a batch leaves the process at once instead of in 16 KiB pieces, each waiting for
+    the one before it (a message still held in the process when a worker freezes is sent when it wakes).
+    """
     return {
         **client_kwargs(s),
         "acks": "all",
         "enable_idempotence": s.producer_idempotence,
-        "linger_ms": 5,
+        "linger_ms": 0 if whole_batches else 5,
+        **({"max_batch_size": WHOLE_BATCH_BYTES} if whole_batches else {}),
         "compression_type": None if s.compression == "none" else s.compression,
         # a dead letter carries the raw value (base64 at most 4/3 larger) plus a little JSON around it
         "max_request_size": max(1_048_576, 2 * s.max_message_bytes + 4096),

@@ -60,7 +60,7 @@ class DataPlane(Service):
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
         s, cycle = self.settings, self.lifecycle
-        self.producer = cycle.producer = AIOKafkaProducer(**producer_kwargs(s))
+        self.producer = cycle.producer = AIOKafkaProducer(**producer_kwargs(s, whole_batches=True))
         await self.producer.start()
         cycle.placement_partitions = len(await self.producer.partitions_for(s.topic_placements) or {0})
         assignor = TermAssignor(self.leadership)  # hands out the re-solve's leadership terms
@@ -107,9 +107,7 @@ class DataPlane(Service):
         own, cycle = self.ownership, self.lifecycle
         # join only now: the term this worker hands out must follow every epoch on router.shares
         self.consumer.subscribe([self.settings.topic_requests], listener=ReloadOnAssign(own, cycle))
-        session_s = self.settings.session_timeout_ms / 1000.0
         while not self.should_stop:
-            asked_at, assignments = time.monotonic(), own.assignments
             try:
                 fetched = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
             except asyncio.CancelledError:
@@ -127,9 +125,7 @@ class DataPlane(Service):
             if self.should_stop:
                 continue  # uncommitted records are fetched again after a restart
             fetched_at = time.monotonic()
-            if fetched_at - asked_at > session_s:  # frozen inside the fetch: the records may not be ours
-                own.frozen(fetched_at, assignments)  # an assignment meanwhile ends it at once
-                log.warning("fetch_stalled", held_s=round(fetched_at - asked_at, 3))
+            own.notice_freeze(fetched_at)  # frozen since the watch last ran: the records may not be ours
             if own.suspended():
                 cycle.rewind([fetched])
                 await asyncio.sleep(0.1)
@@ -137,6 +133,10 @@ class DataPlane(Service):
             await own.wait_reloaded(fetched)
             async with self.busy:
                 await cycle.handle(fetched, fetched_at)
+
+    @Service.task
+    async def _watch_freezes(self) -> None:
+        await self.ownership.watch_freezes()
 
     async def _skip_poison(self, exc: BaseException) -> bool:
         """After a fetch that failed on its bytes (streams/poison.py): fetch again what the failed call

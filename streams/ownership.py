@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Ownership", "ReloadOnAssign"]
 
+#: How often the freeze watch looks at the clock (s).
+WATCH_S = 0.05
+
 log = structlog.get_logger("carbon_router.dataplane")
 
 
@@ -48,6 +51,30 @@ class Ownership:
         #: assignments seen, and (when, assignments then) of the last stale batch (see ``suspended``)
         self.assignments = 0
         self.stale: tuple[float, int] | None = None
+        #: when the freeze watch last ran, and the assignments seen then (see ``watch_freezes``)
+        self.alive_at = time.monotonic()
+        self.alive_assignments = 0
+        #: a pause longer than this may have cost the group membership (s): the session, less the time a
+        #: heartbeat may have been due before the pause began
+        self.freeze_s = (settings.session_timeout_ms - settings.heartbeat_interval_ms) / 1000.0
+
+    async def watch_freezes(self) -> None:
+        """Note every pause of the event loop longer than ``freeze_s`` (a stopped process, a VM pause, a
+        blocked loop): whatever was fetched, decided or published before it may belong to another worker."""
+        while True:
+            self.alive_at, self.alive_assignments = time.monotonic(), self.assignments
+            await asyncio.sleep(WATCH_S)
+            self.notice_freeze(time.monotonic())
+
+    def notice_freeze(self, now: float) -> bool:
+        """True (and the freeze noted) when the watch has not run for ``freeze_s`` by ``now``."""
+        held = now - self.alive_at
+        if held <= self.freeze_s + WATCH_S:
+            return False
+        if self.stale is None or self.stale[0] < self.alive_at:
+            log.warning("loop_frozen", held_s=round(held, 3))
+            self.frozen(now, self.alive_assignments)
+        return True
 
     def frozen(self, at: float, assignments: int) -> None:
         """A batch or a fetch was held past a session at ``at``, with ``assignments`` seen before it."""
@@ -90,7 +117,10 @@ class Ownership:
     def still_owned(self, fetched: dict[Any, list[Any]], fetched_at: float) -> bool:
         """False when this batch may already belong to another worker (we lost partitions, or stalled
         longer than a session, e.g. a stopped process): publishing it could contradict the new owner."""
-        if time.monotonic() - fetched_at > self.settings.session_timeout_ms / 1000.0:
+        now = time.monotonic()
+        if now - fetched_at > self.freeze_s or self.notice_freeze(now):
+            return False
+        if self.stale is not None and self.stale[0] >= fetched_at:  # a freeze noticed since the fetch
             return False
         owned = self.consumer.assignment()
         return all(tp in owned for tp in fetched)

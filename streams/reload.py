@@ -43,6 +43,7 @@ async def reload_placements(
     reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
     await reader.start()
     loaded = 0
+    first: set[str] = set()
     try:
         reader.assign(parts)
         ends = await reader.end_offsets(parts)
@@ -59,13 +60,28 @@ async def reload_placements(
             got = await reader.getmany(*todo, timeout_ms=200)
             for tp, msgs in got.items():
                 for m in msgs:
-                    try:
-                        live.remember(orjson.loads(m.value), m.value)
-                        loaded += 1
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        continue
+                    loaded += _remember_first(live, m.value, first)
                 if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
                     todo.pop(tp, None)
     finally:
         await reader.stop()
     log.info("placements_reloaded", partitions=len(parts), placements=loaded)
+
+
+def _remember_first(live: Decider, value: bytes, first: set[str]) -> int:
+    """Remember one reloaded placement unless an earlier copy of its request was reloaded (1 when
+    remembered).
+
+    The first copy in the log is the decision consumers saw first, so it wins over later copies (a frozen
+    worker's late batch) and over this worker's own memory of the request.
+    """
+    try:
+        p = orjson.loads(value)
+        rid = p["request_id"]
+        if not isinstance(rid, str) or rid in first:
+            return 0
+        live.remember(p, value)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    first.add(rid)
+    return 1
