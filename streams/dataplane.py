@@ -136,7 +136,7 @@ class DataPlane(Service):
 
     @Service.task
     async def _watch_freezes(self) -> None:
-        await self.ownership.watch_freezes()
+        await self.ownership.watch_freezes(self.metrics.loop_lag.observe)
 
     async def _skip_poison(self, exc: BaseException) -> bool:
         """After a fetch that failed on its bytes (streams/poison.py): fetch again what the failed call

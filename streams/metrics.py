@@ -151,6 +151,12 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "carbon_router_event_loop_lag_seconds",
+            "How late the event loop ran the freeze watch's 50 ms timer: time it was blocked or starved",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "carbon_router_batch_seconds",
             "Decode + kernel + encode time per batch",
@@ -232,13 +238,21 @@ class Metrics:
         )
 
     def record_placements(
-        self, placements: Sequence[PlacementMessage], produced_at_s: Sequence[float]
+        self,
+        placements: Sequence[PlacementMessage],
+        produced_at_s: Sequence[float],
+        *,
+        latency_s: Sequence[float] | None = None,
     ) -> None:
-        """Count published placements; ``produced_at_s`` are the request records' timestamps."""
-        if len(placements) != len(produced_at_s):
+        """Count published placements; ``produced_at_s`` are the request records' timestamps, and the
+        decision latency is measured from them to now unless ``latency_s`` gives it (counted later)."""
+        if len(placements) != len(produced_at_s) or len(placements) != len(latency_s or placements):
             raise ValueError("one record timestamp per placement expected")
-        now = time.time()
-        self.latency.observe_many(np.maximum(0.0, now - np.asarray(produced_at_s, dtype=np.float64)))
+        if latency_s is None:
+            latency = np.maximum(0.0, time.time() - np.asarray(produced_at_s, dtype=np.float64))
+        else:
+            latency = np.asarray(latency_s, dtype=np.float64)
+        self.latency.observe_many(latency)
         keys: Tally[tuple[str, str, str, str]] = Tally()
         for p in placements:
             keys[(p["status"], p["region"] or "none", p["layer"] or "none", p["reason"])] += 1

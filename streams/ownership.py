@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -58,13 +59,17 @@ class Ownership:
         #: heartbeat may have been due before the pause began
         self.freeze_s = (settings.session_timeout_ms - settings.heartbeat_interval_ms) / 1000.0
 
-    async def watch_freezes(self) -> None:
+    async def watch_freezes(self, on_lag: Callable[[float], None] | None = None) -> None:
         """Note every pause of the event loop longer than ``freeze_s`` (a stopped process, a VM pause, a
-        blocked loop): whatever was fetched, decided or published before it may belong to another worker."""
+        blocked loop): whatever was fetched, decided or published before it may belong to another worker.
+        ``on_lag`` is told how late each wake-up came (s): the time the loop was blocked or starved."""
         while True:
             self.alive_at, self.alive_assignments = time.monotonic(), self.assignments
             await asyncio.sleep(WATCH_S)
-            self.notice_freeze(time.monotonic())
+            now = time.monotonic()
+            if on_lag is not None:
+                on_lag(max(0.0, now - self.alive_at - WATCH_S))
+            self.notice_freeze(now)
 
     def notice_freeze(self, now: float) -> bool:
         """True (and the freeze noted) when the watch has not run for ``freeze_s`` by ``now``."""

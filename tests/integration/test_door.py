@@ -190,3 +190,48 @@ def test_door_and_stream_book_the_same_capacity_windows(settings: Settings, tmp_
     assert max(per_region.values()) <= window_wh + 1e-9
     assert any(x["status"] == "placed" for x in door)
     assert any(p["removed"].get("capacity", 0) > 0 for p in stream)
+
+
+def _metric(text: str, prefix: str) -> float:
+    """The sum of the samples whose line starts with ``prefix`` (a name and the start of its labels)."""
+    if "{" not in prefix:
+        prefix += "{"
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_concurrent_calls_are_decided_together_as_score_decides(settings: Settings, tmp_path: Path) -> None:
+    """Calls that arrive while a decision is being made wait and are decided in one batch
+    (``Door.place``): each still gets its own placement, the one `score` makes, published once, and the
+    metrics count each of them once."""
+    import concurrent.futures
+
+    sig, req = _scenario()
+    req = req[:80]
+    w = WorkerProc(settings, "w-door-many", tmp_path, door=True, door_token=TOKEN)
+    try:
+        w.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+        w.wait(lambda h: h["signals_version"] >= len(sig))
+        first = _ready(DoorClient([f"http://127.0.0.1:{w.port}"], TOKEN), req[0])
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(lambda r: _raw_post(w.port, "/v1/place", orjson.dumps(r)), req[1:]))
+        published = drain(settings, settings.topic_placements, len(req), timeout_s=30)
+        time.sleep(0.5)  # the door counts its placements in the metrics every 50 ms
+        metrics = w.get("/metrics").decode()
+    finally:
+        assert w.stop() == 0
+    assert all(status == 200 for status, _ in got)
+    answers = [first] + [body for _, body in got]
+    assert [a["request_id"] for a in answers] == [r["request_id"] for r in req]
+    on_topic = {p["request_id"]: p for p in (orjson.loads(m.value) for m in published)}
+    assert len(published) == len(req)
+    assert all(on_topic[a["request_id"]] == a for a in answers)
+    offline = {p["request_id"]: p for p in score(tmp_path, sig, req)}
+    keep = ("status", "region", "layer", "reason", "energy_usd", "carbon_g", "score_usd", "removed")
+    for a in answers:
+        assert {k: a[k] for k in keep} == {k: offline[a["request_id"]][k] for k in keep}
+    assert _metric(metrics, "carbon_router_decisions_total") == len(req)
+    decided = _metric(metrics, 'carbon_router_door_requests_total{outcome="placed"') + _metric(
+        metrics, 'carbon_router_door_requests_total{outcome="rejected"'
+    )
+    assert decided == len(req)  # the ready wait's 503 answers are counted apart
