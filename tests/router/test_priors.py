@@ -216,3 +216,16 @@ def test_kernel_matches_reference_with_priors_on_random_cases() -> None:
     assert min(sources["live"], sources["stale"], sources["forecast"]) > 100, sources
     assert prior_relocations > 50, prior_relocations
     assert prior_home > 20, prior_home
+
+
+def test_bundled_topology_carries_annual_average_priors_and_masks_by_default() -> None:
+    """The bundled topology's priors are the annual averages of its real data (scripts/build_bundled_data.py):
+    every region's carbon prior is its country's 2021 operating margin, N. Virginia's price prior PJM's 2023
+    average LMP; `on_stale` stays `mask`, so the bundled decisions do not change."""
+    topo = load_topology()
+    for r in topo.regions:
+        assert r.prior.marginal_gco2_per_kwh == r.marginal_gco2_per_kwh
+        assert (r.on_stale.price, r.on_stale.carbon) == ("mask", "mask")
+    prices = {r.id: r.prior.price_usd_per_mwh for r in topo.regions}
+    assert prices.pop("aws:us-east-1") == 31.08
+    assert set(prices.values()) == {None}
