@@ -3,12 +3,15 @@ edge, mask against prior, the home rule and the diff against the naive reference
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from router.cli import main
+from router.explain import explain_request, format_explanation
 from router.models import GridSignal, Request
 from router.replay import replay
 from router.topology import Topology, load_topology
@@ -229,3 +232,25 @@ def test_bundled_topology_carries_annual_average_priors_and_masks_by_default() -
     prices = {r.id: r.prior.price_usd_per_mwh for r in topo.regions}
     assert prices.pop("aws:us-east-1") == 31.08
     assert set(prices.values()) == {None}
+
+
+def test_explain_names_the_prior_as_a_regions_values(tmp_path: Path) -> None:
+    """`carbon-router explain` on a request placed on a prior shows `prior` as the pick's values, `stale` for
+    the masked region, and the pick's line equals its placement."""
+    topo_path = tmp_path / "t.toml"
+    topo_path.write_text(BASE_TOML.format(away=_prior(p=20.0, c=40.0), far=""))
+    sig, req = tmp_path / "s.jsonl", tmp_path / "r.jsonl"
+    sig.write_bytes(b"\n".join(orjson.dumps(s.model_dump(exclude_none=True)) for _, s in _signals()))
+    q = {"request_id": "q", "origin": "fe", "latency_budget_ms": 100.0, "energy_wh": 1.0, "ts": 500.0}
+    req.write_bytes(orjson.dumps(q))
+    args = argparse.Namespace(
+        topology=str(topo_path), signals=str(sig), requests=str(req), statuses=None, forecasts=None, now=None,
+        alpha=1.0, no_duals=False, request_id="q",
+    )  # fmt: skip
+    x = explain_request(args)
+    values = {line.region: line.values for line in x.lines}
+    assert values == {"home": "stale", "away": "prior", "far": "stale"}
+    pick = next(line for line in x.lines if line.region == "away")
+    assert x.placement["signal_source"] == "prior"
+    assert pick.score_usd == x.placement["score_usd"]
+    assert "prior" in format_explanation(x)
