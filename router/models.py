@@ -268,10 +268,12 @@ class Placement(BaseModel):
     removed: dict[str, int]
     #: age of the older of the two values the chosen region was scored with (price, marginal carbon): a
     #: live value's age is ``t - ts``, a forecast value's ``t - generated_at``; None for topology defaults
+    #: and priors
     signal_age_s: float | None
     #: where the chosen region's values came from: ``live`` (both fresh), ``forecast`` (at least one from
-    #: the latest forecast, the other fresh or forecast) or ``stale`` (home only); None when rejected
-    signal_source: Literal["live", "forecast", "stale"] | None = None
+    #: the latest forecast, the other fresh or forecast), ``prior`` (at least one the topology's prior
+    #: standing in for a stale value, router/priors.py) or ``stale`` (home only); None when rejected
+    signal_source: Literal["live", "forecast", "stale", "prior"] | None = None
     #: ``generated_at`` of the forecast a value of the chosen region came from (None when none)
     forecast_generated_at: float | None = None
     signals_version: int

@@ -22,7 +22,7 @@ __all__ = [
 
 Status = Literal["placed", "rejected"]
 Layer = Literal["local", "regional", "energy"]
-SignalSource = Literal["live", "forecast", "stale"]
+SignalSource = Literal["live", "forecast", "stale", "prior"]
 
 
 class BaselineMessage(TypedDict):

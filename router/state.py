@@ -26,15 +26,20 @@ from router.kernel.columns import (
     HEALTHY,
     MU,
     PRICE,
+    PRIOR_CARBON,
+    PRIOR_PRICE,
     PUE,
     REG_F_COLS,
     REG_I_COLS,
     STATIC_CARBON,
     STATIC_PRICE,
+    USE_PRIOR_CARBON,
+    USE_PRIOR_PRICE,
 )
 from router.kernel.structs import Regions, Windows
 from router.models import GridSignal, RegionStatus
 from router.plan import NWH_PER_WH, FloatArray, IntArray, Plan
+from router.priors import prior_columns
 
 __all__ = ["VALUE_FIELDS", "VALUE_HISTORY", "CapacityWindows", "RegionState", "valid_end"]
 
@@ -111,6 +116,8 @@ class RegionState:
                 self.f[j, STATIC_CARBON] = r.marginal_gco2_per_kwh
                 self.i[j, HAS_STATIC_CARBON] = 1
             self.i[j, HEALTHY] = 1
+            self.f[j, PRIOR_PRICE], self.f[j, PRIOR_CARBON], use_price, use_carbon = prior_columns(r)
+            self.i[j, USE_PRIOR_PRICE], self.i[j, USE_PRIOR_CARBON] = use_price, use_carbon
         self.capacity_share = 1.0
         self._update_capacity()
 

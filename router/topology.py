@@ -1,8 +1,7 @@
 """The topology file: regions, service nodes, models, RTTs, egress prices and objective weights.
 
-Loaded from TOML (or the same structure as JSON, by file extension), validated as a whole, and refused at
-load when it is inconsistent. Missing RTT pairs are estimated from great-circle distance; missing egress
-pairs use ``objective.default_egress_usd_per_gb``.
+Loaded from TOML (or JSON), validated as a whole, refused at load when inconsistent. Missing RTT pairs are
+estimated from great-circle distance; missing egress pairs use ``objective.default_egress_usd_per_gb``.
 
 The optional ``[providers]`` table maps each provider's zones (``watttime``, ``electricitymaps``, ``entsoe``,
 ``csv``: a zone -> region ids, at most one zone per region and provider) to regions and holds ``usd_per``,
@@ -47,6 +46,7 @@ from router.bounds import (
     UNUSUAL_RTT_MS,
 )
 from router.errors import ConfigError
+from router.priors import PriorFields
 from router.problems import problems_from_validation
 
 __all__ = [
@@ -146,8 +146,8 @@ class Objective(BaseModel):
         return b
 
 
-class Region(BaseModel):
-    """A compute region: where the model runs and draws electricity."""
+class Region(PriorFields):
+    """A compute region: where the model runs and draws electricity (``prior``, ``on_stale``: priors.py)."""
 
     model_config = _CFG
 

@@ -686,6 +686,17 @@ def _str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _prior_line(spec: RegionSpec, d: RegionDefaults) -> str:
+    """The region's ``prior`` (router/priors.py): annual averages the bundled data holds for a whole year,
+    the country's 2021 operating margin for carbon and, for PJM's N. Virginia only, the 2023 average LMP
+    (no other bundled price series spans a year). ``on_stale`` stays ``mask``: a topology opts in."""
+    parts = []
+    if spec.price_key == "static:pjm":
+        parts.append(f"price_usd_per_mwh = {_num(PJM_2023_LMP_USD_PER_MWH)}")
+    parts.append(f"marginal_gco2_per_kwh = {_num(d.marginal_gco2_per_kwh)}")
+    return "prior = { " + ", ".join(parts) + " }  # annual averages; see PROVENANCE.md, Priors"
+
+
 def render_topology(
     defaults: dict[str, RegionDefaults],
     rtts: dict[str, dict[str, float]],
@@ -726,6 +737,7 @@ def render_topology(
         if d.price_usd_per_mwh is not None:
             lines.append(f"price_usd_per_mwh = {_num(d.price_usd_per_mwh)}")
         lines.append(f"marginal_gco2_per_kwh = {_num(d.marginal_gco2_per_kwh)}")
+        lines.append(_prior_line(spec, d))
     for node in SERVICE_NODES:
         lines += [
             "",
@@ -1136,6 +1148,17 @@ the conversions are at least mutually consistent.
   keeps regions without a fast series fresh; the value itself never changes.
 - Price and carbon travel in separate signals (each names one dataset in `source`); a signal carries only the
   field its dataset has.
+
+## Priors
+
+- Each region's `prior` (router/priors.py: the last-resort value that may stand in when a value and its
+  forecast are both stale) holds the annual averages the bundled data has for a whole year:
+  `marginal_gco2_per_kwh` is the country's 2021 annual operating-margin average (the table above,
+  `carbon/country_marginal_operating_margin_2021.csv`, the same value as the region's constant), and
+  `aws:us-east-1` also gets `price_usd_per_mwh = {PJM_2023_LMP_USD_PER_MWH}`, the PJM 2023 average LMP
+  (above). No other bundled price series spans a year (the EU day-ahead file 72 hours, AU-SA one week, JEPX
+  and IESO one day), so no other region has a price prior. The bundled topology leaves `on_stale` at `mask`:
+  a prior stands in only where a topology says `prior` for that value.
 
 ## Service nodes
 

@@ -1,7 +1,8 @@
 """A worker's health on its web port and the metrics topic (README.md, "Metrics and dashboards").
 
-- every second: the gauges of signal age and placed load per region, shares version and leadership, and the
-  position of every partition the data plane and the state feed read (``streams.stall``);
+- every second: the gauges of signal age (on the router's clock and on the wall clock, router/ages.py) and
+  placed load per region, shares version and leadership, and the position of every partition the data
+  plane and the state feed read (``streams.stall``);
 - every 2.5 s: one metadata request to the broker (``carbon_router_broker_up``, and one log line when the
   broker stops and starts answering);
 - every ``metrics_interval_s``: the JSON metrics snapshot on ``router.metrics``, keyed by worker id;
@@ -14,12 +15,14 @@ Nothing here may stop the worker: a failed probe or snapshot is counted and logg
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
 import faust
 import structlog
 
+from router.ages import ages_at, router_clock
 from router.decider import Decider
 from streams.codec import encode
 from streams.dataplane import DataPlane
@@ -65,7 +68,8 @@ class Health:
         self._outage_since: float | None = None
 
     async def sample_gauges(self) -> None:
-        """Shares version, leadership, and each region's placed load and signal age."""
+        """Shares version, leadership, and each region's placed load and signal age, on the router's clock
+        and on the wall clock (router/ages.py)."""
         live, metrics = self.live, self.metrics
         now = time.time()
         st = live.scorer.state
@@ -74,11 +78,15 @@ class Health:
             int(self.leadership.is_leader)
         )  # back to 0 when leadership moves to another worker
         load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
-        ages = st.signal_ages(now).tolist()
+        clock = router_clock(live.event_clock)
+        ages = ages_at(st, clock).tolist() if clock is not None else [math.nan] * live.plan.n_regions
+        wall_ages = st.signal_ages(now).tolist()
         for j, region in enumerate(live.plan.region_ids):
             metrics.region_load.labels(region).set(float(load_kw[j]))
-            if ages[j] == ages[j]:  # not NaN: the region has a signalled value
+            if ages[j] == ages[j]:  # not NaN: a value in effect on the router's clock
                 metrics.signal_age.labels(region).set(ages[j])
+            if wall_ages[j] == wall_ages[j]:  # not NaN: the region has a signalled value
+                metrics.signal_wall_age.labels(region).set(wall_ages[j])
 
     async def sample_positions(self) -> None:
         """One stall sample of every partition the data plane, the state feed and the intake hold."""

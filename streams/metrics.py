@@ -207,7 +207,14 @@ class Metrics:
         )
         self.signal_age = Gauge(
             "carbon_router_signal_age_seconds",
-            "Wall-clock age of the older of each region's signalled price and marginal carbon values",
+            "Age on the router's clock (the latest request's event time) of the older of each region's price "
+            "and marginal carbon values in effect",
+            ["region"],
+            registry=r,
+        )
+        self.signal_wall_age = Gauge(
+            "carbon_router_signal_wall_age_seconds",
+            "Wall-clock age of the older of each region's latest signalled price and marginal carbon values",
             ["region"],
             registry=r,
         )

@@ -2,9 +2,11 @@
 
 Read-only and aggregate only: decision counts and rate, placements by region and layer, savings against
 all-local, each region's signal age, price, carbon and dual, and the installed re-solve (shares and duals,
-version, leader). No request field (ids, origins, payloads) and no setting beyond the worker's id and group
-leaves through it; the page loads nothing from anywhere else (inline script and style, pinned by hash in
-its Content-Security-Policy) and writes every value with ``textContent``, never as markup.
+version, leader). Signal ages and values are on the router's clock, the event time of the latest request
+(``router_clock``; router/ages.py), with the wall-clock age beside them (``signal_wall_age_s``). No request
+field (ids, origins, payloads) and no setting beyond the worker's id and group leaves through it; the page
+loads nothing from anywhere else (inline script and style, pinned by hash in its Content-Security-Policy)
+and writes every value with ``textContent``, never as markup.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import faust
 
+from router.ages import ages_at, router_clock, value_at
 from router.decider import Decider
 from router.kernel.columns import CARBON, HEALTHY, MU, PRICE
 from streams.metrics import Metrics
@@ -124,15 +127,18 @@ def web_state(
     st = live.scorer.state
     dual_scale = live.objective.dual_scale
     load_kw = live.scorer.windows.used_wh() * 3.6 / live.objective.capacity_window_s
-    ages = st.signal_ages(now).tolist()
+    clock = router_clock(live.event_clock)
+    ages = ages_at(st, clock).tolist() if clock is not None else [math.nan] * live.plan.n_regions
+    wall_ages = st.signal_ages(now).tolist()
     regions = []
     for j, rid in enumerate(live.plan.region_ids):
         regions.append(
             {
                 "region": rid,
-                "signal_age_s": ages[j] if ages[j] == ages[j] else None,  # NaN: never signalled
-                "price_usd_per_mwh": st.value_or_static(j, PRICE),
-                "marginal_gco2_per_kwh": st.value_or_static(j, CARBON),
+                "signal_age_s": _finite(ages[j]),  # None: no request yet, or no value in effect
+                "signal_wall_age_s": _finite(wall_ages[j]),  # None: never signalled
+                "price_usd_per_mwh": value_at(st, j, PRICE, clock),
+                "marginal_gco2_per_kwh": value_at(st, j, CARBON, clock),
                 "healthy": bool(st.i[j, HEALTHY]),
                 "mu_usd_per_wh": float(st.f[j, MU]) / dual_scale if dual_scale > 0 else float(st.f[j, MU]),
                 "load_kw": float(load_kw[j]),
@@ -145,6 +151,7 @@ def web_state(
         "group_id": settings.group_id,
         "is_leader": _sample(metrics, "carbon_router_is_leader") > 0,
         "now": now,
+        "router_clock": clock,
         "uptime_s": snap["uptime_s"],
         "decisions": snap["decisions"],
         "placed": snap["placed"],

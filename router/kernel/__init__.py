@@ -20,7 +20,16 @@ from router.kernel._decide import BAD_REG_F, BAD_REQ_F, OK, WINDOWS_FULL, _candi
 from router.kernel._explain import EXPLAIN_FLOATS, EXPLAIN_INTS, _explain_one
 from router.kernel._flags import NJIT_FLAGS
 from router.kernel._windows import LIMB, NEVER, UNLIMITED_HI
-from router.kernel.columns import FILTER_NAMES, NO_AGE, OUT_FLOATS, OUT_INTS, SCALARS, SIGNAL_SOURCES
+from router.kernel.columns import (
+    FILTER_NAMES,
+    NO_AGE,
+    OUT_FLOATS,
+    OUT_INTS,
+    REG_F_COLS,
+    REG_I_COLS,
+    SCALARS,
+    SIGNAL_SOURCES,
+)
 from router.kernel.structs import Forecasts, Outputs, PlanArrays, Regions, Requests, Windows
 
 __all__ = [
@@ -70,8 +79,8 @@ def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Ou
         np.zeros((1, 1)), np.zeros(1, i64), np.zeros((1, 1)), np.ones((1, 1), i64), np.zeros(SCALARS)
     )
     reg = Regions(
-        np.ones((1, 4)),
-        np.ones((1, 3), i64),
+        np.ones((1, REG_F_COLS)),
+        np.ones((1, REG_I_COLS), i64),
         np.zeros((2, 1, 1)),
         np.zeros((2, 1, 1)),
         np.zeros((2, 1, 1)),

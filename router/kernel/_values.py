@@ -9,7 +9,9 @@ the values in effect at its own time, whatever arrived since, exactly as the off
 2. else **forecast**: the region's latest forecast's point with the largest ``ts <= t``, when its step covers
    ``t``, it carries the value and ``generated_at <= t < usable_end`` (``router.forecast``);
 3. else, when no value was signalled by ``t``, the topology's **static** constant (it does not age);
-4. else **stale**: the latest value (only the home region may be scored with it; see docs/model.md).
+4. else **prior**, when the topology's ``on_stale`` says ``prior`` for the kind: the region's prior stands in
+   for the stale value, fresh and without an age (router/priors.py);
+5. else **stale**: the latest value (only the home region may be scored with it; see docs/model.md).
 
 A region whose two values are both static constants has no signal at all and counts as stale. Every test is
 ``t >= b`` or ``t < b`` for a boundary ``b``, so ``_region_values`` also returns the interval ``[lo, hi)``
@@ -31,12 +33,17 @@ from router.kernel.columns import (
     HAS_STATIC_PRICE,
     MU,
     NO_AGE,
+    PRIOR_CARBON,
+    PRIOR_PRICE,
     PUE,
     SOURCE_FORECAST,
     SOURCE_LIVE,
+    SOURCE_PRIOR,
     SOURCE_STALE,
     STATIC_CARBON,
     STATIC_PRICE,
+    USE_PRIOR_CARBON,
+    USE_PRIOR_PRICE,
 )
 
 __all__ = [
@@ -61,7 +68,7 @@ CUR_VALUED, CUR_FRESH, CUR_SOURCE, CUR_AGED = range(4)
 CUR_I_ROWS = 4
 
 # what one value is at t
-_LIVE, _FORECAST, _STATIC, _STALE, _NONE = range(5)
+_LIVE, _FORECAST, _STATIC, _STALE, _NONE, _PRIOR = range(6)
 
 
 @njit(**NO_RC_FLAGS)
@@ -120,10 +127,12 @@ def _value_at(t, v, j, reg, fc):  # type: ignore[no-untyped-def]
     found, value, lo, hi = _forecast_at(t, v, j, fc, lo, hi)
     if found:
         return value, _FORECAST, fc.meta[j, FC_GENERATED_AT], lo, hi
-    if k >= 0:
+    if k < 0 and n > 0 and reg.val_dropped[v, j] != 0:  # older values were dropped: what held at t unknown
+        k = 0
+    if k >= 0:  # stale: the prior stands in when the topology says so
+        if reg.i[j, USE_PRIOR_PRICE if v == 0 else USE_PRIOR_CARBON] != 0:
+            return reg.f[j, PRIOR_PRICE if v == 0 else PRIOR_CARBON], _PRIOR, 0.0, lo, hi
         return reg.val[v, j, k], _STALE, reg.val_ts[v, j, k], lo, hi
-    if n > 0 and reg.val_dropped[v, j] != 0:  # older values were dropped: what held at t is unknown
-        return reg.val[v, j, 0], _STALE, reg.val_ts[v, j, 0], lo, hi
     has_static = HAS_STATIC_PRICE if v == 0 else HAS_STATIC_CARBON
     if reg.i[j, has_static] != 0:
         return reg.f[j, STATIC_PRICE if v == 0 else STATIC_CARBON], _STATIC, 0.0, lo, hi
@@ -140,7 +149,7 @@ def _region_values(t, reg, fc, lam, cur, cur_i, words):  # type: ignore[no-untyp
     for j in range(R):
         valued = True
         fresh = True
-        n_fc = n_static = 0
+        n_fc = n_static = n_prior = 0
         made = np.inf
         for v in range(2):
             value, what, when, lo_v, hi_v = _value_at(t, v, j, reg, fc)
@@ -150,10 +159,12 @@ def _region_values(t, reg, fc, lam, cur, cur_i, words):  # type: ignore[no-untyp
                 n_fc += 1
             elif what == _STATIC:
                 n_static += 1
+            elif what == _PRIOR:
+                n_prior += 1
             elif what != _LIVE:
                 fresh = False
                 valued = valued and what != _NONE
-            if what not in (_STATIC, _NONE):  # a value that has an age
+            if what not in (_STATIC, _NONE, _PRIOR):  # a value that has an age
                 made = min(made, when)
         if n_static == 2:
             fresh = False  # no live or forecast value at all: stale, as a region never signalled
@@ -165,7 +176,8 @@ def _region_values(t, reg, fc, lam, cur, cur_i, words):  # type: ignore[no-untyp
         cur[CUR_FC_GEN, j] = fc.meta[j, FC_GENERATED_AT] if n_fc > 0 else NO_AGE
         cur_i[CUR_VALUED, j] = 1 if valued else 0
         cur_i[CUR_FRESH, j] = 1 if fresh else 0
-        cur_i[CUR_SOURCE, j] = SOURCE_STALE if not fresh else SOURCE_FORECAST if n_fc > 0 else SOURCE_LIVE
+        source = SOURCE_PRIOR if n_prior > 0 else SOURCE_FORECAST if n_fc > 0 else SOURCE_LIVE
+        cur_i[CUR_SOURCE, j] = source if fresh else SOURCE_STALE
         cur_i[CUR_AGED, j] = 1 if made < np.inf else 0
         if fresh:
             words[0, j >> 6] |= np.int64(1) << (j & 63)

@@ -59,6 +59,8 @@ __all__ = [
     "POLICY_NEAREST",
     "POLICY_SCORE",
     "PRICE",
+    "PRIOR_CARBON",
+    "PRIOR_PRICE",
     "PUE",
     "REASON",
     "REGIONAL_RTT_MS",
@@ -75,11 +77,14 @@ __all__ = [
     "SIGNAL_SOURCES",
     "SOURCE_FORECAST",
     "SOURCE_LIVE",
+    "SOURCE_PRIOR",
     "SOURCE_STALE",
     "STATE_BYTES",
     "STATE_REGION",
     "STATIC_CARBON",
     "STATIC_PRICE",
+    "USE_PRIOR_CARBON",
+    "USE_PRIOR_PRICE",
     "VALUE_KINDS",
     "T",
 ]
@@ -93,11 +98,13 @@ ORIGIN, STATE_REGION, PINNED, MODEL, ENERGY_NWH = range(5)
 REQ_I_COLS = 5
 
 # -- regions: Regions.f (R, REG_F_COLS) float64 and Regions.i (R, REG_I_COLS) int64 --------------------------
-#: PUE, the capacity dual in use (USD per IT Wh, times dual_scale), the topology's constant price and carbon
-PUE, MU, STATIC_PRICE, STATIC_CARBON = range(4)
-REG_F_COLS = 4
-HEALTHY, HAS_STATIC_PRICE, HAS_STATIC_CARBON = range(3)
-REG_I_COLS = 3
+#: PUE, the capacity dual in use (USD per IT Wh, times dual_scale), the topology's constant price and carbon,
+#: the topology's prior price and carbon (router.priors: they may stand in for stale values)
+PUE, MU, STATIC_PRICE, STATIC_CARBON, PRIOR_PRICE, PRIOR_CARBON = range(6)
+REG_F_COLS = 6
+#: healthy, has a constant price / carbon, a stale price / carbon takes the prior (``on_stale = "prior"``)
+HEALTHY, HAS_STATIC_PRICE, HAS_STATIC_CARBON, USE_PRIOR_PRICE, USE_PRIOR_CARBON = range(5)
+REG_I_COLS = 5
 
 #: The two signalled values the score uses; the first axis of the value history and of the forecasts.
 PRICE, CARBON = 0, 1
@@ -179,9 +186,10 @@ FILTER_NAMES = (
 N_FILTERS = 7
 LAYERS: tuple[Layer, ...] = ("local", "regional", "energy")
 #: both values live and fresh; every value fresh or from the forecast, at least one from the forecast; some
-#: value neither (the home region, which may run on stale values)
-SIGNAL_SOURCES: tuple[SignalSource, ...] = ("live", "forecast", "stale")
-SOURCE_LIVE, SOURCE_FORECAST, SOURCE_STALE = range(3)
+#: value neither (the home region, which may run on stale values); every value fresh, from the forecast or
+#: a prior standing in for a stale one, at least one a prior (router.priors)
+SIGNAL_SOURCES: tuple[SignalSource, ...] = ("live", "forecast", "stale", "prior")
+SOURCE_LIVE, SOURCE_FORECAST, SOURCE_STALE, SOURCE_PRIOR = range(4)
 
 #: ``signal_age_s`` when the chosen region's values are topology constants only; ``forecast_generated_at``
 #: when it used no forecast value.

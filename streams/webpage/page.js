@@ -91,6 +91,7 @@
       cell(tr, "region", r.region);
       cell(tr, "placed", int(r.placed), r.placed);
       cell(tr, "age", age(r.signal_age_s), r.signal_age_s);
+      cell(tr, "wall-age", age(r.signal_wall_age_s), r.signal_wall_age_s);
       cell(tr, "price", num(r.price_usd_per_mwh, 2), r.price_usd_per_mwh);
       cell(tr, "carbon", num(r.marginal_gco2_per_kwh, 1), r.marginal_gco2_per_kwh);
       cell(tr, "healthy", r.healthy ? "yes" : "no");
@@ -146,6 +147,8 @@
     badge.className = s.is_leader ? "badge leader" : "badge";
     set("uptime", age(s.uptime_s));
     set("updated", new Date(s.now * 1000).toISOString().slice(11, 19) + " UTC");
+    set("router-clock", s.router_clock === null ? "none yet"
+      : new Date(s.router_clock * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC", s.router_clock);
     set("decisions-rate", s.decisions_per_s.toFixed(1), s.decisions_per_s);
     set("decisions-total", int(s.decisions), s.decisions);
     set("placed-total", int(s.placed), s.placed);

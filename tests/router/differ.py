@@ -1,7 +1,8 @@
 """Run the compiled kernel and the naive reference (tests/router/reference.py) side by side on a timeline.
 
-``run_both`` is tests/router/test_kernel_reference.py's runner with two knobs more: ``explain`` (the
-runner-up and the score terms) and ``policy`` (a baseline pick rule of ``carbon-router compare``).
+``run_both`` is tests/router/test_kernel_reference.py's runner with three knobs more: ``explain`` (the
+runner-up and the score terms), ``policy`` (a baseline pick rule of ``carbon-router compare``) and
+``priors`` (regions with priors that stand in for stale values, tests/router/test_priors.py).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def run_both(
     regions: tuple[int, int] = (1, 8),
     explain: bool = False,
     policy: str = "score",
+    priors: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], NaiveRouter]:
     """(kernel placements, reference placements, the reference router) for one seed, random batch cuts."""
     rng = np.random.default_rng(seed)
-    topo = random_topology(rng, regions)
+    topo = random_topology(rng, regions, priors=priors)
     plan = Plan(topo, policy=policy)
     scorer = Scorer(plan)
     ref = NaiveRouter(topo)

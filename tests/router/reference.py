@@ -3,7 +3,8 @@
 It shares no code with router.kernel: regions are dicts, the capacity window is a list, and the filters are
 applied one after the other to a shrinking candidate list, exactly as docs/model.md reads. Price and marginal
 carbon each have their own ts and validity; a stale one is replaced by the covering point of the region's
-latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast fallback").
+latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast fallback"), else by
+the region's prior when its ``on_stale`` says ``prior`` for that value (router/priors.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class NaiveRouter:
                 "price_hist": [],  # every signalled (ts, value, valid), however old
                 "mci": r.marginal_gco2_per_kwh,
                 "mci_hist": [],
+                # the prior that stands in for a stale value when on_stale says "prior" (else None)
+                "price_prior": r.prior.price_usd_per_mwh if r.on_stale.price == "prior" else None,
+                "mci_prior": r.prior.marginal_gco2_per_kwh if r.on_stale.carbon == "prior" else None,
                 "pue_ts": None,
                 "avg": None,
                 "avg_ts": None,
@@ -88,7 +92,7 @@ class NaiveRouter:
             r["forecast"] = f
 
     def value_at(self, j: int, key: str, t: float) -> tuple[float | None, str, float | None]:
-        """(value, source live/forecast/static/stale, the time it was generated) of price or mci at t."""
+        """(value, source live/forecast/static/prior/stale, when it was generated) of price or mci at t."""
         r, horizon = self.regions[j], self.o.forecast_horizon_s
         known = [h for h in r[key + "_hist"] if h[0] <= t]  # what was signalled by t
         ts, latest = (known[-1][0], known[-1][1]) if known else (None, None)
@@ -103,6 +107,8 @@ class NaiveRouter:
                     return value, "forecast", f.generated_at
         if ts is None:  # nothing signalled by t: the topology's constant (it does not age), or no value
             return r[key], "static" if r[key] is not None else "stale", None
+        if r[key + "_prior"] is not None:  # stale, and the topology lets the prior stand in
+            return r[key + "_prior"], "prior", None
         return latest, "stale", ts
 
     def apply_status(self, s: RegionStatus) -> None:
@@ -319,7 +325,13 @@ class NaiveRouter:
         return {
             "signal_age_s": max(ages) if ages else None,
             "signal_source": (
-                "stale" if "stale" in sources or sources == {"static"} else "forecast" if made_fc else "live"
+                "stale"
+                if "stale" in sources or sources == {"static"}
+                else "prior"
+                if "prior" in sources
+                else "forecast"
+                if made_fc
+                else "live"
             ),
             "forecast_generated_at": made_fc[0] if made_fc else None,
         }

@@ -17,8 +17,11 @@ from router.topology import Topology
 JURS = [("DE", ["EU"]), ("SE", ["EU"]), ("FR", ["EU"]), ("US", []), ("JP", [])]
 
 
-def random_topology(rng: np.random.Generator, regions: tuple[int, int] = (1, 8)) -> Topology:
-    """``regions`` (inclusive range; default 1..8) regions, some exact duplicates for ties; 1..3 nodes."""
+def random_topology(
+    rng: np.random.Generator, regions: tuple[int, int] = (1, 8), *, priors: bool = False
+) -> Topology:
+    """``regions`` (inclusive range; default 1..8) regions, some exact duplicates for ties; 1..3 nodes.
+    ``priors``: most regions get a prior price or carbon (or both) and take it for a stale value, or not."""
     R = int(rng.integers(regions[0], regions[1] + 1))
     models = [
         {
@@ -55,6 +58,8 @@ def random_topology(rng: np.random.Generator, regions: tuple[int, int] = (1, 8))
             r["price_usd_per_mwh"] = float(rng.choice([-20.0, 30.0, 80.0, 80.0, 200.0]))
         if rng.random() < 0.8:
             r["marginal_gco2_per_kwh"] = float(rng.choice([20.0, 300.0, 300.0, 700.0]))
+        if priors:
+            r.update(_random_prior(rng))
         regions.append(r)
     S = int(rng.integers(1, 4))
     nodes = [
@@ -89,6 +94,21 @@ def random_topology(rng: np.random.Generator, regions: tuple[int, int] = (1, 8))
             "egress_usd_per_gb": egress,
         }
     )
+
+
+def _random_prior(rng: np.random.Generator) -> dict[str, Any]:
+    """The ``prior`` and ``on_stale`` tables of one region (router/priors.py): each kind has a prior three
+    times in four, and takes it for a stale value two times in three when it has one."""
+    prior: dict[str, float] = {}
+    on_stale: dict[str, str] = {}
+    for kind, field, values in (
+        ("price", "price_usd_per_mwh", [-10.0, 40.0, 80.0]),
+        ("carbon", "marginal_gco2_per_kwh", [30.0, 300.0, 600.0]),
+    ):
+        if rng.random() < 0.75:
+            prior[field] = float(rng.choice(values))
+            on_stale[kind] = "prior" if rng.random() < 2 / 3 else "mask"
+    return {"prior": prior, "on_stale": on_stale}
 
 
 def random_signal(rng: np.random.Generator, topo: Topology, ts: float) -> GridSignal:

@@ -19,6 +19,7 @@ from router.topology import load_topology
 from streams.codec import Clock
 from streams.control import build_app
 from streams.dataplane import DataPlane
+from streams.health import Health
 from streams.leadership import Leadership, Term, sign
 from streams.metrics import Metrics
 from streams.settings import Settings, load_settings
@@ -172,9 +173,11 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
     saving = state["savings"]["energy_usd"]
     assert saving["saved"] == pytest.approx(saving["baseline"] - saving["placed"])
     assert saving["saved_pct"] == pytest.approx(100 * saving["saved"] / saving["baseline"])
-    ages = {r["region"]: r["signal_age_s"] for r in state["regions"]}
+    ages = {r["region"]: r["signal_wall_age_s"] for r in state["regions"]}
     assert set(ages) == set(live.plan.region_ids)
     assert all(a is not None and 400 <= a <= 4000 for a in ages.values())
+    assert state["router_clock"] == max(p["event_ts"] for p in out)
+    assert all(r["signal_age_s"] is not None for r in state["regions"])
     sh = state["shares"]
     assert sh["version"] == state["shares_version"] == (TERM.epoch << 32) + 9
     assert sh["leader"] == "w-leader"
@@ -182,6 +185,41 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
     assert len(sh["groups"]) == len(sh["shares"]) == MAX_GROUPS
     mu = {r["region"]: r["mu_usd_per_wh"] for r in state["regions"]}
     assert mu[live.plan.region_ids[2]] == pytest.approx(3e-5)  # the LP's dual, not the scaled one
+
+
+def test_ages_are_on_the_router_clock_so_the_demos_april_signals_are_not_236_days_old() -> None:
+    """The demo's case: April's real signals and requests seen 236 days later on the wall clock. The page and
+    the metrics give each region's age on the router's clock (the latest request's event time), equal to the
+    age the latest placement there reports, and the wall-clock age beside it; before the first request there
+    is no router clock and no age on it."""
+    s = _settings()
+    live, _ = _fed(s)
+    m = Metrics("w-unit")
+    wall = T0 + 236 * 86400.0
+    before = web_state(s, live, m, None, wall, RateWindow())
+    assert before["router_clock"] is None
+    assert all(r["signal_age_s"] is None for r in before["regions"])
+    assert all(r["signal_wall_age_s"] > 235 * 86400 for r in before["regions"])
+    out = _decide(live, m)
+    state = web_state(s, live, m, None, wall, RateWindow())
+    clock = max(p["event_ts"] for p in out)
+    assert state["router_clock"] == clock
+    page = {r["region"]: r for r in state["regions"]}
+    for r in page.values():
+        assert 0 <= r["signal_age_s"] <= 3600.0, r  # within the hourly prices' validity: fresh to the router
+        assert r["signal_wall_age_s"] > 235 * 86400
+    last = [p for p in out if p["event_ts"] == clock and p["signal_source"] == "live"]
+    assert last, "the latest request was placed on live values"
+    for p in last:
+        assert page[p["region"]]["signal_age_s"] == p["signal_age_s"]
+    health = Health(s, live, m, None, None, _leadership())  # type: ignore[arg-type]  # gauges only
+    asyncio.run(health.sample_gauges())
+    get = m.registry.get_sample_value
+    for rid, r in page.items():
+        assert get("carbon_router_signal_age_seconds", {"region": rid}) == r["signal_age_s"]
+        wall_age = get("carbon_router_signal_wall_age_seconds", {"region": rid})
+        assert wall_age is not None
+        assert wall_age > 235 * 86400  # sampled on the real wall clock
 
 
 def test_rate_window_counts_decisions_per_second_over_the_window() -> None:
