@@ -172,16 +172,22 @@ class Scorer:
         )
         return rows_f, rows_i
 
-    def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
-        """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
+    def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray, FloatArray]:
+        """Per (request, region): score without the dual term, reachability, and marginal carbon per IT Wh
+        (for the re-solve)."""
         n, R = len(batch), self.plan.n_regions
         self._check_batch(batch)
         if not np.isfinite(batch.f).all():
             raise _not_finite("req.f")
         cost = np.zeros((n, R), dtype=np.float64)
         reach = np.zeros((n, R), dtype=np.bool_)
+        carb = np.zeros((n, R), dtype=np.float64)
         if n:
-            kernel.candidate_costs_raw(
-                batch.kernel(), self.plan.kernel(), self.state.kernel(), self.forecasts.kernel(), cost, reach
+            req, plan, reg, fc = (
+                batch.kernel(),
+                self.plan.kernel(),
+                self.state.kernel(),
+                self.forecasts.kernel(),
             )
-        return cost, reach
+            kernel.candidate_costs_raw(req, plan, reg, fc, cost, reach, carb)
+        return cost, reach, carb

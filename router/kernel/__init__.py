@@ -75,7 +75,7 @@ def warm() -> None:
     """Compile (or load from the on-disk cache) both entry points on a one-request, one-region problem."""
     req, plan, reg, fc, win, out = warm_inputs()
     _decide_batch(req, plan, reg, fc, win, *warm_extras(), np.inf, out)
-    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_))
+    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_), np.zeros((1, 1)))
 
 
 def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Outputs]:

@@ -301,18 +301,19 @@ def _reachable(i, j, h, req, plan, cur_i, transfer):  # type: ignore[no-untyped-
 
 
 @njit(**NJIT_FLAGS)
-def _candidate_costs(req, plan, reg, fc, cost, reach):  # type: ignore[no-untyped-def]
-    """Per (request, region): the score without the dual term, and whether the region is reachable."""
+def _candidate_costs(req, plan, reg, fc, cost, reach, carb):  # type: ignore[no-untyped-def]
+    """Per (request, region): the score without the dual term, whether the region is reachable, and the
+    marginal carbon per IT Wh there (g; the re-solve's tenant rows)."""
     R = plan.rtt.shape[1]
     W = (R + 63) >> 6
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)
-    _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words)
+    _candidate_loop(req, plan, reg, fc, cost, reach, carb, cur, cur_i, words)
 
 
 @njit(**NO_RC_FLAGS)
-def _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words):  # type: ignore[no-untyped-def]
+def _candidate_loop(req, plan, reg, fc, cost, reach, carb, cur, cur_i, words):  # type: ignore[no-untyped-def]
     """The loop of ``_candidate_costs``, without reference counting."""
     R = plan.rtt.shape[1]
     lam, fixed = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[RELOCATION_FIXED_USD]
@@ -330,3 +331,4 @@ def _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words):  # type
             reach[i, j] = _reachable(i, j, h, req, plan, cur_i, transfer)
             fr = _friction(req.f[i, PAYLOAD_BYTES], sb, h, src, j, plan.egress_b, fixed)
             cost[i, j] = _score(e, _unit_cost(cur, j, lam), fr)
+            carb[i, j] = cur[CUR_G_WH, j]

@@ -43,8 +43,8 @@ def test_the_decide_loop_holds_no_reference_count_call() -> None:
 
 def test_the_candidate_loop_holds_no_reference_count_call() -> None:
     req, plan, reg, fc, _win, _out = warm_inputs()
-    cost, reach = np.zeros((1, 1)), np.zeros((1, 1), np.bool_)
-    ir = _fresh_ir(_candidate_loop, (req, plan, reg, fc, cost, reach, *_scratch()[1:]))
+    cost, reach, carb = np.zeros((1, 1)), np.zeros((1, 1), np.bool_), np.zeros((1, 1))
+    ir = _fresh_ir(_candidate_loop, (req, plan, reg, fc, cost, reach, carb, *_scratch()[1:]))
     assert "NRT_incref" not in ir
     assert "NRT_decref" not in ir
 
