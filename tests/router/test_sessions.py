@@ -115,13 +115,16 @@ def test_a_session_whose_region_fails_the_mask_moves_at_once() -> None:
         return dict(d.decide_requests([q]).placements[0])
 
     first = ask(0, 10.0)
-    assert first["region"] == "r0" and not first["session_moved"]
+    assert first["region"] == "r0"
+    assert not first["session_moved"]
     d.apply_status(RegionStatus(region="r0", ts=11.0, healthy=False))
     moved = ask(1, 12.0)
-    assert moved["region"] == "r1" and moved["session_moved"]
+    assert moved["region"] == "r1"
+    assert moved["session_moved"]
     d.apply_status(RegionStatus(region="r0", ts=13.0, healthy=True))
     stays = ask(2, 14.0)  # r0 is back and ties: the session stays in r1 (no saving beyond the margin)
-    assert stays["region"] == "r1" and not stays["session_moved"]
+    assert stays["region"] == "r1"
+    assert not stays["session_moved"]
 
 
 def test_a_session_expires_after_its_ttl() -> None:
@@ -139,14 +142,16 @@ def test_a_session_expires_after_its_ttl() -> None:
     assert ask(0, 100.0, 10.0, 90.0)["region"] == "r0"
     assert ask(1, 160.0, 90.0, 10.0)["region"] == "r0"  # 60 s later: still known, the margin holds it
     late = ask(2, 220.5, 90.0, 10.0)  # 60.5 s after its last request: forgotten
-    assert late["region"] == "r1" and not late["session_moved"]
+    assert late["region"] == "r1"
+    assert not late["session_moved"]
 
 
 def test_the_table_is_bounded_and_counts_evictions() -> None:
     """Past ``max_sessions`` the least recently used session gives up its slot, counted."""
     table = SessionTable(max_sessions=3, initial=1)
     slots = table.assign(["a", "b", "c", "a", "d"])
-    assert len(table) == 3 and table.evicted == 1
+    assert len(table) == 3
+    assert table.evicted == 1
     assert slots[3] == slots[0]  # a again: same slot
     assert slots[4] == slots[1]  # d took b's slot (b was the least recently used)
     with pytest.raises(ValueError, match="max_sessions"):
