@@ -160,7 +160,12 @@ class Runners:
                 np.zeros((n, N_FILTERS), dtype=np.int64),
             )
             self.raw_out.append(out)
-            self.raw_args.append((b.kernel(), plan_k, reg_k, fc_k, win_k, math.inf, out))
+            extras = (
+                self.scorer.budgets.kernel(),
+                self.scorer.budgets.windows.kernel(),
+                self.scorer.sessions.kernel(),
+            )
+            self.raw_args.append((b.kernel(), plan_k, reg_k, fc_k, win_k, *extras, math.inf, out))
 
     def pair(self, name: str) -> tuple[Callable[[], object], Callable[[], None]]:
         """(call, reset) of one scorer; the call reads its arguments from a one-element list set by reset."""

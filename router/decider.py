@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -83,11 +83,21 @@ class Decider:
         """Keep a region's forecast; False when the region holds a newer one."""
         return self.scorer.forecasts.apply(forecast)
 
-    def set_duals(self, version: int, mu_usd_per_wh: Sequence[float]) -> bool:
-        """Install the duals of shares ``version``; False when it is not newer than the installed one."""
+    def set_duals(
+        self, version: int, mu_usd_per_wh: Sequence[float], nu_usd_per_g: Sequence[float] | None = None
+    ) -> bool:
+        """Install the duals of shares ``version`` (capacity ``mu`` per region; the tenants' ``nu`` per
+        configured tenant, none: all 0); False when it is not newer than the installed one."""
         if version <= self.shares_version:
             return False
         self.scorer.state.set_duals(np.asarray(mu_usd_per_wh, dtype=np.float64))
+        nu = (
+            np.zeros(len(self.scorer.budgets.ids))
+            if not nu_usd_per_g
+            else np.asarray(nu_usd_per_g, np.float64)
+        )
+        if len(nu) == len(self.scorer.budgets.ids):
+            self.scorer.budgets.set_nu(nu)
         self.shares_version = version
         return True
 
@@ -200,13 +210,7 @@ class Decider:
         )
         inp = build_resolve_input(self.scorer, window, self.objective.demand_window_s)
         if demand_scale != 1.0:
-            inp = ResolveInput(
-                group_keys=inp.group_keys,
-                demand_kw=np.ascontiguousarray(inp.demand_kw * demand_scale),
-                unit_usd_per_wh=inp.unit_usd_per_wh,
-                reachable=inp.reachable,
-                capacity_kw=inp.capacity_kw,
-            )
-        if uncontended(inp) and not self.scorer.state.f[:, MU].any():
+            inp = replace(inp, demand_kw=np.ascontiguousarray(inp.demand_kw * demand_scale))
+        if uncontended(inp) and not self.scorer.state.f[:, MU].any() and not self.scorer.budgets.nu().any():
             return None
         return inp

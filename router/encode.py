@@ -37,11 +37,13 @@ from router.kernel.columns import (
     RELOCATION_FIXED_USD,
     RUNNER_UP,
     RUNNER_UP_SCORE_USD,
+    SESSION_MOVED,
     SIGNAL_SOURCE,
     SIGNAL_SOURCES,
+    TENANT,
     T,
 )
-from router.placement import PlacementMessage, RunnerUpMessage, TermsMessage
+from router.placement import PlacementMessage, RunnerUpMessage, TenantTermsMessage
 from router.plan import Plan, RequestArrays
 from router.scoring import Decisions
 
@@ -69,6 +71,8 @@ def placements(
     req_i = batch.i.tolist()
     removed_of: dict[tuple[int, ...], dict[str, int]] = {}  # few distinct rows per batch: build each once
     explainer = _Explainer(plan, dec) if explain else None
+    tenants = batch.tenants or (None,) * len(batch.ids)
+    sessions = batch.sessions or (None,) * len(batch.ids)
     for k, rid in enumerate(batch.ids):
         of, oi, rf = f_rows[k], i_rows[k], req_f[k]
         h = regions[home_of[req_i[k][ORIGIN]]]
@@ -115,8 +119,14 @@ def placements(
                 "decided_at": rf[T] if decided_at is None else decided_at,
             }
         )
+        if tenants[k] is not None:
+            out[-1]["tenant"] = tenants[k]  # type: ignore[typeddict-item]  # present, never None
+        if sessions[k] is not None:
+            out[-1]["session_id"] = sessions[k]  # type: ignore[typeddict-item]  # present, never None
+            out[-1]["session_moved"] = oi[SESSION_MOVED] == 1
         if explainer is not None:
             explainer.add(out[-1], choice, home_of[req_i[k][ORIGIN]], rf[ENERGY_WH], of, oi[RUNNER_UP])
+            explainer.add_tenant(out[-1], req_i[k][TENANT], of)
     return out
 
 
@@ -128,6 +138,7 @@ class _Explainer:
         self.lam = float(plan.scalars[CARBON_USD_PER_TONNE])
         self.fixed = float(plan.scalars[RELOCATION_FIXED_USD])
         self.mu = dec.mu.tolist()
+        self.nu = [] if dec.nu is None else dec.nu.tolist()
 
     def add(self, p: PlacementMessage, choice: int, home: int, e: float, of: list[float], ru: int) -> None:
         """The explanations of one placement (both null when rejected)."""
@@ -137,7 +148,7 @@ class _Explainer:
         runner_up: RunnerUpMessage | None = (
             {"region": self.regions[ru], "score_usd": of[RUNNER_UP_SCORE_USD]} if ru >= 0 else None
         )
-        terms: TermsMessage = {
+        terms: TenantTermsMessage = {
             "energy_usd": of[OUT_ENERGY_USD],
             "carbon_usd": self.lam * of[OUT_CARBON_G] / 1e6,
             "egress_usd": of[OUT_EGRESS_USD],
@@ -146,6 +157,12 @@ class _Explainer:
         }
         p["runner_up"] = runner_up
         p["terms"] = terms
+
+    def add_tenant(self, p: PlacementMessage, tenant: int, of: list[float]) -> None:
+        """``terms.dual_carbon_usd`` of a budgeted tenant's placed request."""
+        terms = p.get("terms")
+        if tenant >= 0 and terms is not None:
+            terms["dual_carbon_usd"] = self.nu[tenant] * of[OUT_CARBON_G]
 
 
 def encode_placement(p: PlacementMessage) -> bytes:

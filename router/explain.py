@@ -42,6 +42,8 @@ class RegionLine:
     relocation_usd: float
     dual_usd: float
     score_usd: float
+    #: the tenant's carbon-budget dual times the carbon there (0 for a request of no budgeted tenant)
+    dual_carbon_usd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ def _row(line: RegionLine, mark: str) -> list[str]:
         valued(_money(line.carbon_usd)),
         _money(line.egress_usd),
         _money(line.relocation_usd),
-        _money(line.dual_usd),
+        _money(line.dual_usd + line.dual_carbon_usd),
         valued(_money(line.score_usd)),
     ]
 

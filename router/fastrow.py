@@ -37,13 +37,18 @@ REQUEST_FIELDS = frozenset(Request.model_fields)
 
 
 class FastRequest:
-    """The two fields of an accepted request that the batch still needs (``Plan.arrays``, dedup)."""
+    """The fields of an accepted request that the batch still needs (``Plan.arrays``, dedup, the
+    placement's ``tenant`` and ``session_id``)."""
 
-    __slots__ = ("origin", "request_id")
+    __slots__ = ("origin", "request_id", "session_id", "tenant")
 
-    def __init__(self, request_id: str, origin: str) -> None:
+    def __init__(
+        self, request_id: str, origin: str, tenant: str | None = None, session_id: str | None = None
+    ) -> None:
         self.request_id = request_id
         self.origin = origin
+        self.tenant = tenant
+        self.session_id = session_id
 
 
 Row = tuple[list[float], list[int]]
@@ -106,6 +111,9 @@ def fast_request_row(
     tenant, ts = g("tenant"), g("ts")
     if tenant is not None and (type(tenant) is not str or len(tenant) > MAX_ID_LEN):
         return None
+    session = g("session_id")
+    if session is not None and (type(session) is not str or not 0 < len(session) <= MAX_ID_LEN):
+        return None
     if ts is None:
         ts = arrival_ts
     elif (type(ts) is not float and type(ts) is not int) or not 0.0 <= ts <= min(MAX_TS, latest_ts):
@@ -121,7 +129,8 @@ def fast_request_row(
                 return None
         allow = plan.allow.words(tuple(allowed))
     e_nwh = round(energy * NWH_PER_WH)
-    return FastRequest(rid, origin), (
+    k = plan.tenant_index.get(tenant, -1) if tenant is not None else -1
+    return FastRequest(rid, origin, tenant, session), (
         [float(ts), float(energy), float(budget), float(compute), float(payload), float(state_bytes)],
-        [s, sr, int(pinned), m, max(1, e_nwh), *allow],
+        [s, sr, int(pinned), m, max(1, e_nwh), k, -1, *allow],
     )

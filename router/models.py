@@ -108,6 +108,8 @@ class Request(BaseModel):
     ) = None
     tenant: Annotated[str, Field(max_length=MAX_ID_LEN)] | None = None
     ts: TimeStamp | None = None
+    #: a conversation: its requests stay in one region (docs/model.md, "Sticky sessions")
+    session_id: Id | None = None
 
     @model_validator(mode="after")
     def _energy_is_known(self) -> Request:
@@ -240,6 +242,8 @@ class Terms(BaseModel):
     relocation_usd: float
     #: ``dual_scale * mu_j * energy_wh``: the capacity dual of the re-solve in use
     dual_usd: float
+    #: ``nu * carbon_g``: the tenant's carbon-budget dual (USD per g); only for a budgeted tenant
+    dual_carbon_usd: float | None = None
 
 
 class Placement(BaseModel):
@@ -280,6 +284,11 @@ class Placement(BaseModel):
     shares_version: int
     event_ts: float
     decided_at: float
+    #: the request's tenant, when it gave one
+    tenant: str | None = None
+    #: the request's session, when it gave one, and whether this request moved it to another region
+    session_id: str | None = None
+    session_moved: bool | None = None
     #: explanations (absent when off): the runner-up, null when the pick was the only feasible region or
     #: the request was rejected; the pick's score terms, null when rejected
     runner_up: RunnerUp | None = None

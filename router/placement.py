@@ -17,6 +17,7 @@ __all__ = [
     "RunnerUpMessage",
     "SignalSource",
     "Status",
+    "TenantTermsMessage",
     "TermsMessage",
 ]
 
@@ -51,6 +52,12 @@ class TermsMessage(TypedDict):
     dual_usd: float
 
 
+class TenantTermsMessage(TermsMessage, total=False):
+    """The terms of a budgeted tenant's request: the carbon-budget dual's part too."""
+
+    dual_carbon_usd: float
+
+
 class _Decided(TypedDict):
     """The fields every placement has (``PlacementMessage`` adds the explanations)."""
 
@@ -83,7 +90,11 @@ class _Decided(TypedDict):
 
 class PlacementMessage(_Decided, total=False):
     """One decision; the fields after ``energy_wh`` that only a placed request has are null when rejected.
-    The last two are the explanations, present only when they are on (``router.encode.placements``)."""
+    ``tenant`` only when the request gave one, ``session_id`` and ``session_moved`` only when it gave a
+    session; the last two are the explanations, present only when they are on (``router.encode``)."""
 
+    tenant: str
+    session_id: str
+    session_moved: bool
     runner_up: RunnerUpMessage | None
-    terms: TermsMessage | None
+    terms: TenantTermsMessage | None

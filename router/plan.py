@@ -27,6 +27,9 @@ from router.kernel.columns import (
     REQ_F_COLS,
     REQ_I_COLS,
     SCALARS,
+    SESSION_MIN_DWELL_S,
+    SESSION_TTL_S,
+    SWITCH_MARGIN_USD,
 )
 from router.kernel.structs import PlanArrays, Requests
 from router.topology import Topology
@@ -61,6 +64,10 @@ class RequestIds(Protocol):
     def request_id(self) -> str: ...
     @property
     def origin(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
 
 
 class RequestFields(RequestIds, Protocol):
@@ -97,6 +104,9 @@ class RequestArrays:
     f: FloatArray  # (N, REQ_F_COLS)
     i: IntArray  # (N, REQ_I_COLS)
     allow: IntArray  # (N, W): allowed regions as bit words
+    #: each request's ``tenant`` and ``session_id`` (None: none given; empty: not kept)
+    tenants: tuple[str | None, ...] = ()
+    sessions: tuple[str | None, ...] = ()
 
     def __len__(self) -> int:
         return int(self.f.shape[0])
@@ -109,6 +119,8 @@ class RequestArrays:
             f=self.f[part],
             i=self.i[part],
             allow=self.allow[part],
+            tenants=self.tenants[part],
+            sessions=self.sessions[part],
         )
 
     def kernel(self) -> Requests:
@@ -212,6 +224,11 @@ class Plan:
         self.scalars[BANDWIDTH_GBPS] = o.bandwidth_gbps
         self.scalars[CAPACITY_WINDOW_S] = o.capacity_window_s
         self.scalars[POLICY] = POLICIES.index(policy)
+        self.scalars[SWITCH_MARGIN_USD] = o.switch_margin_usd
+        self.scalars[SESSION_MIN_DWELL_S] = o.session_min_dwell_s
+        self.scalars[SESSION_TTL_S] = o.session_ttl_s
+        #: configured tenant id -> its index (router.budgets; other tenants are not budgeted)
+        self.tenant_index = {t.id: k for k, t in enumerate(topology.tenants)}
 
     def kernel(self) -> PlanArrays:
         """The kernel's view of the plan."""
@@ -278,7 +295,16 @@ class Plan:
         e_nwh = round(energy * NWH_PER_WH)
         return (
             [ts, energy, req.latency_budget_ms, compute, float(req.payload_bytes), float(req.state_bytes)],
-            [s, sr, int(req.state_pinned), m, max(1, e_nwh), *self.allow.words(req.allowed_jurisdictions)],
+            [
+                s,
+                sr,
+                int(req.state_pinned),
+                m,
+                max(1, e_nwh),
+                self.tenant_index.get(req.tenant, -1) if req.tenant is not None else -1,
+                -1,
+                *self.allow.words(req.allowed_jurisdictions),
+            ],
         )
 
     def arrays(self, reqs: Sequence[RequestIds], rows: Sequence[Row]) -> RequestArrays:
@@ -292,4 +318,6 @@ class Plan:
             f=f,
             i=np.ascontiguousarray(ints[:, :REQ_I_COLS]),
             allow=np.ascontiguousarray(ints[:, REQ_I_COLS:]),
+            tenants=tuple(r.tenant for r in reqs),
+            sessions=tuple(r.session_id for r in reqs),
         )

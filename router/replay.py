@@ -201,7 +201,7 @@ def _resolve(decider: Decider, resolver: CapacityResolver, now: float, result: R
         return
     res = resolver.solve(inp)
     if res.ok:
-        decider.set_duals(res.version, res.mu_usd_per_wh.tolist())
+        decider.set_duals(res.version, res.mu_usd_per_wh.tolist(), res.nu_usd_per_g.tolist())
         result.resolves.append(res)
     else:
         result.failed_resolves += 1

@@ -32,12 +32,14 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import highspy
 import numpy as np
 import numpy.typing as npt
+
+from router.tenantrows import TenantRows, has_rows, tenant_duals, tenant_lp
 
 __all__ = [
     "BoolArray",
@@ -77,6 +79,8 @@ class ResolveInput:
     unit_usd_per_wh: FloatArray  # (G, R) cost of one IT Wh of group g in region j, may be negative
     reachable: BoolArray  # (G, R) False where group g cannot use region j (hard mask)
     capacity_kw: FloatArray  # (R,) IT capacity, >= 0 (inf: no limit)
+    #: the budgeted tenants' rows (router/tenantrows.py); None: no tenant row
+    tenants: TenantRows | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ class ResolveResult:
     warm: bool  # True when the solve reused the previous model and basis
     group_keys: tuple[str, ...]  # the groups of ``shares`` (those of the last good solve on failure)
     iterations: int = 0  # simplex iterations of the successful solve
+    #: (K,) >= 0, the tenants' carbon-budget duals, USD per g (empty without tenant rows)
+    nu_usd_per_g: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +169,9 @@ def _validate(inp: ResolveInput, R: int) -> int:
     _check_values("demand_kw", d, ~(np.isfinite(d) & (d >= 0)), "a finite number >= 0")
     _check_values("capacity_kw", c, np.isnan(c) | (c < 0), "a number >= 0 (inf: no limit)")
     _check_values("unit_usd_per_wh", u, inp.reachable & ~np.isfinite(u), "a finite number where reachable")
+    if inp.tenants is not None:
+        _check_array("tenants.group_tenant", inp.tenants.group_tenant, np.int64, (G,))
+        _check_array("tenants.g_per_wh", inp.tenants.g_per_wh, np.float64, (G, R))
     return G
 
 
@@ -245,7 +254,8 @@ class CapacityResolver:
         started = time.perf_counter()
         G = _validate(inp, self._R)
         kept = self._structure
-        warm = kept is not None and kept.matches(inp)
+        tenant_rows = has_rows(inp.tenants)  # their coefficients change with the signals: built afresh
+        warm = kept is not None and kept.matches(inp) and not tenant_rows
         if kept is not None and warm:
             s = kept
         else:
@@ -265,6 +275,10 @@ class CapacityResolver:
                     h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost),
                     h.changeRowsBounds(len(rows), rows, *_row_bounds(inp, kw)),
                 ]
+            elif tenant_rows:
+                assert inp.tenants is not None
+                lp = tenant_lp(s.g_idx, s.j_idx, cost, _row_bounds(inp, kw), inp.tenants, kw)
+                statuses = [h.passModel(lp)]
             else:
                 statuses = [h.passModel(_build_lp(s, cost, inp, kw))]
             statuses.append(h.run())
@@ -277,20 +291,21 @@ class CapacityResolver:
                 return self._failed(h.modelStatusToString(model_status), started, warm)
             solution, info = h.getSolution(), h.getInfo()
             col = np.asarray(solution.col_value, dtype=np.float64)
-            mu_scaled = -np.asarray(solution.row_dual, dtype=np.float64)[G:]
+            mu_scaled = -np.asarray(solution.row_dual, dtype=np.float64)[G : G + self._R]
+            nu = tenant_duals(solution.row_dual, G + self._R, scale, inp.tenants)
             objective, iterations = float(info.objective_function_value), int(info.simplex_iteration_count)
         except Exception as exc:  # highspy raises RuntimeError, ValueError, pybind11 casts: no common base
             return self._failed(f"highspy raised {type(exc).__name__}: {exc}", started, warm)
         if G and (mu_scaled < -_DUAL_TOL).any():
             return self._failed(f"capacity dual of wrong sign: {(-mu_scaled).tolist()!r:.200}", started, warm)
-        self._structure = s
+        self._structure = None if tenant_rows else s
         mu = np.maximum(mu_scaled, 0.0) * scale if G else np.zeros(self._R)
         shares, unserved = self._shares(inp, s, col, mu)
         self._last = ResolveResult(
             version=self._last.version + 1, ok=True, status="optimal", shares=_frozen(shares),
             unserved_share=_frozen(unserved), mu_usd_per_wh=_frozen(mu),
             objective_usd_per_h=objective * scale * kw * 1e3, solve_s=time.perf_counter() - started,
-            warm=warm, group_keys=inp.group_keys, iterations=iterations,
+            warm=warm, group_keys=inp.group_keys, iterations=iterations, nu_usd_per_g=_frozen(nu),
         )  # fmt: skip
         return self._last
 

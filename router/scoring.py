@@ -16,10 +16,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from router import kernel
+from router.budgets import TenantBudgets
 from router.forecast import ForecastState
-from router.kernel.columns import FC_META_COLS, MU, N_FILTERS, REG_F_COLS, REG_I_COLS, REQ_F_COLS, REQ_I_COLS
+from router.kernel.columns import (
+    FC_META_COLS,
+    MU,
+    N_FILTERS,
+    REG_F_COLS,
+    REG_I_COLS,
+    REQ_F_COLS,
+    REQ_I_COLS,
+    SESSION,
+    TEN_F_COLS,
+    TEN_I_COLS,
+)
 from router.kernel.structs import Outputs, check
 from router.plan import BoolArray, FloatArray, IntArray, Plan, RequestArrays
+from router.sessions import MAX_SESSIONS, SessionTable
 from router.state import VALUE_HISTORY, CapacityWindows, RegionState
 
 __all__ = ["Decisions", "Scorer", "warm_up"]
@@ -36,6 +49,8 @@ class Decisions:
     #: each region's dual term per IT Wh as the kernel used it (``dual_scale * mu_j``): the explanations'
     #: ``dual_usd``
     mu: FloatArray
+    #: each configured tenant's carbon dual as the kernel used it (USD per g): ``dual_carbon_usd``
+    nu: FloatArray | None = None
 
 
 def _not_finite(name: str) -> ValueError:
@@ -57,6 +72,8 @@ class Scorer:
         self.state = state if state is not None else RegionState(plan)
         self.forecasts = forecasts if forecasts is not None else ForecastState(plan)
         self.windows = CapacityWindows(plan.n_regions)
+        self.budgets = TenantBudgets(plan.topology.tenants)
+        self.sessions = SessionTable(MAX_SESSIONS)
         self._fc_checked = -1
 
     def _check_state(self) -> None:
@@ -70,6 +87,9 @@ class Scorer:
         check("reg.val_dropped", st.val_dropped, np.int64, (2, R))
         check("reg.cap_hi", st.cap_hi, np.int64, (R,))
         check("reg.cap_lo", st.cap_lo, np.int64, (R,))
+        K = len(self.budgets.ids)
+        check("ten.f", self.budgets.f, np.float64, (K, TEN_F_COLS))
+        check("ten.i", self.budgets.i, np.int64, (K, TEN_I_COLS))
         if fc.version == self._fc_checked:
             return
         P = fc.ts.shape[1]
@@ -102,18 +122,28 @@ class Scorer:
             np.empty((n, N_FILTERS), dtype=np.int64),
         )
         if n:
+            if batch.sessions:
+                batch.i[:, SESSION] = self.sessions.assign(batch.sessions)
             req, plan, reg, fc = batch.kernel(), self.plan.kernel(), st.kernel(), self.forecasts.kernel()
+            ten, ses = self.budgets.kernel(), self.sessions.kernel()
             while True:
-                code = kernel.decide_batch_raw(req, plan, reg, fc, self.windows.kernel(), horizon, out)
+                win, twin = self.windows.kernel(), self.budgets.windows.kernel()
+                code = kernel.decide_batch_raw(req, plan, reg, fc, win, ten, twin, ses, horizon, out)
                 if code != kernel.WINDOWS_FULL:
                     break
                 self.windows.reserve(n)
+                self.budgets.windows.reserve(n)
             if code == kernel.BAD_REQ_F:
                 raise _not_finite("req.f")
             if code == kernel.BAD_REG_F:
                 raise _not_finite("reg")
         return Decisions(
-            out_f=out.f, out_i=out.i, removed=out.removed, signals_version=st.version, mu=st.f[:, MU].copy()
+            out_f=out.f,
+            out_i=out.i,
+            removed=out.removed,
+            signals_version=st.version,
+            mu=st.f[:, MU].copy(),
+            nu=self.budgets.nu(),
         )
 
     def explain(self, batch: RequestArrays, horizon: float = math.inf) -> tuple[FloatArray, IntArray]:
@@ -133,6 +163,8 @@ class Scorer:
             self.state.kernel(),
             self.forecasts.kernel(),
             self.windows.kernel(),
+            self.budgets.kernel(),
+            self.budgets.windows.kernel(),
             horizon,
             0,
             rows_f,
@@ -140,16 +172,22 @@ class Scorer:
         )
         return rows_f, rows_i
 
-    def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray]:
-        """Per (request, region): score without the dual term, and reachability (for the re-solve)."""
+    def candidate_costs(self, batch: RequestArrays) -> tuple[FloatArray, BoolArray, FloatArray]:
+        """Per (request, region): score without the dual term, reachability, and marginal carbon per IT Wh
+        (for the re-solve)."""
         n, R = len(batch), self.plan.n_regions
         self._check_batch(batch)
         if not np.isfinite(batch.f).all():
             raise _not_finite("req.f")
         cost = np.zeros((n, R), dtype=np.float64)
         reach = np.zeros((n, R), dtype=np.bool_)
+        carb = np.zeros((n, R), dtype=np.float64)
         if n:
-            kernel.candidate_costs_raw(
-                batch.kernel(), self.plan.kernel(), self.state.kernel(), self.forecasts.kernel(), cost, reach
+            req, plan, reg, fc = (
+                batch.kernel(),
+                self.plan.kernel(),
+                self.state.kernel(),
+                self.forecasts.kernel(),
             )
-        return cost, reach
+            kernel.candidate_costs_raw(req, plan, reg, fc, cost, reach, carb)
+        return cost, reach, carb

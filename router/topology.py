@@ -48,6 +48,7 @@ from router.bounds import (
 from router.errors import ConfigError
 from router.priors import PriorFields
 from router.problems import problems_from_validation
+from router.tenants import Tenant
 
 __all__ = [
     "INTRA_REGION_RTT_MS",
@@ -137,6 +138,12 @@ class Objective(BaseModel):
     #: how long after its ``generated_at`` a forecast may stand in for a stale live value (0 = never;
     #: at most 7 days). WattTime issues marginal-carbon forecasts every 5 minutes, 1 hour (or more) ahead.
     forecast_horizon_s: Annotated[float, Field(ge=0, le=604_800)] = 3600.0
+    #: sticky sessions (router/kernel/_sessions.py): a session leaves its region only for a score lower by
+    #: more than this, after at least ``session_min_dwell_s`` there; forgotten ``session_ttl_s`` after its
+    #: latest request
+    switch_margin_usd: Usd = 0.0
+    session_min_dwell_s: Annotated[float, Field(ge=0, le=MAX_VALID_FOR_S)] = 0.0
+    session_ttl_s: Annotated[float, Field(gt=0, le=MAX_VALID_FOR_S)] = 3600.0
 
     @field_validator("class_bounds_ms")
     @classmethod
@@ -251,6 +258,7 @@ class Topology(BaseModel):
     rtt_ms: dict[Id, dict[Id, RttMs]] = {}
     egress_usd_per_gb: dict[Id, dict[Id, Annotated[float, Field(ge=0, le=1e3)]]] = {}
     providers: Providers = Providers()
+    tenants: Annotated[tuple[Tenant, ...], Field(strict=False)] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -261,6 +269,7 @@ class Topology(BaseModel):
         _unique("regions", [r.id for r in self.regions])
         _unique("service_nodes", [s.id for s in self.service_nodes])
         _unique("models", [m.id for m in self.models])
+        _unique("tenants", [t.id for t in self.tenants])
         region_ids = {r.id for r in self.regions}
         self._check_references(region_ids)
         _check_providers(self.providers, region_ids)

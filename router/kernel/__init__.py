@@ -22,6 +22,7 @@ from router.kernel._flags import NJIT_FLAGS
 from router.kernel._windows import LIMB, NEVER, UNLIMITED_HI
 from router.kernel.columns import (
     FILTER_NAMES,
+    N_FILTERS,
     NO_AGE,
     OUT_FLOATS,
     OUT_INTS,
@@ -30,7 +31,16 @@ from router.kernel.columns import (
     SCALARS,
     SIGNAL_SOURCES,
 )
-from router.kernel.structs import Forecasts, Outputs, PlanArrays, Regions, Requests, Windows
+from router.kernel.structs import (
+    Forecasts,
+    Outputs,
+    PlanArrays,
+    Regions,
+    Requests,
+    Sessions,
+    Tenants,
+    Windows,
+)
 
 __all__ = [
     "BAD_REG_F",
@@ -52,6 +62,7 @@ __all__ = [
     "decide_batch_raw",
     "explain_one_raw",
     "warm",
+    "warm_extras",
     "warm_inputs",
 ]
 
@@ -65,15 +76,17 @@ explain_one_raw = _explain_one
 def warm() -> None:
     """Compile (or load from the on-disk cache) both entry points on a one-request, one-region problem."""
     req, plan, reg, fc, win, out = warm_inputs()
-    _decide_batch(req, plan, reg, fc, win, np.inf, out)
-    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_))
+    _decide_batch(req, plan, reg, fc, win, *warm_extras(), np.inf, out)
+    _candidate_costs(req, plan, reg, fc, np.zeros((1, 1)), np.zeros((1, 1), np.bool_), np.zeros((1, 1)))
 
 
 def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Outputs]:
     """A valid one-request, one-region problem (for ``warm`` and the tests that compile the loops)."""
     i64 = np.int64
     req = Requests(
-        np.array([[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]), np.array([[0, -1, 0, 0, 1]], i64), np.ones((1, 1), i64)
+        np.array([[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]),
+        np.array([[0, -1, 0, 0, 1, -1, -1]], i64),
+        np.ones((1, 1), i64),
     )
     plan = PlanArrays(
         np.zeros((1, 1)), np.zeros(1, i64), np.zeros((1, 1)), np.ones((1, 1), i64), np.zeros(SCALARS)
@@ -100,5 +113,21 @@ def warm_inputs() -> tuple[Requests, PlanArrays, Regions, Forecasts, Windows, Ou
     win = Windows(
         np.zeros((1, 4)), np.zeros((1, 4), i64), z.copy(), z.copy(), z.copy(), z.copy(), np.full(1, NEVER)
     )
-    out = Outputs(np.zeros((1, len(OUT_FLOATS))), np.zeros((1, len(OUT_INTS)), i64), np.zeros((1, 7), i64))
+    out = Outputs(
+        np.zeros((1, len(OUT_FLOATS))), np.zeros((1, len(OUT_INTS)), i64), np.zeros((1, N_FILTERS), i64)
+    )
     return req, plan, reg, fc, win, out
+
+
+def warm_extras() -> tuple[Tenants, Windows, Sessions]:
+    """No tenant budget, no carbon window and no session: the last inputs of ``warm_inputs``' problem."""
+    i64 = np.int64
+    z = np.zeros(0, i64)
+    twin = Windows(
+        np.zeros((0, 4)), np.zeros((0, 4), i64), z.copy(), z.copy(), z.copy(), z.copy(), np.full(1, NEVER)
+    )
+    return (
+        Tenants(np.zeros((0, 2)), np.zeros((0, 3), i64)),
+        twin,
+        Sessions(np.zeros((0, 2)), np.zeros((0, 1), i64)),
+    )

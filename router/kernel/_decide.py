@@ -19,6 +19,8 @@ from router.kernel._flags import NJIT_FLAGS, NO_RC_FLAGS
 from router.kernel._mask import _count_removed, _mask_word
 from router.kernel._pick import _first_fail, _pick, _pick_policy
 from router.kernel._score import CUR_G_WH, CUR_USD_WH, _egress, _friction, _score, _unit_cost
+from router.kernel._sessions import _session_note, _session_region, _sticky_pick
+from router.kernel._tenants import _carbon_ug, _tenant_book, _tenant_nu, _tenant_room
 from router.kernel._values import (
     CUR_AGED,
     CUR_F_ROWS,
@@ -71,9 +73,13 @@ from router.kernel.columns import (
     RELOCATION_FIXED_USD,
     RUNNER_UP,
     RUNNER_UP_SCORE_USD,
+    SESSION,
+    SESSION_MOVED,
+    SESSION_TTL_S,
     SIGNAL_SOURCE,
     STATE_BYTES,
     STATE_REGION,
+    TENANT,
     T,
 )
 
@@ -96,13 +102,15 @@ def _finite(a):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_FLAGS)
-def _inputs_code(req, reg, win):  # type: ignore[no-untyped-def]
+def _inputs_code(req, reg, win, ten, twin):  # type: ignore[no-untyped-def]
     """OK, or why the batch cannot be decided as given (nothing has changed yet)."""
     if not _finite(req.f):
         return BAD_REQ_F
     if not (_finite(reg.f) and _finite(reg.val) and _finite(reg.val_ts) and _finite(reg.val_end)):
         return BAD_REG_F
-    if _windows_full(win, req.f.shape[0]):
+    if not _finite(ten.f):
+        return BAD_REG_F
+    if _windows_full(win, req.f.shape[0]) or _windows_full(twin, req.f.shape[0]):
         return WINDOWS_FULL
     return OK
 
@@ -116,10 +124,11 @@ def _health_words(reg, out):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_FLAGS)
-def _decide_batch(req, plan, reg, fc, win, horizon, out):  # type: ignore[no-untyped-def]
+def _decide_batch(req, plan, reg, fc, win, ten, twin, ses, horizon, out):  # type: ignore[no-untyped-def]
     """Decide every request of the batch in order; returns OK or, before any change, an error code.
+    ``ten``, ``twin``: the tenants' budgets and carbon windows; ``ses``: the session table.
     The entry point allocates the per-batch scratch; the loop runs without reference counting."""
-    code = _inputs_code(req, reg, win)
+    code = _inputs_code(req, reg, win, ten, twin)
     if code != OK:
         return code
     R = plan.rtt.shape[1]
@@ -128,15 +137,16 @@ def _decide_batch(req, plan, reg, fc, win, horizon, out):  # type: ignore[no-unt
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)  # fresh, valued
-    _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, words)
+    _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words)
     return OK
 
 
 @njit(**NO_RC_FLAGS)
-def _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, words):  # type: ignore[no-untyped-def]
+def _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words):  # type: ignore[no-untyped-def]
     """The batch loop: slide the windows, refresh the regions' values when ``t`` leaves their interval,
-    decide, book."""
+    decide, book (capacity, the tenant's carbon, the session's region)."""
     lam, window_s = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[CAPACITY_WINDOW_S]
+    sticky, ttl = plan.scalars[POLICY] == POLICY_SCORE, plan.scalars[SESSION_TTL_S]
     _health_words(reg, health)
     f_lo, f_hi = np.inf, -np.inf  # cur holds for f_lo <= t < f_hi (empty: computed at the first t)
     min_room = _min_room(reg, win)
@@ -148,15 +158,24 @@ def _decide_requests(req, plan, reg, fc, win, horizon, out, health, cur, cur_i, 
             min_room = _min_room(reg, win)
         if not f_lo <= t < f_hi:
             f_lo, f_hi = _region_values(t, reg, fc, lam, cur, cur_i, words)
-        best = _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out)
+        k = req.i[i, TENANT]
+        troom = _tenant_room(ten, twin, k, t, horizon)
+        q = req.i[i, SESSION] if sticky else -1
+        r = _session_region(ses, q, t, ttl)
+        sess = (q, r, _tenant_nu(ten, k))
+        best = _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out, troom, ses, sess)
         if best >= 0:
             _book(win, best, t, req.i[i, ENERGY_NWH])
             min_room = min(min_room, _room(reg, win, best))
+            if k >= 0:
+                _tenant_book(twin, k, t, _carbon_ug(out.f[i, OUT_CARBON_G]))
+            _session_note(ses, q, r, best, t)
 
 
 @njit(inline="always", **NO_RC_FLAGS)
-def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out):  # type: ignore[no-untyped-def]
-    """Mask, score and pick for request ``i``; writes its output row and returns the chosen region or -1."""
+def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out, troom, ses, sess):  # type: ignore[no-untyped-def]
+    """Mask, score and pick for request ``i``; writes its output row and returns the chosen region or -1.
+    ``troom``: the tenant's room (micro-g); ``sess``: (session slot, its region or -1, the tenant's dual)."""
     R = plan.rtt.shape[1]
     policy = plan.scalars[POLICY]
     s, sr = req.i[i, ORIGIN], req.i[i, STATE_REGION]
@@ -170,23 +189,46 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
     out.removed[i, :] = 0
     n_ok = reloc = home_ok = home_fail = 0
     top = (-1, np.inf, -1, np.inf)  # pick, its score, runner-up, its score
+    q, r, nu = sess
+    r_ok = 0
     for w in range(words.shape[1]):
         masks, reloc_w, hbit = _mask_word(
-            w, R, i, req, plan, reg, win, s, h, sr, transfer, health[w], words[0, w], words[1, w], fits_all
+            w,
+            R,
+            i,
+            req,
+            plan,
+            reg,
+            win,
+            s,
+            h,
+            sr,
+            transfer,
+            health[w],
+            words[0, w],
+            words[1, w],
+            fits_all,
+            cur,
+            troom,
         )
         n_ok += _count_removed(masks, min(R, (w << 6) + 64) - (w << 6), out.removed, i)
         reloc |= reloc_w
-        home_ok |= masks[6] & hbit
+        home_ok |= masks[7] & hbit
+        if r >= 0 and (r >> 6) == w:
+            r_ok = (masks[7] >> (r & 63)) & 1
         if policy == POLICY_SCORE:
-            top = _pick(masks[6], w << 6, e, payload, sb, h, src, cur, plan, top)
+            top = _pick(masks[7], w << 6, e, payload, sb, h, src, cur, plan, nu, top)
         else:  # a baseline rule of `compare`: no runner-up
             if hbit != 0:
                 home_fail = _first_fail(masks, hbit)
             b, k = _pick_policy(
-                policy, masks[6], w << 6, i, e, s, sr, transfer, h, req, plan, cur, top[0], top[1]
+                policy, masks[7], w << 6, i, e, s, sr, transfer, h, req, plan, cur, top[0], top[1]
             )
             top = (b, k, -1, np.inf)
-    best, best_key, second, second_key = top
+    best, best_key, second, second_key, moved = _sticky_pick(
+        top, q, r, r_ok, req.f[i, T], e, payload, sb, h, src, cur, plan, nu, ses
+    )
+    out.i[i, SESSION_MOVED] = moved
     valued_h = cur_i[CUR_VALUED, h] != 0
     out.f[i, HOME_ENERGY_USD] = e * cur[CUR_USD_WH, h] if valued_h else 0.0
     out.f[i, HOME_CARBON_G] = e * cur[CUR_G_WH, h] if valued_h else 0.0
@@ -259,18 +301,19 @@ def _reachable(i, j, h, req, plan, cur_i, transfer):  # type: ignore[no-untyped-
 
 
 @njit(**NJIT_FLAGS)
-def _candidate_costs(req, plan, reg, fc, cost, reach):  # type: ignore[no-untyped-def]
-    """Per (request, region): the score without the dual term, and whether the region is reachable."""
+def _candidate_costs(req, plan, reg, fc, cost, reach, carb):  # type: ignore[no-untyped-def]
+    """Per (request, region): the score without the dual term, whether the region is reachable, and the
+    marginal carbon per IT Wh there (g; the re-solve's tenant rows)."""
     R = plan.rtt.shape[1]
     W = (R + 63) >> 6
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)
-    _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words)
+    _candidate_loop(req, plan, reg, fc, cost, reach, carb, cur, cur_i, words)
 
 
 @njit(**NO_RC_FLAGS)
-def _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words):  # type: ignore[no-untyped-def]
+def _candidate_loop(req, plan, reg, fc, cost, reach, carb, cur, cur_i, words):  # type: ignore[no-untyped-def]
     """The loop of ``_candidate_costs``, without reference counting."""
     R = plan.rtt.shape[1]
     lam, fixed = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[RELOCATION_FIXED_USD]
@@ -288,3 +331,4 @@ def _candidate_loop(req, plan, reg, fc, cost, reach, cur, cur_i, words):  # type
             reach[i, j] = _reachable(i, j, h, req, plan, cur_i, transfer)
             fr = _friction(req.f[i, PAYLOAD_BYTES], sb, h, src, j, plan.egress_b, fixed)
             cost[i, j] = _score(e, _unit_cost(cur, j, lam), fr)
+            carb[i, j] = cur[CUR_G_WH, j]

@@ -4,7 +4,7 @@ explain``).
 ``_explain_one`` runs the batch loop's steps for request ``i`` alone, with the same functions: it slides the
 capacity windows to the request's time (``_evict``, as the batch loop would before deciding it), takes the
 regions' values at that time (``_region_values``), masks every word (``_mask_word``) and, per region, names
-the first filter whose mask lacks it (``_first_fail``; 0: it passed all seven) and computes the score's
+the first filter whose mask lacks it (``_first_fail``; 0: it passed all eight) and computes the score's
 parts exactly as ``_pick`` and ``_write_placed`` do, so the pick's row equals its placement to the last bit
 (tests/router/test_explain_command.py). It is an entry point that allocates its scratch, never called on the
 hot path.
@@ -18,9 +18,10 @@ from numba import njit
 from router.kernel._decide import _health_words
 from router.kernel._flags import NJIT_FLAGS
 from router.kernel._mask import _mask_word
-from router.kernel._pick import _first_fail
-from router.kernel._score import CUR_G_WH, CUR_USD_WH, _egress, _friction, _score
-from router.kernel._values import CUR_F_ROWS, CUR_I_ROWS, CUR_SOURCE, CUR_UNIT, CUR_VALUED, _region_values
+from router.kernel._pick import _first_fail, _tenant_score
+from router.kernel._score import CUR_G_WH, CUR_USD_WH, _egress, _friction
+from router.kernel._tenants import _tenant_nu, _tenant_room
+from router.kernel._values import CUR_F_ROWS, CUR_I_ROWS, CUR_SOURCE, CUR_VALUED, _region_values
 from router.kernel._windows import _evict, _min_room
 from router.kernel.columns import (
     BANDWIDTH_GBPS,
@@ -35,6 +36,7 @@ from router.kernel.columns import (
     RELOCATION_FIXED_USD,
     STATE_BYTES,
     STATE_REGION,
+    TENANT,
     T,
 )
 
@@ -50,14 +52,15 @@ EXPLAIN_FLOATS = (
     "relocation_usd",
     "dual_usd",
     "score_usd",
+    "dual_carbon_usd",
 )
-#: the first filter that removed the region (code 1..7 of FILTER_NAMES; 0: feasible), the region has a price
+#: the first filter that removed the region (code 1..8 of FILTER_NAMES; 0: feasible), the region has a price
 #: and a carbon value (0/1), their source (index into SIGNAL_SOURCES)
 EXPLAIN_INTS = ("filter", "valued", "source")
 
 
 @njit(**NJIT_FLAGS)
-def _explain_one(req, plan, reg, fc, win, horizon, i, rows_f, rows_i):  # type: ignore[no-untyped-def]
+def _explain_one(req, plan, reg, fc, win, ten, twin, horizon, i, rows_f, rows_i):  # type: ignore[no-untyped-def]
     """Fill ``rows_f`` (R, len(EXPLAIN_FLOATS)) and ``rows_i`` (R, len(EXPLAIN_INTS)) for request ``i``."""
     R = plan.rtt.shape[1]
     W = (R + 63) >> 6
@@ -79,9 +82,28 @@ def _explain_one(req, plan, reg, fc, win, horizon, i, rows_f, rows_i):  # type: 
     src = sr if sr >= 0 else 0
     sb = req.f[i, STATE_BYTES] if sr >= 0 else 0.0
     fits_all = req.i[i, ENERGY_NWH] <= _min_room(reg, win)
+    k = req.i[i, TENANT]
+    troom = _tenant_room(ten, twin, k, t, horizon)
+    nu = _tenant_nu(ten, k)
     for w in range(W):
         masks, _reloc, _hbit = _mask_word(
-            w, R, i, req, plan, reg, win, s, h, sr, transfer, health[w], words[0, w], words[1, w], fits_all
+            w,
+            R,
+            i,
+            req,
+            plan,
+            reg,
+            win,
+            s,
+            h,
+            sr,
+            transfer,
+            health[w],
+            words[0, w],
+            words[1, w],
+            fits_all,
+            cur,
+            troom,
         )
         for j in range(w << 6, min(R, (w << 6) + 64)):
             rows_i[j, 0] = _first_fail(masks, np.int64(1) << (j - (w << 6)))
@@ -94,6 +116,7 @@ def _explain_one(req, plan, reg, fc, win, horizon, i, rows_f, rows_i):  # type: 
         rows_f[j, 4] = _egress(payload, sb, h, src, j, plan.egress_b)
         rows_f[j, 5] = fixed if j != h else 0.0
         rows_f[j, 6] = e * reg.f[j, MU]
-        rows_f[j, 7] = _score(e, cur[CUR_UNIT, j], _friction(payload, sb, h, src, j, plan.egress_b, fixed))
+        rows_f[j, 7] = _tenant_score(e, cur, j, nu, _friction(payload, sb, h, src, j, plan.egress_b, fixed))
+        rows_f[j, 8] = nu * rows_f[j, 2]
         rows_i[j, 1] = cur_i[CUR_VALUED, j]
         rows_i[j, 2] = cur_i[CUR_SOURCE, j]

@@ -1,8 +1,9 @@
 """The mask: hard constraints as bit words over the regions, one filter after another, in the model's order.
 
-Region ``j`` is bit ``j % 64`` of word ``j // 64``. ``_mask_word`` applies the seven filters to one word,
+Region ``j`` is bit ``j % 64`` of word ``j // 64``. ``_mask_word`` applies the eight filters to one word,
 each function taking the candidates the previous one left (latency budget, jurisdiction, model, health,
-capacity, freshness, pinned state; docs/model.md, "Mask"); no score can add a region back. The number a
+capacity, freshness, pinned state, the tenant's carbon budget: router/kernel/_tenants.py; docs/model.md,
+"Mask"); no score can add a region back. The number a
 filter removed is the drop in the population count it causes; a rejection's reason is the last filter
 that removed anything.
 """
@@ -13,8 +14,9 @@ import numpy as np
 from numba import njit
 
 from router.kernel._flags import NO_RC_FLAGS
+from router.kernel._tenants import _tenant_filter
 from router.kernel._windows import _room
-from router.kernel.columns import BUDGET_MS, COMPUTE_MS, ENERGY_NWH, MODEL, PINNED
+from router.kernel.columns import BUDGET_MS, COMPUTE_MS, ENERGY_NWH, ENERGY_WH, MODEL, N_FILTERS, PINNED
 
 __all__: list[str] = []
 
@@ -55,10 +57,10 @@ def _capacity(p, lo, hi, reg, win, e_n, fits_all):  # type: ignore[no-untyped-de
 
 @njit(inline="always", **NO_RC_FLAGS)
 def _mask_word(  # type: ignore[no-untyped-def]
-    w, R, i, req, plan, reg, win, s, h, sr, transfer, health_w, fresh_w, valued_w, fits_all
+    w, R, i, req, plan, reg, win, s, h, sr, transfer, health_w, fresh_w, valued_w, fits_all, cur, troom
 ):
-    """The seven masks of word ``w`` (after filters 1..7), the relocatable bits (feasible but for capacity,
-    away from home) and the home bit."""
+    """The eight masks of word ``w`` (after filters 1..8), the relocatable bits (feasible but for capacity
+    and the tenant's budget, away from home) and the home bit. ``troom`` is the tenant's room in micro-g."""
     lo = w << 6
     hi = min(R, lo + 64)
     hbit = np.int64(1) << (h - lo) if lo <= h < hi else np.int64(0)
@@ -72,14 +74,15 @@ def _mask_word(  # type: ignore[no-untyped-def]
     p6 = p5 & fresh_ok
     pin_ok = sbit if sr >= 0 and req.i[i, PINNED] != 0 else np.int64(-1)  # 7. pinned state
     p7 = p6 & pin_ok
-    return (p1, p2, p3, p4, p5, p6, p7), p4 & fresh_ok & pin_ok & ~hbit, hbit
+    p8 = _tenant_filter(p7, lo, req.f[i, ENERGY_WH], cur, troom)  # 8. tenant's carbon budget
+    return (p1, p2, p3, p4, p5, p6, p7, p8), p4 & fresh_ok & pin_ok & ~hbit, hbit
 
 
 @njit(inline="always", **NO_RC_FLAGS)
 def _count_removed(masks, width, removed, i):  # type: ignore[no-untyped-def]
     """Add each filter's removals in one word to ``removed[i]``; returns the regions left."""
     before = width
-    for k in range(7):
+    for k in range(N_FILTERS):
         after = _popcount(masks[k])
         removed[i, k] += before - after
         before = after

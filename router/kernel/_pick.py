@@ -19,6 +19,7 @@ from router.kernel._score import CUR_G_WH, CUR_USD_WH, _friction, _score
 from router.kernel._values import CUR_UNIT
 from router.kernel.columns import (
     COMPUTE_MS,
+    N_FILTERS,
     POLICY_ALL_LOCAL,
     POLICY_CHEAPEST_ENERGY,
     POLICY_LOWEST_CARBON,
@@ -30,21 +31,29 @@ __all__: list[str] = []
 
 
 @njit(inline="always", **NO_RC_FLAGS)
-def _pick(f, lo, e, payload, sb, h, src, cur, plan, top):  # type: ignore[no-untyped-def]
+def _pick(f, lo, e, payload, sb, h, src, cur, plan, nu, top):  # type: ignore[no-untyped-def]
     """Score the feasible regions of one word (bits ``f`` from region ``lo``); ``top`` is (best, its score,
-    runner-up, its score), updated and returned. Ties keep the lower index (strict ``<`` in index order)."""
+    runner-up, its score), updated and returned. Ties keep the lower index (strict ``<`` in index order).
+    ``nu`` is the tenant's carbon dual (USD per g; 0 for none)."""
     best, best_key, second, second_key = top
     fixed = plan.scalars[RELOCATION_FIXED_USD]
     while f != 0:
         j = lo + trailing_zeros(f)  # type: ignore[call-arg]  # numba intrinsic, typed by numba
         f &= f - 1
-        key = _score(e, cur[CUR_UNIT, j], _friction(payload, sb, h, src, j, plan.egress_b, fixed))
+        key = _tenant_score(e, cur, j, nu, _friction(payload, sb, h, src, j, plan.egress_b, fixed))
         if key < best_key:
             second, second_key = best, best_key
             best, best_key = j, key
         elif key < second_key:
             second, second_key = j, key
     return best, best_key, second, second_key
+
+
+@njit(inline="always", **NO_RC_FLAGS)
+def _tenant_score(e, cur, j, nu, friction):  # type: ignore[no-untyped-def]
+    """The score at region ``j`` with the tenant's carbon dual: ``e * (unit_j + nu * g_per_wh_j) +
+    friction`` (exactly the plain score when ``nu`` is 0)."""
+    return _score(e, cur[CUR_UNIT, j] + nu * cur[CUR_G_WH, j], friction)
 
 
 @njit(inline="always", **NO_RC_FLAGS)
@@ -77,8 +86,8 @@ def _pick_policy(policy, f, lo, i, e, s, sr, transfer, h, req, plan, cur, best, 
 
 @njit(inline="always", **NO_RC_FLAGS)
 def _first_fail(masks, bit):  # type: ignore[no-untyped-def]
-    """The filter code (1..7) of the first mask without ``bit``, or 0 when every mask keeps it."""
-    for k in range(7):
+    """The filter code (1..8) of the first mask without ``bit``, or 0 when every mask keeps it."""
+    for k in range(N_FILTERS):
         if masks[k] & bit == 0:
             return k + 1
     return 0

@@ -73,6 +73,15 @@ __all__ = [
     "RUNNER_UP",
     "RUNNER_UP_SCORE_USD",
     "SCALARS",
+    "SESSION",
+    "SESSION_MIN_DWELL_S",
+    "SESSION_MOVED",
+    "SESSION_TTL_S",
+    "SES_F_COLS",
+    "SES_I_COLS",
+    "SES_LAST",
+    "SES_REGION",
+    "SES_SINCE",
     "SIGNAL_SOURCE",
     "SIGNAL_SOURCES",
     "SOURCE_FORECAST",
@@ -83,6 +92,15 @@ __all__ = [
     "STATE_REGION",
     "STATIC_CARBON",
     "STATIC_PRICE",
+    "SWITCH_MARGIN_USD",
+    "TENANT",
+    "TEN_BUDGET_HI",
+    "TEN_BUDGET_LO",
+    "TEN_F_COLS",
+    "TEN_I_COLS",
+    "TEN_NU",
+    "TEN_REJECT",
+    "TEN_WINDOW_S",
     "USE_PRIOR_CARBON",
     "USE_PRIOR_PRICE",
     "VALUE_KINDS",
@@ -93,9 +111,10 @@ __all__ = [
 T, ENERGY_WH, BUDGET_MS, COMPUTE_MS, PAYLOAD_BYTES, STATE_BYTES = range(6)
 REQ_F_COLS = 6
 #: service node index, state region index (-1: none), pinned (0/1), model index (0: none), IT energy in
-#: integer nano-Wh (what the capacity windows count)
-ORIGIN, STATE_REGION, PINNED, MODEL, ENERGY_NWH = range(5)
-REQ_I_COLS = 5
+#: integer nano-Wh (what the capacity windows count), configured tenant index (-1: none, or not budgeted),
+#: session slot (-1: no session; router.sessions assigns it just before the kernel call)
+ORIGIN, STATE_REGION, PINNED, MODEL, ENERGY_NWH, TENANT, SESSION = range(7)
+REQ_I_COLS = 7
 
 # -- regions: Regions.f (R, REG_F_COLS) float64 and Regions.i (R, REG_I_COLS) int64 --------------------------
 #: PUE, the capacity dual in use (USD per IT Wh, times dual_scale), the topology's constant price and carbon,
@@ -118,10 +137,20 @@ FC_META_COLS = 3
 # -- plan scalars: Plan.scalars ------------------------------------------------------------------------------
 #: ``POLICY`` is the pick rule (an index into POLICIES, as a float): the router's score, or one of the
 #: baseline policies of ``carbon-router compare`` (same mask, a different key)
-(CARBON_USD_PER_TONNE, RELOCATION_FIXED_USD, REGIONAL_RTT_MS, BANDWIDTH_GBPS, CAPACITY_WINDOW_S, POLICY) = (
-    range(6)
-)
-SCALARS = 6
+#: ``SWITCH_MARGIN_USD``, ``SESSION_MIN_DWELL_S`` and ``SESSION_TTL_S`` are the sticky sessions' rule
+#: (router/kernel/_sessions.py)
+(
+    CARBON_USD_PER_TONNE,
+    RELOCATION_FIXED_USD,
+    REGIONAL_RTT_MS,
+    BANDWIDTH_GBPS,
+    CAPACITY_WINDOW_S,
+    POLICY,
+    SWITCH_MARGIN_USD,
+    SESSION_MIN_DWELL_S,
+    SESSION_TTL_S,
+) = range(9)
+SCALARS = 9
 #: the pick rules: lowest score (the router); home only; lowest latency; lowest energy cost; lowest marginal
 #: carbon. Ties keep the lowest region index in every rule.
 POLICIES = ("score", "all_local", "nearest", "cheapest_energy", "lowest_carbon")
@@ -168,12 +197,22 @@ OUT_INTS = (
     "home_valued",
     "signal_source",
     "runner_up",
+    "session_moved",
 )
-(CHOICE, REASON, N_FEASIBLE, RELOCATABLE, LAYER, HOME_FEASIBLE, HOME_VALUED, SIGNAL_SOURCE, RUNNER_UP) = (
-    range(9)
-)
+(
+    CHOICE,
+    REASON,
+    N_FEASIBLE,
+    RELOCATABLE,
+    LAYER,
+    HOME_FEASIBLE,
+    HOME_VALUED,
+    SIGNAL_SOURCE,
+    RUNNER_UP,
+    SESSION_MOVED,
+) = range(10)
 
-#: Filter codes 1..7 in the order the mask applies them (0: passed); ``reason`` of a rejection.
+#: Filter codes 1..8 in the order the mask applies them (0: passed); ``reason`` of a rejection.
 FILTER_NAMES = (
     "latency_budget",
     "jurisdiction",
@@ -182,14 +221,32 @@ FILTER_NAMES = (
     "capacity",
     "stale_signals",
     "pinned_state",
+    "tenant_budget",
 )
-N_FILTERS = 7
+N_FILTERS = 8
 LAYERS: tuple[Layer, ...] = ("local", "regional", "energy")
 #: both values live and fresh; every value fresh or from the forecast, at least one from the forecast; some
 #: value neither (the home region, which may run on stale values); every value fresh, from the forecast or
 #: a prior standing in for a stale one, at least one a prior (router.priors)
 SIGNAL_SOURCES: tuple[SignalSource, ...] = ("live", "forecast", "stale", "prior")
 SOURCE_LIVE, SOURCE_FORECAST, SOURCE_STALE, SOURCE_PRIOR = range(4)
+
+# -- tenants: Tenants.f (K, TEN_F_COLS) float64, Tenants.i (K, TEN_I_COLS) int64 (router/budgets.py) ------
+#: the budget's window (s), the re-solve's dual in use (USD per g)
+TEN_WINDOW_S, TEN_NU = range(2)
+TEN_F_COLS = 2
+#: on_exhausted is reject (1) or allow (0); the budget over one window in micro-grams as two words,
+#: ``hi * 2**52 + lo`` (router/kernel/_windows.py)
+TEN_REJECT, TEN_BUDGET_HI, TEN_BUDGET_LO = range(3)
+TEN_I_COLS = 3
+
+# -- sessions: Sessions.f (Q, SES_F_COLS) float64, Sessions.i (Q, SES_I_COLS) int64 (router/sessions.py) ---
+#: when the session came to its region, and its latest placed request's time
+SES_SINCE, SES_LAST = range(2)
+SES_F_COLS = 2
+#: the session's region (-1: none yet)
+SES_REGION = 0
+SES_I_COLS = 1
 
 #: ``signal_age_s`` when the chosen region's values are topology constants only; ``forecast_generated_at``
 #: when it used no forecast value.

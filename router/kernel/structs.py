@@ -3,7 +3,8 @@
 ``router.scoring`` builds them from the plan, the region state, the forecasts and the capacity windows and
 checks every array's dtype, shape and layout before the call (``check``); column names are in
 ``router.kernel.columns``. Shapes: N requests, R regions, W = ceil(R / 64) mask words, S service nodes,
-M models, H values kept per region and kind, P forecast points, C window slots.
+M models, H values kept per region and kind, P forecast points, C window slots, K configured tenants,
+Q session slots.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = [
     "PlanArrays",
     "Regions",
     "Requests",
+    "Sessions",
+    "Tenants",
     "Windows",
     "check",
 ]
@@ -86,6 +89,21 @@ class Windows(NamedTuple):
     sum_hi: IntArray  # (R,) the window's sum, ``sum_hi * 2**52 + sum_lo`` nano-Wh, 0 <= sum_lo < 2**52
     sum_lo: IntArray  # (R,)
     next_expiry: FloatArray  # (1,) oldest entry ts over all regions (a large sentinel when empty)
+
+
+class Tenants(NamedTuple):
+    """The configured tenants' budgets (``router.budgets``); their carbon windows are a ``Windows`` with one
+    row per tenant, in micro-grams."""
+
+    f: FloatArray  # (K, TEN_F_COLS) window_s, the dual nu (USD per g)
+    i: IntArray  # (K, TEN_I_COLS) reject (0/1), the budget as two words of micro-grams
+
+
+class Sessions(NamedTuple):
+    """The sticky sessions' table (``router.sessions``): one slot per session."""
+
+    f: FloatArray  # (Q, SES_F_COLS) since, last
+    i: IntArray  # (Q, SES_I_COLS) region (-1: none)
 
 
 class Outputs(NamedTuple):

@@ -64,6 +64,9 @@ def run_both(
         elif isinstance(ev, GridForecast):
             scorer.forecasts.apply(ev)
             ref.apply_forecast(ev)
+        elif ev[0] == "nu":
+            scorer.budgets.set_nu(ev[1])
+            ref.set_nu(list(ev[1]))
         else:
             scorer.state.set_duals(ev[1])
             ref.set_mu(list(ev[1] * topo.objective.dual_scale))

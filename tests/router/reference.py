@@ -1,10 +1,12 @@
 """A naive, obvious, pure-Python version of docs/model.md's mask -> score -> pick, to diff the kernel against.
 
 It shares no code with router.kernel: regions are dicts, the capacity window is a list, and the filters are
-applied one after the other to a shrinking candidate list, exactly as docs/model.md reads. Price and marginal
-carbon each have their own ts and validity; a stale one is replaced by the covering point of the region's
-latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast fallback"), else by
-the region's prior when its ``on_stale`` says ``prior`` for that value (router/priors.py).
+applied one after the other to a shrinking candidate list, exactly as docs/model.md reads. Price and
+marginal carbon each have their own ts and validity; a stale one is replaced by the covering point of the
+region's latest forecast within ``forecast_horizon_s`` (README, "Signal freshness and the forecast
+fallback"), else by the region's prior when its ``on_stale`` says ``prior`` for that value
+(router/priors.py). Tenants' carbon budgets are lists of (ts, micro-grams) and sticky sessions a dict of
+session id -> region, since, last.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ FILTERS = (
     "capacity",
     "stale_signals",
     "pinned_state",
+    "tenant_budget",
 )
 
 
@@ -64,6 +67,12 @@ class NaiveRouter:
         self.models = {m.id: m for m in topo.models}
         self.version = 0
         self.ties = 0
+        self.tenants = {
+            t.id: {"budget_ug": round(t.carbon_budget_g * 1e6), "window": t.window_s,
+                   "reject": t.on_exhausted == "reject", "nu": 0.0, "placed": []}
+            for t in topo.tenants
+        }  # fmt: skip
+        self.sessions: dict[str, dict[str, Any]] = {}
 
     def apply_signal(self, s: GridSignal) -> None:
         """Price and carbon join their history (a value of the same ts replaces it); pue and the average
@@ -125,6 +134,10 @@ class NaiveRouter:
         for r, m in zip(self.regions, mu, strict=True):
             r["mu"] = m
 
+    def set_nu(self, nu: list[float]) -> None:
+        for tenant, n in zip(self.tenants.values(), nu, strict=True):
+            tenant["nu"] = n
+
     def decide(
         self,
         q: Request,
@@ -152,6 +165,10 @@ class NaiveRouter:
         budget = q.latency_budget_ms * alpha
         for r in self.regions:  # evict old window entries
             r["window"] = [(ts, x) for ts, x in r["window"] if ts > t - o.capacity_window_s]
+        tenant = self.tenants.get(q.tenant) if q.tenant is not None else None
+        if tenant is not None:
+            tenant["placed"] = [(ts, x) for ts, x in tenant["placed"] if ts > t - tenant["window"]]
+        nu = tenant["nu"] if tenant is not None else 0.0
 
         def latency(j: int) -> float:
             moved = sr is not None and j != sr
@@ -186,6 +203,12 @@ class NaiveRouter:
             lambda j: sum(x for _, x in self.regions[j]["window"]) + e_nwh <= cap_wh_nano(j),
             lambda j: valued(j) and (j == home or fresh(j)),
             lambda j: not (q.state_pinned and j != sr),
+            lambda j: (
+                tenant is None
+                or not tenant["reject"]
+                or math.floor(e * (self.regions[j]["pue"] * at[j][1][0] / 1e3) * 1e6 + 0.5)
+                <= tenant["budget_ug"] - sum(x for _, x in tenant["placed"])
+            ),
         ]
         cand = list(range(len(self.regions)))
         removed: dict[str, int] = {}
@@ -200,7 +223,8 @@ class NaiveRouter:
                 break
         # relocatable: some non-home region passes every filter but capacity
         relocatable = any(
-            j != home and all(ok(j) for k, ok in enumerate(tests) if FILTERS[k] != "capacity")
+            j != home
+            and all(ok(j) for k, ok in enumerate(tests) if FILTERS[k] not in ("capacity", "tenant_budget"))
             for j in range(len(self.regions))
         )
         hr = self.regions[home]
@@ -226,6 +250,7 @@ class NaiveRouter:
             pool = [home] if home in cand else []
         best = None
         second = None
+        rows: dict[int, tuple[Any, ...]] = {}
         for j in pool:
             r = self.regions[j]
             fac = e * r["pue"]
@@ -236,7 +261,7 @@ class NaiveRouter:
             if sr is not None:  # state moves unless it already lives in j (egress to itself is 0)
                 egr = egr + q.state_bytes * (self.topo.egress(self.regions[sr]["id"], r["id"]) / 1e9)
             friction = egr + o.relocation_fixed_usd if j != home else egr + 0.0
-            score = e * unit + friction
+            score = e * (unit + nu * co2_wh) + friction if policy == "score" else e * unit + friction
             key = {
                 "score": score,
                 "all_local": 0.0,
@@ -246,11 +271,13 @@ class NaiveRouter:
             }[policy]
             if best is not None and key == best[0] and policy == "score":
                 self.ties += 1
+            rows[j] = (key, j, fac, usd, co2, egr, score)
             if best is None or key < best[0]:
                 second = best
-                best = (key, j, fac, usd, co2, egr, score)
+                best = rows[j]
             elif second is None or key < second[0]:
-                second = (key, j, fac, usd, co2, egr, score)
+                second = rows[j]
+        best, second, moved, sess = self._sticky(q, t, cand, rows, best, second, policy)
         out: dict[str, Any] = {
             "request_id": q.request_id,
             "origin": q.origin,
@@ -265,6 +292,10 @@ class NaiveRouter:
             "event_ts": t,
             "decided_at": t,
         }
+        if q.tenant is not None:
+            out["tenant"] = q.tenant
+        if q.session_id is not None:
+            out.update(session_id=q.session_id, session_moved=moved)
         if best is None:
             out.update(
                 status="rejected",
@@ -289,6 +320,13 @@ class NaiveRouter:
         rtt = self.topo.rtt(node, self.topo.regions[j])
         layer = "local" if j == home else ("regional" if rtt <= o.regional_rtt_ms else "energy")
         r["window"].append((t, e_nwh))
+        if tenant is not None:
+            tenant["placed"].append((t, math.floor(co2 * 1e6 + 0.5)))
+        if q.session_id is not None and policy == "score":
+            if sess is None or sess["region"] != j:
+                self.sessions[q.session_id] = {"region": j, "since": t, "last": t}
+            else:
+                sess["last"] = t
         out.update(
             status="placed",
             region=r["id"],
@@ -314,7 +352,36 @@ class NaiveRouter:
                 "relocation_usd": o.relocation_fixed_usd if j != home else 0.0,
                 "dual_usd": e * r["mu"],
             }
+            if tenant is not None:
+                out["terms"]["dual_carbon_usd"] = nu * co2
         return out
+
+    def _sticky(
+        self,
+        q: Request,
+        t: float,
+        cand: list[int],
+        rows: dict[int, tuple[Any, ...]],
+        best: tuple[Any, ...] | None,
+        second: tuple[Any, ...] | None,
+        policy: str,
+    ) -> tuple[Any, Any, bool, dict[str, Any] | None]:
+        """(pick, runner-up, moved, the session) after the sticky rule: a known session stays in its region
+        when it is feasible, unless the pick is cheaper by more than the margin after the minimum dwell."""
+        o = self.o
+        if q.session_id is None or policy != "score":
+            return best, second, False, None
+        sess = self.sessions.get(q.session_id)
+        if sess is not None and not t - sess["last"] <= o.session_ttl_s:
+            sess = None
+        if sess is None or best is None or best[1] == sess["region"]:
+            return best, second, False, sess
+        rs = sess["region"]
+        if rs not in cand:
+            return best, second, True, sess
+        if rows[rs][0] - best[0] > o.switch_margin_usd and t - sess["since"] >= o.session_min_dwell_s:
+            return best, second, True, sess
+        return rows[rs], best, False, sess
 
     @staticmethod
     def _provenance(at: tuple[tuple[Any, str, float | None], ...], t: float) -> dict[str, Any]:

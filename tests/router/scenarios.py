@@ -83,7 +83,19 @@ def random_topology(
         "bandwidth_gbps": float(rng.choice([1.0, 10.0])),
         "regional_rtt_ms": 40.0,
         "forecast_horizon_s": float(rng.choice([0.0, 60.0, 3600.0, 3600.0])),
+        "switch_margin_usd": float(rng.choice([0.0, 1e-6, 1e-4])),
+        "session_min_dwell_s": float(rng.choice([0.0, 5.0, 60.0])),
+        "session_ttl_s": float(rng.choice([10.0, 3600.0])),
     }
+    tenants = [
+        {
+            "id": f"t{k}",
+            "carbon_budget_g": float(rng.choice([0.5, 5.0, 50.0])),
+            "window_s": float(rng.choice([10.0, 60.0])),
+            "on_exhausted": str(rng.choice(["reject", "reject", "allow"])),
+        }
+        for k in range(int(rng.integers(0, 3)))
+    ]
     return Topology.model_validate(
         {
             "objective": objective,
@@ -92,6 +104,7 @@ def random_topology(
             "models": models,
             "rtt_ms": rtt,
             "egress_usd_per_gb": egress,
+            "tenants": tenants,
         }
     )
 
@@ -185,11 +198,15 @@ def random_request(rng: np.random.Generator, topo: Topology, k: int, ts: float) 
         d["state_pinned"] = bool(rng.random() < 0.3)
     if rng.random() < 0.25:
         d["allowed_jurisdictions"] = [str(rng.choice(["EU", "US", "SE", "JP", "BR"]))]
+    if rng.random() < 0.5:  # a budgeted tenant (t0, t1 when the topology has them) or one that is not
+        d["tenant"] = str(rng.choice(["t0", "t1", "t0", "other"]))
+    if rng.random() < 0.4:
+        d["session_id"] = f"s{int(rng.integers(0, 4))}"
     return Request.model_validate(d)
 
 
 def random_timeline(rng: np.random.Generator, topo: Topology, n_requests: int) -> list[tuple[float, Any]]:
-    """Requests, signals, statuses and dual updates in non-decreasing event time."""
+    """Requests, signals, statuses, capacity and tenant dual updates in non-decreasing event time."""
     out: list[tuple[float, Any]] = []
     t = 1000.0
     for k in range(n_requests):
@@ -212,6 +229,9 @@ def random_timeline(rng: np.random.Generator, topo: Topology, n_requests: int) -
             for twin in _twins(topo, fc.region):  # keep twins identical half of the time
                 if rng.random() < 0.5:
                     out.append((t, fc.model_copy(update={"region": twin})))
+        if topo.tenants and rng.random() < 0.03:
+            nu = rng.choice([0.0, 0.0, 1e-6, 1e-4], size=len(topo.tenants)).astype(float)
+            out.append((t, ("nu", nu)))
         out.append((t, random_request(rng, topo, k, t)))
     return out
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from router.commands import bundled
 from router.errors import InputError
 from router.fastrow import fast_request_row
+from router.kernel.columns import REQ_I_COLS
 from router.models import Request
 from router.plan import Plan
 from router.topology import load_topology
@@ -40,9 +41,10 @@ def assert_same(obj: object) -> bool:
     fields, row = fast
     req, want = full
     assert (fields.request_id, fields.origin) == (req.request_id, req.origin)
+    assert (fields.tenant, fields.session_id) == (req.tenant, req.session_id)
     assert [float(x) for x in row[0]] == want[0]
     assert row[1] == want[1]
-    assert [type(x) for x in row[1]] == [int] * 6
+    assert [type(x) for x in row[1]] == [int] * (REQ_I_COLS + PLAN.n_words)
     return True
 
 
@@ -85,6 +87,9 @@ BASE: dict[str, Any] = {
         {"allowed_jurisdictions": [""]},
         {"ts": -1.0},
         {"tenant": 5},
+        {"session_id": ""},
+        {"session_id": 7},
+        {"session_id": "s" * 257},
         {"energy_wh": 2e6, "tokens": None},
     ],
 )
@@ -100,6 +105,7 @@ def test_fast_path_accepts_ints_for_floats_and_the_defaults() -> None:
     assert assert_same({**BASE, "latency_budget_ms": 200, "ts": 1_700_000_123})
     assert assert_same({**BASE, "allowed_jurisdictions": ["EU", "SE"], "state_region": "aws:eu-south-1"})
     assert assert_same({**BASE, "energy_wh": 1, "tokens": None, "model": None, "compute_ms": 0})
+    assert assert_same({**BASE, "tenant": "acme", "session_id": "conv-1"})
 
 
 _values = st.one_of(
@@ -126,6 +132,7 @@ _keys = st.sampled_from(
         "state_pinned",
         "allowed_jurisdictions",
         "tenant",
+        "session_id",
         "ts",
         "extra",
     ]

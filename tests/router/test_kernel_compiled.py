@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import njit, typeof
 
-from router.kernel import warm_inputs
+from router.kernel import warm_extras, warm_inputs
 from router.kernel._decide import _candidate_loop, _decide_batch, _decide_requests
 
 
@@ -28,22 +28,28 @@ def _scratch() -> tuple[Any, ...]:
     return np.zeros(1, np.int64), np.zeros((7, 1)), np.zeros((4, 1), np.int64), np.zeros((2, 1), np.int64)
 
 
+def _decide_args() -> tuple[Any, ...]:
+    """The decide loop's inputs up to the horizon: the problem, then the tenants, their windows, sessions."""
+    req, plan, reg, fc, win, _out = warm_inputs()
+    return (req, plan, reg, fc, win, *warm_extras())
+
+
 def test_the_decide_loop_holds_no_reference_count_call() -> None:
-    req, plan, reg, fc, win, out = warm_inputs()
-    ir = _fresh_ir(_decide_requests, (req, plan, reg, fc, win, np.inf, out, *_scratch()))
+    out = warm_inputs()[-1]
+    ir = _fresh_ir(_decide_requests, (*_decide_args(), np.inf, out, *_scratch()))
     assert "NRT_incref" not in ir
     assert "NRT_decref" not in ir
 
 
 def test_the_candidate_loop_holds_no_reference_count_call() -> None:
     req, plan, reg, fc, _win, _out = warm_inputs()
-    cost, reach = np.zeros((1, 1)), np.zeros((1, 1), np.bool_)
-    ir = _fresh_ir(_candidate_loop, (req, plan, reg, fc, cost, reach, *_scratch()[1:]))
+    cost, reach, carb = np.zeros((1, 1)), np.zeros((1, 1), np.bool_), np.zeros((1, 1))
+    ir = _fresh_ir(_candidate_loop, (req, plan, reg, fc, cost, reach, carb, *_scratch()[1:]))
     assert "NRT_incref" not in ir
     assert "NRT_decref" not in ir
 
 
 def test_the_allocating_entry_point_does_count_references() -> None:
     """The checks above can fail: the entry point, which allocates the scratch, holds such calls."""
-    req, plan, reg, fc, win, out = warm_inputs()
-    assert "NRT_decref" in _fresh_ir(_decide_batch, (req, plan, reg, fc, win, np.inf, out))
+    out = warm_inputs()[-1]
+    assert "NRT_decref" in _fresh_ir(_decide_batch, (*_decide_args(), np.inf, out))

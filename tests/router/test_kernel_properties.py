@@ -85,7 +85,8 @@ def test_permuting_regions_permutes_the_answer(seed: int, perm_seed: int) -> Non
 @settings(max_examples=100, deadline=None)
 @given(seed=SEEDS, k=st.sampled_from([-3, -1, 1, 2, 10]))
 def test_scaling_every_price_never_changes_the_pick(seed: int, k: int) -> None:
-    """Multiplying every money term (electricity, carbon, egress, friction, duals) by 2**k keeps each pick."""
+    """Multiplying every money term (electricity, carbon, egress, friction, duals, the sessions' switch
+    margin) by 2**k keeps each pick."""
     topo, reqs, signals = _world(seed)
     c = 2.0**k
     o = topo.objective
@@ -95,6 +96,7 @@ def test_scaling_every_price_never_changes_the_pick(seed: int, k: int) -> None:
                 update={
                     "carbon_usd_per_tonne": o.carbon_usd_per_tonne * c,
                     "relocation_fixed_usd": o.relocation_fixed_usd * c,
+                    "switch_margin_usd": o.switch_margin_usd * c,
                 }
             ),
             "regions": tuple(

@@ -109,7 +109,7 @@ def _lp_optimum(topo: Topology, sig: Signals, req: Requests) -> float:
         if s.ts <= ts[0]:
             scorer.state.apply_signal(s)
     assert all(s.ts <= ts[0] or s.ts > ts[-1] for _, s in sig)
-    cost, reach = scorer.candidate_costs(batch)
+    cost, reach, _carbon = scorer.candidate_costs(batch)
     n, R = cost.shape
     W = topo.objective.capacity_window_s
     window = ((ts - ts[0]) // W).astype(np.int64)

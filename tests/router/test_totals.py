@@ -27,14 +27,15 @@ def test_the_typed_message_has_the_model_fields_in_the_encoded_order(
     placements: list[PlacementMessage],
 ) -> None:
     """The TypedDict and the model list the same fields in the same order; a placement has them all in that
-    order, but for the explanations (the last two, present only when on: tests/router/test_explain.py)."""
+    order, but for the optional trailing ones: the request's tenant and session (when it gave them) and the
+    explanations (the last two, present only when on: tests/router/test_explain.py)."""
     typed = list(typing.get_type_hints(PlacementMessage))
     assert typed == list(Placement.model_fields)
     required = [k for k in typed if k in PlacementMessage.__required_keys__]
-    assert typed[len(required) :] == ["runner_up", "terms"]
+    assert typed[len(required) :] == ["tenant", "session_id", "session_moved", "runner_up", "terms"]
     assert list(typing.get_type_hints(BaselineMessage)) == list(placements[0]["baseline"])
     for p in placements[:50]:
-        assert list(p) == required
+        assert list(p) == required + (["tenant"] if "tenant" in p else [])
 
 
 def _state(t: Totals) -> dict[str, object]:
