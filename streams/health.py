@@ -63,9 +63,12 @@ class Health:
         self.watch = StallWatch(settings.stall_timeout_s)
         #: wall time the broker stopped answering (None while it answers)
         self._outage_since: float | None = None
+        #: session evictions already counted
+        self._evictions = 0
 
     async def sample_gauges(self) -> None:
-        """Shares version, leadership, and each region's placed load and signal age."""
+        """Shares version, leadership, each region's placed load and signal age, the tenants' budgets and the
+        sessions."""
         live, metrics = self.live, self.metrics
         now = time.time()
         st = live.scorer.state
@@ -79,6 +82,15 @@ class Health:
             metrics.region_load.labels(region).set(float(load_kw[j]))
             if ages[j] == ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_age.labels(region).set(ages[j])
+        budgets, sessions = live.scorer.budgets, live.scorer.sessions
+        if budgets.ids:
+            metrics.record_tenants(
+                budgets.placed_g(now).tolist(), budgets.left_g(now).tolist(), budgets.nu().tolist()
+            )
+        metrics.sessions_held.set(len(sessions))
+        if sessions.evicted > self._evictions:
+            metrics.session_evictions.inc(sessions.evicted - self._evictions)
+            self._evictions = sessions.evicted
 
     async def sample_positions(self) -> None:
         """One stall sample of every partition the data plane, the state feed and the intake hold."""
