@@ -83,9 +83,10 @@ class Health:
             if ages[j] == ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_age.labels(region).set(ages[j])
         budgets, sessions = live.scorer.budgets, live.scorer.sessions
-        if budgets.ids:
+        if budgets.ids:  # the windows slide in event time: as of the latest request decided
+            at = min(now, live.event_clock) if live.event_clock > 0 else now
             metrics.record_tenants(
-                budgets.placed_g(now).tolist(), budgets.left_g(now).tolist(), budgets.nu().tolist()
+                budgets.placed_g(at).tolist(), budgets.left_g(at).tolist(), budgets.nu().tolist()
             )
         metrics.sessions_held.set(len(sessions))
         if sessions.evicted > self._evictions:
