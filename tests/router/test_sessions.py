@@ -225,3 +225,22 @@ def test_hard_constraints_always_override_stickiness(
             assert p["region"] == region_of
             assert not p["session_moved"]
         region_of = p["region"]
+
+
+def test_a_reloaded_session_record_is_taken_only_when_usable_and_newer() -> None:
+    """``restore_session`` takes a well-formed record of a known region, ignores junk (not JSON, a missing
+    field, an unknown region, a non-finite time) and never replaces a later state with an older one."""
+    d = Decider(_topology(margin=0.0, dwell=0.0))
+    good = b'{"session_id": "s", "region": "r1", "since": 10.0, "last_ts": 20.0}'
+    assert d.restore_session(good)
+    for junk in (
+        b"not json",
+        b'{"session_id": "s2", "region": "r1", "since": 1.0}',
+        b'{"session_id": "s2", "region": "nowhere", "since": 1.0, "last_ts": 2.0}',
+        b'{"session_id": "s2", "region": "r1", "since": "1", "last_ts": 2.0}',
+        b'{"session_id": "", "region": "r1", "since": 1.0, "last_ts": 2.0}',
+    ):
+        assert not d.restore_session(junk)
+    assert not d.restore_session(b'{"session_id": "s", "region": "r0", "since": 1.0, "last_ts": 5.0}')
+    assert d.scorer.sessions.entries(["s", "s2"]) == [("s", 1, 10.0, 20.0)]
+    assert d.session_record(("s", 1, 10.0, 20.0)) == good.replace(b" ", b"")
