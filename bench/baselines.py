@@ -69,7 +69,7 @@ class NaivePythonScorer:
         self.home: list[int] = plan.home.tolist()
         self.egress_b: list[list[float]] = plan.egress_per_byte.tolist()
         self.model_ok: list[list[bool]] = plan.model_ok.tolist()
-        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()[:5]  # the sessions are not benchmarked
         self.fixed, self.bw, self.window_s = fixed, bw, window_s
         self.values = PyValues(state, forecasts, lam)
         self.healthy: list[bool] = (state.i[:, HEALTHY] != 0).tolist()
@@ -96,7 +96,7 @@ class NaivePythonScorer:
         unit: list[float] = []
         valued: list[bool] = []
         fresh: list[bool] = []
-        for (t, e, budget, compute, payload, sbytes), (s, sr, pinned, m, e_n), words in zip(
+        for (t, e, budget, compute, payload, sbytes), (s, sr, pinned, m, e_n, *_), words in zip(
             rows_f, rows_i, rows_allow, strict=True
         ):
             if not lo <= t < hi:
@@ -148,7 +148,7 @@ class NumpyBatchScorer:
         self.home = plan.home
         self.egress_b = plan.egress_per_byte
         self.model_ok = plan.model_ok
-        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()[:5]  # the sessions are not benchmarked
         self.fixed, self.bw, self.window_s = fixed, bw, window_s
         self.values = NpValues(state, forecasts, lam)
         self.healthy: BoolArray = state.i[:, HEALTHY] != 0
@@ -198,7 +198,7 @@ class NumpyBatchScorer:
         self, req_f: FloatArray, req_i: IntArray, allow: IntArray, tab: NpTable
     ) -> tuple[IntArray, FloatArray]:
         _t, e, budget, compute, payload, sbytes = req_f.T
-        s, sr, pinned, m, e_n = req_i.T
+        s, sr, pinned, m, e_n = req_i.T[:5]  # tenants and sessions are not benchmarked
         h = self.home[s]
         not_home = self.cols != h[:, None]
         moved = (sr >= 0)[:, None] & (self.cols != sr[:, None])

@@ -54,7 +54,7 @@ class NumpyRequestScorer:
 
     def __init__(self, plan: Plan, state: RegionState, forecasts: ForecastState) -> None:
         R = plan.n_regions
-        lam, fixed, _regional, bw, window_s, _policy = plan.scalars.tolist()
+        lam, fixed, _regional, bw, window_s = plan.scalars.tolist()[:5]  # the sessions are not benchmarked
         self.R, self.bw, self.window_s = R, bw, window_s
         self.rtt = plan.rtt
         self.model_ok = plan.model_ok
@@ -103,7 +103,7 @@ class NumpyRequestScorer:
         Evicts the capacity window up to the request's time first; books nothing.
         """
         t, e, budget, compute, payload, sbytes = row_f
-        s, sr, pinned, m, e_n = row_i
+        s, sr, pinned, m, e_n = row_i[:5]  # tenants and sessions are not benchmarked
         tab, static_ok = self.table(t)
         edge = t - self.window_s
         window, used = self.window, self.used

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_ID_LEN",
     "MAX_JURISDICTIONS",
     "MAX_MS",
+    "MAX_NU_USD_PER_G",
     "MAX_PAYLOAD_BYTES",
     "MAX_PRICE_USD_PER_MWH",
     "MAX_SEQ",
@@ -87,3 +88,6 @@ MAX_SHARES_VERSION = 2**63 - 1
 MAX_DUAL_USD_PER_WH = 1e3
 #: How far ahead of the router's clock a timestamp may be (clocks of producers and router disagree).
 DEFAULT_MAX_CLOCK_SKEW_S = 300.0
+#: Largest tenant carbon dual (USD per g): far past any carbon price (1e6 USD per g is 1e12 USD per tonne);
+#: the re-solve reports at most this and a shares message beyond it is refused.
+MAX_NU_USD_PER_G = 1e6

@@ -29,12 +29,10 @@ from router.plan import FloatArray, IntArray
 from router.state import CapacityWindows
 from router.tenants import Tenant
 
-__all__ = ["MAX_NU_USD_PER_G", "UG_PER_G", "TenantBudgets", "budget_words"]
+__all__ = ["UG_PER_G", "TenantBudgets", "budget_words", "carbon_ug"]
 
 #: Carbon in the tenant windows is counted in integer micro-grams, so window sums are exact.
 UG_PER_G = 1e6
-#: Largest tenant dual the router installs (USD per g): beyond it a shares message is refused at the edge.
-MAX_NU_USD_PER_G = 1e6
 
 
 def budget_words(budget_g: float) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
@@ -33,6 +33,7 @@ from router.placement import PlacementMessage
 from router.plan import Plan, RequestArrays, RequestIds, Row
 from router.resolve import ResolveInput
 from router.scoring import Scorer
+from router.sessions import SessionEntry
 from router.topology import Topology
 
 __all__ = ["Decided", "Decider"]
@@ -46,6 +47,9 @@ class Decided:
     placements: list[PlacementMessage]
     values: list[bytes]
     repeated: int
+    #: the state of every session the batch's new decisions touched, as ``router.sessions`` records
+    #: (session id, message value); live, published with the placements (``session_record``)
+    sessions: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class Decider:
@@ -131,6 +135,7 @@ class Decider:
                 first[r.request_id] = k
                 fresh.append(k)
         fresh.sort(key=lambda k: rows[k][0][T])  # event-time order inside the batch (stable)
+        touched: list[SessionEntry] = []
         if fresh:
             batch = self.plan.arrays([reqs[k] for k in fresh], [rows[k] for k in fresh])
             decided = placements(
@@ -145,6 +150,7 @@ class Decider:
                 out[k] = p
                 values[k] = self.remember(p)
             self._note(batch, clock)
+            touched = self.scorer.sessions.entries(batch.sessions) if batch.sessions else []
         for k, r in enumerate(reqs):
             if out[k] is None:  # a second copy inside this batch
                 out[k], values[k] = out[first[r.request_id]], values[first[r.request_id]]
@@ -152,7 +158,29 @@ class Decider:
             placements=[p for p in out if p is not None],
             values=[v for v in values if v is not None],
             repeated=n - len(fresh),
+            sessions=[(e[0], self.session_record(e)) for e in touched],
         )
+
+    def session_record(self, entry: SessionEntry) -> bytes:
+        """A session's state as its ``router.sessions`` value (docs/contract.md, "Sessions")."""
+        sid, region, since, last = entry
+        return orjson.dumps(
+            {"session_id": sid, "region": self.plan.region_ids[region], "since": since, "last_ts": last}
+        )
+
+    def restore_session(self, value: bytes) -> bool:
+        """Take a ``router.sessions`` record read back (a reload); False when it is not one this topology
+        can use (ignored) or the table holds a later state of the session."""
+        try:
+            d = orjson.loads(value)
+            sid, region, since, last = d["session_id"], d["region"], d["since"], d["last_ts"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return False
+        j = self.plan.region_index.get(region) if isinstance(region, str) else None
+        numbers = all(type(x) in (int, float) and math.isfinite(x) for x in (since, last))
+        if not isinstance(sid, str) or not sid or j is None or not numbers:
+            return False
+        return self.scorer.sessions.restore((sid, j, float(since), float(last)))
 
     def decide_requests(
         self, reqs: Sequence[Request], *, decided_at: float | None = None, clock: float = math.inf

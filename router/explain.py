@@ -2,7 +2,7 @@
 
 It replays the same inputs as ``score`` (same options, same event time) and, just before the request is
 decided, asks the kernel for every region's row (``router.scoring.Scorer.explain``): the first filter that
-removed the region, or nothing when it passed all seven, and the score's parts there, computed by the same
+removed the region, or nothing when it passed all eight, and the score's parts there, computed by the same
 functions as the decision. The placement itself comes from the replay with explanations on, so the table's
 pick and runner-up are the router's own; regions are listed in topology order, the tie-break order.
 """

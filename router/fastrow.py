@@ -108,10 +108,9 @@ def fast_request_row(
         sr = plan.region_index[state_region]
     if type(pinned) is not bool or (pinned and sr < 0):
         return None
-    tenant, ts = g("tenant"), g("ts")
+    tenant, session, ts = g("tenant"), g("session_id"), g("ts")
     if tenant is not None and (type(tenant) is not str or len(tenant) > MAX_ID_LEN):
         return None
-    session = g("session_id")
     if session is not None and (type(session) is not str or not 0 < len(session) <= MAX_ID_LEN):
         return None
     if ts is None:
@@ -129,8 +128,8 @@ def fast_request_row(
                 return None
         allow = plan.allow.words(tuple(allowed))
     e_nwh = round(energy * NWH_PER_WH)
-    k = plan.tenant_index.get(tenant, -1) if tenant is not None else -1
+    k = plan.tenant_index.get(tenant, -1) if tenant is not None else -1  # -1: no budget
     return FastRequest(rid, origin, tenant, session), (
         [float(ts), float(energy), float(budget), float(compute), float(payload), float(state_bytes)],
-        [s, sr, int(pinned), m, max(1, e_nwh), k, -1, *allow],
+        [s, sr, int(pinned), m, max(1, e_nwh), k, -1, *allow],  # session slot: set by router.sessions
     )

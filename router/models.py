@@ -27,6 +27,7 @@ from router.bounds import (
     MAX_ID_LEN,
     MAX_JURISDICTIONS,
     MAX_MS,
+    MAX_NU_USD_PER_G,
     MAX_PAYLOAD_BYTES,
     MAX_PRICE_USD_PER_MWH,
     MAX_SEQ,
@@ -331,6 +332,8 @@ class SharesMessage(BaseModel):
     shares: Annotated[tuple[Annotated[tuple[Share, ...], Field(strict=False)], ...], Field(strict=False)]
     unserved_share: Annotated[tuple[Share, ...], Field(strict=False)]
     solve_s: Annotated[float, Field(ge=0, le=3600)]
+    #: the budgeted tenants' carbon duals, tenant -> USD per g (absent: no budgeted tenant)
+    nu_usd_per_g: dict[Id, Annotated[float, Field(ge=0, le=MAX_NU_USD_PER_G)]] | None = None
     leader: Id | None = None  # worker id of the leader that solved it
     epoch: Annotated[int, Field(ge=0, le=MAX_EPOCH)] = 0
     seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0

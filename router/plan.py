@@ -319,5 +319,11 @@ class Plan:
             i=np.ascontiguousarray(ints[:, :REQ_I_COLS]),
             allow=np.ascontiguousarray(ints[:, REQ_I_COLS:]),
             tenants=tuple(r.tenant for r in reqs),
-            sessions=tuple(r.session_id for r in reqs),
+            sessions=_sessions(reqs),
         )
+
+
+def _sessions(reqs: Sequence[RequestIds]) -> tuple[str | None, ...]:
+    """The requests' ``session_id``s, or () when none has one (the kernel then needs no session slot)."""
+    got = tuple(r.session_id for r in reqs)
+    return got if any(s is not None for s in got) else ()

@@ -17,13 +17,13 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
+from router.bounds import MAX_NU_USD_PER_G
+
 __all__ = ["MAX_NU_USD_PER_G", "TenantRows", "has_rows", "tenant_duals", "tenant_lp", "tenants_uncontended"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _INF = float(highspy.kHighsInf)
-#: Largest tenant dual the re-solve reports (USD per g); shares beyond it are refused at the edge.
-MAX_NU_USD_PER_G = 1e6
 
 
 @dataclass(frozen=True, slots=True)

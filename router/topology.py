@@ -138,9 +138,7 @@ class Objective(BaseModel):
     #: how long after its ``generated_at`` a forecast may stand in for a stale live value (0 = never;
     #: at most 7 days). WattTime issues marginal-carbon forecasts every 5 minutes, 1 hour (or more) ahead.
     forecast_horizon_s: Annotated[float, Field(ge=0, le=604_800)] = 3600.0
-    #: sticky sessions (router/kernel/_sessions.py): a session leaves its region only for a score lower by
-    #: more than this, after at least ``session_min_dwell_s`` there; forgotten ``session_ttl_s`` after its
-    #: latest request
+    #: sticky sessions: margin, minimum dwell and expiry (router/kernel/_sessions.py)
     switch_margin_usd: Usd = 0.0
     session_min_dwell_s: Annotated[float, Field(ge=0, le=MAX_VALID_FOR_S)] = 0.0
     session_ttl_s: Annotated[float, Field(gt=0, le=MAX_VALID_FOR_S)] = 3600.0

@@ -108,7 +108,8 @@ class Totals:
         self.compared_carbon_ug += _fixed(cols.cmp_carbon, _MICRO)
 
     def _add_objective(self, placed: list[PlacementMessage]) -> None:
-        """The placed requests' scores, and the dual terms of those that carry ``terms``."""
+        """The placed requests' scores, and the dual terms (capacity and, for a budgeted tenant, carbon) of
+        those that carry ``terms``."""
         score: list[float] = []
         dual: list[float] = []
         for p in placed:
@@ -119,7 +120,7 @@ class Totals:
             if terms is None:
                 self.unexplained += 1
             else:
-                dual.append(terms["dual_usd"])
+                dual.append(terms["dual_usd"] + terms.get("dual_carbon_usd", 0.0))  # a tenant's dual too
         self.score_nusd += _fixed(score, _NANO)
         self.dual_nusd += _fixed(dual, _NANO)
 

@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -60,6 +60,8 @@ class _Work:
     placements: list[PlacementMessage]
     produced_at_s: list[float]
     repeated: int
+    #: the sessions' records (router.sessions), on their requests' partition numbers
+    sessions: list[Outgoing] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class BatchLifecycle:
         try:
             acks = await self.publish(self.settings.topic_placements, work.out, still_ours)
             acks += await self.publish(self.settings.topic_dlq, work.dead, still_ours)
+            acks += await self.publish(self.settings.topic_sessions, work.sessions, still_ours)
         except StaleBatchError as exc:  # frozen part way: the rest is the new owner's to decide
             log.warning("batch_publish_stopped", requests=work.requests, error=str(exc))
             self._drop_stale(fetched, fetched_at, work)
@@ -211,6 +214,10 @@ class BatchLifecycle:
             (rec.partition % parts, r.request_id.encode(), value, forwarded(rec.headers, names))
             for r, rec, value in zip(reqs, recs, decided.values, strict=True)
         ]
+        part_of = {
+            r.session_id: rec.partition % parts for r, rec in zip(reqs, recs, strict=True) if r.session_id
+        }
+        sessions: list[Outgoing] = [(part_of[sid], sid.encode(), v, []) for sid, v in decided.sessions]
         m.batch_seconds.observe(time.perf_counter() - started)
         m.batch_size.observe(len(reqs) + len(dead))
         return _Work(
@@ -220,6 +227,7 @@ class BatchLifecycle:
             placements=decided.placements,
             produced_at_s=[r.timestamp / 1000.0 for r in recs],
             repeated=decided.repeated,
+            sessions=sessions,
         )
 
     def _check(self, rec: Any, clock: Clock) -> tuple[RequestIds, Row] | Problem:

@@ -221,6 +221,13 @@ class Door:
                     )
                     for x, value in zip(items, decided.values, strict=True)
                 ]
+                part_of = {x.ids.session_id: x.partition % parts for x in items if x.ids.session_id}
+                for sid, value in decided.sessions:  # the sessions' state, as the data plane publishes it
+                    acks.append(
+                        await dp.producer.send(
+                            s.topic_sessions, value, key=sid.encode(), partition=part_of[sid]
+                        )
+                    )
             if s.door_wait_for_ack:
                 await asyncio.gather(*acks)
             else:

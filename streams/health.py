@@ -66,10 +66,12 @@ class Health:
         self.watch = StallWatch(settings.stall_timeout_s)
         #: wall time the broker stopped answering (None while it answers)
         self._outage_since: float | None = None
+        #: session evictions already counted
+        self._evictions = 0
 
     async def sample_gauges(self) -> None:
-        """Shares version, leadership, and each region's placed load and signal age, on the router's clock
-        and on the wall clock (router/ages.py)."""
+        """Shares version, leadership, each region's placed load and signal age (on the router's clock and
+        on the wall clock, router/ages.py), the tenants' budgets and the sessions."""
         live, metrics = self.live, self.metrics
         now = time.time()
         st = live.scorer.state
@@ -87,6 +89,16 @@ class Health:
                 metrics.signal_age.labels(region).set(ages[j])
             if wall_ages[j] == wall_ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_wall_age.labels(region).set(wall_ages[j])
+        budgets, sessions = live.scorer.budgets, live.scorer.sessions
+        if budgets.ids:  # the windows slide in event time: as of the latest request decided
+            at = min(now, live.event_clock) if live.event_clock > 0 else now
+            metrics.record_tenants(
+                budgets.placed_g(at).tolist(), budgets.left_g(at).tolist(), budgets.nu().tolist()
+            )
+        metrics.sessions_held.set(len(sessions))
+        if sessions.evicted > self._evictions:
+            metrics.session_evictions.inc(sessions.evicted - self._evictions)
+            self._evictions = sessions.evicted
 
     async def sample_positions(self) -> None:
         """One stall sample of every partition the data plane, the state feed and the intake hold."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -50,10 +50,16 @@ class SharesBody:
     shares: Sequence[Sequence[float]]
     unserved_share: Sequence[float]
     solve_s: float
+    #: the budgeted tenants' duals (tenant -> USD per g); left out of the message when there are none
+    nu_usd_per_g: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_result(cls, res: ResolveResult, regions: Sequence[str], ts: float) -> SharesBody:
-        """The body of a solve ``res`` over ``regions`` (the plan's order), dated ``ts``."""
+    def from_result(
+        cls, res: ResolveResult, regions: Sequence[str], ts: float, tenants: Sequence[str] = ()
+    ) -> SharesBody:
+        """The body of a solve ``res`` over ``regions`` (the plan's order) and the budgeted ``tenants``
+        (topology order), dated ``ts``."""
+        nu = res.nu_usd_per_g.tolist() if len(res.nu_usd_per_g) == len(tenants) else [0.0] * len(tenants)
         return cls(
             ts=ts,
             ok=res.ok,
@@ -64,6 +70,7 @@ class SharesBody:
             shares=res.shares.tolist(),
             unserved_share=res.unserved_share.tolist(),
             solve_s=res.solve_s,
+            nu_usd_per_g=dict(zip(tenants, nu, strict=True)),
         )
 
     @classmethod
@@ -79,6 +86,7 @@ class SharesBody:
             shares=installed["shares"],
             unserved_share=installed["unserved_share"],
             solve_s=installed["solve_s"],
+            nu_usd_per_g=installed.get("nu_usd_per_g") or {},
         )
 
     def fields(self) -> dict[str, Any]:
@@ -93,6 +101,7 @@ class SharesBody:
             "shares": self.shares,
             "unserved_share": self.unserved_share,
             "solve_s": self.solve_s,
+            **({"nu_usd_per_g": self.nu_usd_per_g} if self.nu_usd_per_g else {}),
         }
 
 
@@ -160,7 +169,8 @@ class LeaderDuty:
         if not res.ok:
             log.warning("resolve_failed", status=res.status, shares_version=self.live.shares_version)
             return
-        body = SharesBody.from_result(res, self.live.plan.region_ids, ts=time.time())
+        tenants = self.live.scorer.budgets.ids
+        body = SharesBody.from_result(res, self.live.plan.region_ids, ts=time.time(), tenants=tenants)
         if term is self.leadership.current:  # still the leader of the term it solved in
             await self._publish(term, body)
 

@@ -106,8 +106,12 @@ class BatchHistogram(Collector):
 class Metrics:
     """Every series the worker exports, in its own registry (several workers may share a process in tests)."""
 
-    def __init__(self, worker_id: str, *, carbon_usd_per_tonne: float = 0.0) -> None:
+    def __init__(
+        self, worker_id: str, *, carbon_usd_per_tonne: float = 0.0, tenants: Sequence[str] = ()
+    ) -> None:
+        """``tenants`` are the topology's budgeted tenants: the only ``tenant`` labels (docs/model.md)."""
         self.worker_id = worker_id
+        self.tenants = tuple(tenants)
         #: the topology's carbon price, for the summary's ``net_saved_usd``
         self.carbon_usd_per_tonne = carbon_usd_per_tonne
         self.registry = CollectorRegistry()
@@ -115,6 +119,7 @@ class Metrics:
         self._money_series(self.registry)
         self._input_series(self.registry)
         self._state_series(self.registry)
+        self._fleet_series(self.registry)
         #: every published placement, totalled by router.totals (the rules score and frontier use)
         self.totals = Totals()
         self.dead_letter_total = 0
@@ -244,6 +249,46 @@ class Metrics:
             "carbon_router_broker_up", "1 while the broker answers a metadata request within 2 s", registry=r
         )
 
+    def _fleet_series(self, r: CollectorRegistry) -> None:
+        """Tenant budgets (one child per configured tenant, made now: no message can add one) and sessions."""
+        self.tenant_placed = Gauge(
+            "carbon_router_tenant_placed_carbon_grams",
+            "Marginal carbon this worker placed for each budgeted tenant in its window",
+            ["tenant"],
+            registry=r,
+        )
+        self.tenant_left = Gauge(
+            "carbon_router_tenant_budget_left_grams",
+            "Budget left in each budgeted tenant's window, this worker's share (negative: past it, allow)",
+            ["tenant"],
+            registry=r,
+        )
+        self.tenant_dual = Gauge(
+            "carbon_router_tenant_dual_usd_per_gram",
+            "Each budgeted tenant's carbon-budget dual in use",
+            ["tenant"],
+            registry=r,
+        )
+        for t in self.tenants:
+            for g in (self.tenant_placed, self.tenant_left, self.tenant_dual):
+                g.labels(t).set(0.0)
+        self.session_moves = Counter(
+            "carbon_router_session_moves", "Placements that moved their session to another region", registry=r
+        )
+        self.session_evictions = Counter(
+            "carbon_router_session_evictions",
+            "Sessions dropped to keep the session table bounded",
+            registry=r,
+        )
+        self.sessions_held = Gauge("carbon_router_sessions", "Sessions in the table", registry=r)
+
+    def record_tenants(self, placed_g: Sequence[float], left_g: Sequence[float], nu: Sequence[float]) -> None:
+        """Set the tenant gauges, one value per configured tenant in topology order."""
+        for t, p, left, n in zip(self.tenants, placed_g, left_g, nu, strict=True):
+            self.tenant_placed.labels(t).set(p)
+            self.tenant_left.labels(t).set(left)
+            self.tenant_dual.labels(t).set(n)
+
     def record_placements(
         self,
         placements: Sequence[PlacementMessage],
@@ -265,6 +310,9 @@ class Metrics:
             keys[(p["status"], p["region"] or "none", p["layer"] or "none", p["reason"])] += 1
         for (status, region, layer, reason), n in keys.items():  # one locked increment per label set
             self.decisions.labels(status, region, layer, reason).inc(n)
+        moved = sum(1 for p in placements if p.get("session_moved"))
+        if moved:
+            self.session_moves.inc(moved)
         batch = Totals()
         batch.add(placements)
         self.totals.merge(batch)

@@ -25,7 +25,7 @@ import structlog
 from aiokafka.abc import ConsumerRebalanceListener
 
 from router.decider import Decider
-from streams.reload import RELOAD_TIMEOUT_S, reload_placements
+from streams.reload import RELOAD_TIMEOUT_S, reload_placements, reload_sessions
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ class Ownership:
         """Guard ``held / total`` of each region's capacity window (``RegionState.set_capacity_share``)."""
         share = min(1.0, max(held, 1) / self.total_partitions)
         self.live.scorer.state.set_capacity_share(share)
+        self.live.scorer.budgets.set_share(share)  # each tenant's budget, as each capacity
         log.info("capacity_share_set", partitions=held, total=self.total_partitions, share=round(share, 4))
 
     @property
@@ -174,7 +175,8 @@ class ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
             log.warning("inflight_not_settled_before_revoke", error=repr(exc))
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
-        """Guard this worker's share of capacity, reload the partitions' recent placements, mark them."""
+        """Guard this worker's share of capacity and budgets, reload the partitions' recent placements and
+        their sessions, mark them."""
         own = self.ownership
         own.guard_capacity_share(len(assigned))
         try:
@@ -182,6 +184,10 @@ class ReloadOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokaf
             await reload_placements(own.settings, own.live, assigned, partitions)
         except Exception as exc:  # the reload is an optimisation of duplicates, never a reason to stop
             log.warning("placements_reload_failed", error=repr(exc))
+        try:
+            await reload_sessions(own.settings, own.live, assigned, self.lifecycle.placement_partitions)
+        except Exception as exc:  # without it sessions start afresh: never a reason to stop
+            log.warning("sessions_reload_failed", error=repr(exc))
         finally:
             own.reloaded.update(assigned)
             own.assignments += 1

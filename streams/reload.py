@@ -1,4 +1,5 @@
-"""Reloading the placements last published for newly assigned request partitions (the dedup memory).
+"""Reloading the placements last published for newly assigned request partitions (the dedup memory), and
+the sticky sessions' records of those partitions (``router.sessions``, compacted: every session's latest).
 
 Called by ``streams.ownership.ReloadOnAssign`` on every assignment (README.md, "Running on Apache Kafka",
 the data plane).
@@ -16,7 +17,7 @@ from router.decider import Decider
 from streams.clientargs import consumer_kwargs
 from streams.settings import Settings
 
-__all__ = ["RELOAD_TIMEOUT_S", "reload_placements"]
+__all__ = ["RELOAD_TIMEOUT_S", "reload_placements", "reload_sessions"]
 
 log = structlog.get_logger("carbon_router.dataplane")
 
@@ -85,3 +86,37 @@ def _remember_first(live: Decider, value: bytes, first: set[str]) -> int:
         return 0
     first.add(rid)
     return 1
+
+
+async def reload_sessions(s: Settings, live: Decider, assigned: set[Any], partitions: int) -> None:
+    """Read the sessions partitions of newly assigned request partitions from their start into the session
+    table, so that a session keeps its region, its time there and its latest request across a restart or a
+    move to another worker (a record whose session the table holds in a later state is ignored)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    parts = sorted({TopicPartition(s.topic_sessions, tp.partition % partitions) for tp in assigned})
+    if not parts:
+        return
+    reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
+    await reader.start()
+    restored = 0
+    try:
+        reader.assign(parts)
+        ends = await reader.end_offsets(parts)
+        begins = await reader.beginning_offsets(parts)
+        todo = {}
+        for tp in parts:
+            if ends[tp] > begins[tp]:
+                reader.seek(tp, begins[tp])
+                todo[tp] = ends[tp]
+        deadline = time.monotonic() + RELOAD_TIMEOUT_S
+        while todo and time.monotonic() < deadline:
+            got = await reader.getmany(*todo, timeout_ms=200)
+            for tp, msgs in got.items():
+                for m in msgs:
+                    restored += m.value is not None and live.restore_session(m.value)
+                if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
+                    todo.pop(tp, None)
+    finally:
+        await reader.stop()
+    log.info("sessions_reloaded", partitions=len(parts), sessions=restored)

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     topic_forecasts: TopicName = Field(
         "grid.forecasts", description="Canonical grid forecasts, GridForecast (key region id); one partition."
     )
+    topic_sessions: TopicName = Field(
+        "router.sessions",
+        description=(
+            "Sticky sessions' regions (key `session_id`, compacted), on the request's partition number; "
+            "reloaded on assignment."
+        ),
+    )
     topic_raw_watttime: TopicName = Field(
         "grid.raw.watttime",
         description="Raw WattTime v3 payloads, converted into signals and forecasts by the control plane.",

@@ -210,7 +210,9 @@ class StateFeed(Service):
         except KeyError as exc:
             self._skip(self.settings.topic_shares, f"no dual for region {exc}")
             return
-        if self.live.set_duals(msg.version, mu):
+        tenants = self.live.scorer.budgets.ids
+        nu = [msg.nu_usd_per_g.get(t, 0.0) for t in tenants] if msg.nu_usd_per_g else None
+        if self.live.set_duals(msg.version, mu, nu):
             self.applied["shares"] += 1
             self.latest_shares = msg.model_dump()
 

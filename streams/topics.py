@@ -37,12 +37,15 @@ TOPIC_KEYS = (
     "shares",
     "metrics",
     "forecasts",
+    "sessions",
     "raw_watttime",
     "raw_electricitymaps",
     "raw_entsoe",
 )
 
 _ALREADY_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
+#: topic configs beyond the broker's defaults: the sessions topic keeps each session's latest record
+_CONFIGS = {"sessions": {"cleanup.policy": "compact"}}
 
 
 class TopicError(RouterError):
@@ -57,7 +60,7 @@ def topic_names(settings: Settings) -> dict[str, str]:
 def topic_partitions(settings: Settings, partitions: Mapping[str, int] | None = None) -> dict[str, int]:
     """Logical name -> partition count; ``partitions`` (by logical name) overrides the defaults."""
     counts = {key: 1 for key in TOPIC_KEYS}
-    counts["requests"] = counts["placements"] = settings.request_partitions
+    counts["requests"] = counts["placements"] = counts["sessions"] = settings.request_partitions
     for key, n in (partitions or {}).items():
         if key not in counts:
             raise ConfigError(
@@ -80,7 +83,10 @@ async def ensure_topics(settings: Settings, partitions: Mapping[str, int] | None
     admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
-        wanted = [NewTopic(names[k], counts[k], settings.replication_factor) for k in TOPIC_KEYS]
+        wanted = [
+            NewTopic(names[k], counts[k], settings.replication_factor, topic_configs=_CONFIGS.get(k, {}))
+            for k in TOPIC_KEYS
+        ]
         try:
             response = await admin.create_topics(wanted, timeout_ms=settings.request_timeout_ms)
         except TopicAlreadyExistsError:  # older aiokafka raises instead of reporting per topic

@@ -65,7 +65,11 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     for warning in topo.warnings():
         log.warning("topology_unusual_value", detail=warning)
     live = Decider(topo, dedup_size=settings.dedup_cache_size, explain=settings.explain)
-    metrics = Metrics(settings.worker_id, carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne)
+    metrics = Metrics(
+        settings.worker_id,
+        carbon_usd_per_tonne=topo.objective.carbon_usd_per_tonne,
+        tenants=[t.id for t in topo.tenants],
+    )
     leadership = Leadership(settings.worker_id)
     dataplane = DataPlane(settings, live, metrics, leadership)
     statefeed = StateFeed(settings, live, leadership, metrics)

@@ -49,6 +49,7 @@ def test_ensure_topics_creates_every_topic(settings: Settings) -> None:
     names = topic_names(settings)
     assert set(names.values()) <= set(listed)
     assert partitions[names["requests"]] == partitions[names["placements"]] == settings.request_partitions
+    assert partitions[names["sessions"]] == settings.request_partitions
     assert all(partitions[names[k]] == 1 for k in ("signals", "status", "dlq", "shares", "metrics"))
 
 

@@ -187,3 +187,60 @@ def test_a_restart_that_restores_the_sessions_decides_as_one_uninterrupted_run()
         got.extend(dict(p) for p in d.decide_requests(reqs).placements)
     assert got == whole
     assert sum(p["session_moved"] for p in whole) > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    health=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=5, max_size=30),
+    prices=st.lists(
+        st.tuples(st.sampled_from([20.0, 60.0]), st.sampled_from([20.0, 60.0])), min_size=30, max_size=30
+    ),
+)
+def test_hard_constraints_always_override_stickiness(
+    health: list[tuple[bool, bool]], prices: list[tuple[float, float]]
+) -> None:
+    """Whatever the margin and dwell (here: never move voluntarily), a request is never placed in an unhealthy
+    region; when its session's region is unhealthy it moves at once, flagged; with both unhealthy it is
+    rejected and its session keeps its region."""
+    d = Decider(_topology(margin=1.0, dwell=1e6))
+    region_of: str | None = None
+    for k, (up0, up1) in enumerate(health):
+        t = 1000.0 + 10.0 * k
+        for region, p, up in (("r0", prices[k][0], up0), ("r1", prices[k][1], up1)):
+            d.apply_signal(GridSignal(region=region, ts=t, price_usd_per_mwh=p, marginal_gco2_per_kwh=0.0))
+            d.apply_status(RegionStatus(region=region, ts=t, healthy=up))
+        q = Request(
+            request_id=f"q{k}", origin="n0", latency_budget_ms=100.0, energy_wh=1.0, ts=t, session_id="s"
+        )
+        p = dict(d.decide_requests([q]).placements[0])
+        ok = {"r0": up0, "r1": up1}
+        if not (up0 or up1):
+            assert p["status"] == "rejected"
+            assert not p["session_moved"]
+            continue
+        assert ok[p["region"]]
+        if region_of is not None and not ok[region_of]:
+            assert p["session_moved"]
+        elif region_of is not None:
+            assert p["region"] == region_of
+            assert not p["session_moved"]
+        region_of = p["region"]
+
+
+def test_a_reloaded_session_record_is_taken_only_when_usable_and_newer() -> None:
+    """``restore_session`` takes a well-formed record of a known region, ignores junk (not JSON, a missing
+    field, an unknown region, a non-finite time) and never replaces a later state with an older one."""
+    d = Decider(_topology(margin=0.0, dwell=0.0))
+    good = b'{"session_id": "s", "region": "r1", "since": 10.0, "last_ts": 20.0}'
+    assert d.restore_session(good)
+    for junk in (
+        b"not json",
+        b'{"session_id": "s2", "region": "r1", "since": 1.0}',
+        b'{"session_id": "s2", "region": "nowhere", "since": 1.0, "last_ts": 2.0}',
+        b'{"session_id": "s2", "region": "r1", "since": "1", "last_ts": 2.0}',
+        b'{"session_id": "", "region": "r1", "since": 1.0, "last_ts": 2.0}',
+    ):
+        assert not d.restore_session(junk)
+    assert not d.restore_session(b'{"session_id": "s", "region": "r0", "since": 1.0, "last_ts": 5.0}')
+    assert d.scorer.sessions.entries(["s", "s2"]) == [("s", 1, 10.0, 20.0)]
+    assert d.session_record(("s", 1, 10.0, 20.0)) == good.replace(b" ", b"")

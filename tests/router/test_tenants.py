@@ -124,3 +124,19 @@ def test_duplicate_or_bad_tenants_stop_the_topology(tmp_path: Any) -> None:
         with pytest.raises(ConfigError) as err:
             load_topology(path)
         assert "tenants" in str(err.value)
+
+
+def test_a_shares_message_with_a_tenant_dual_beyond_the_bound_is_refused() -> None:
+    """``nu_usd_per_g`` is bounded to 0..1e6 USD per g at the edge (the message is invalid beyond it)."""
+    from pydantic import ValidationError
+
+    from router.models import SharesMessage
+
+    base = {
+        "version": 1, "ts": 1776038400.0, "ok": True, "status": "optimal", "regions": ["r"],
+        "mu_usd_per_wh": {"r": 0.0}, "groups": [], "shares": [], "unserved_share": [], "solve_s": 0.1,
+    }  # fmt: skip
+    assert SharesMessage.model_validate({**base, "nu_usd_per_g": {"acme": 1e6}}).nu_usd_per_g == {"acme": 1e6}
+    for bad in (1e6 * 1.0001, -1.0):
+        with pytest.raises(ValidationError, match="nu_usd_per_g"):
+            SharesMessage.model_validate({**base, "nu_usd_per_g": {"acme": bad}})
