@@ -1,12 +1,13 @@
-"""Signal ages on the router's clock, the clock the router decides by.
+"""Signal ages on the router's event clock, the clock the router decides by.
 
 A request is decided with the values in effect at its own event time (docs/model.md, "Time"), so a signal's
 age that says what the router does is taken on that clock: the event time of the latest request decided
 (``Decider.event_clock`` in router/decider.py; live it is never ahead of the wall clock). The demo
 (streams/demo.py) replays April's real signals and requests on a compressed clock: on the wall clock its
-signals look 236 days old, on the router's clock they are seconds old and fresh, as the router treats them.
-The live page (streams/web.py) and the metrics (streams/health.py) show both ages; tests/streams/test_web.py
-reproduces the demo's case. Before the first request there is no router clock, and the age on it is absent.
+signals look 236 days old, on the router's event clock they are seconds old and fresh, as the router
+treats them. The live page (streams/web.py) and the metrics (streams/health.py) show both ages;
+tests/streams/test_web.py reproduces the demo's case. This is not the wall clock that the time rule checks
+messages against (router/clock.py). Before the first request there is no event clock and no age on it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ __all__ = ["ages_at", "router_clock", "value_at"]
 
 
 def router_clock(event_clock: float) -> float | None:
-    """The router's clock from ``Decider.event_clock`` (the latest request's event time), or None before the
-    first request (the event clock starts at 0)."""
+    """The router's event clock from ``Decider.event_clock`` (the latest request's event time), or None
+    before the first request (the event clock starts at 0)."""
     return event_clock if event_clock > 0.0 else None
 
 

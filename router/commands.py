@@ -89,6 +89,12 @@ def cmd_topology(path: Path | None) -> int:
         tags = ",".join(r.tags)
         cap = "none" if r.capacity_kw is None or math.isinf(r.capacity_kw) else f"{r.capacity_kw:.0f}"
         print(f"  {r.id:<34}{r.jurisdiction:<5}{tags:<10}{r.pue:>6.2f}{cap:>9}{price:>10}{mci:>10}")
+    uses = [
+        f"{r.id} ({' and '.join(k for k in ('price', 'carbon') if getattr(r.on_stale, k) == 'prior')})"
+        for r in topo.regions
+        if "prior" in (r.on_stale.price, r.on_stale.carbon)
+    ]
+    print(f"priors stand in for stale values (router/priors.py): {', '.join(uses) or 'nowhere (all mask)'}")
     print(f"\n{len(topo.service_nodes)} service nodes (RTT ms to each region; * = home)")
     for s in topo.service_nodes:
         cells = []

@@ -1,8 +1,8 @@
 """A worker's health on its web port and the metrics topic (README.md, "Metrics and dashboards").
 
-- every second: the gauges of signal age (on the router's clock and on the wall clock, router/ages.py) and
-  placed load per region, shares version and leadership, and the position of every partition the data
-  plane and the state feed read (``streams.stall``);
+- every second: the gauges of signal age (on the router's event clock and on the wall clock,
+  router/ages.py) and placed load per region, shares version and leadership, and the position of every
+  partition the data plane and the state feed read (``streams.stall``);
 - every 2.5 s: one metadata request to the broker (``carbon_router_broker_up``, and one log line when the
   broker stops and starts answering);
 - every ``metrics_interval_s``: the JSON metrics snapshot on ``router.metrics``, keyed by worker id;
@@ -70,8 +70,8 @@ class Health:
         self._evictions = 0
 
     async def sample_gauges(self) -> None:
-        """Shares version, leadership, each region's placed load and signal age (on the router's clock and
-        on the wall clock, router/ages.py), the tenants' budgets and the sessions."""
+        """Shares version, leadership, each region's placed load and signal age (on the router's event clock
+        and on the wall clock, router/ages.py), the tenants' budgets and the sessions."""
         live, metrics = self.live, self.metrics
         now = time.time()
         st = live.scorer.state
@@ -85,7 +85,7 @@ class Health:
         wall_ages = st.signal_ages(now).tolist()
         for j, region in enumerate(live.plan.region_ids):
             metrics.region_load.labels(region).set(float(load_kw[j]))
-            if ages[j] == ages[j]:  # not NaN: a value in effect on the router's clock
+            if ages[j] == ages[j]:  # not NaN: a value in effect on the router's event clock
                 metrics.signal_age.labels(region).set(ages[j])
             if wall_ages[j] == wall_ages[j]:  # not NaN: the region has a signalled value
                 metrics.signal_wall_age.labels(region).set(wall_ages[j])

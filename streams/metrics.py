@@ -212,8 +212,8 @@ class Metrics:
         )
         self.signal_age = Gauge(
             "carbon_router_signal_age_seconds",
-            "Age on the router's clock (the latest request's event time) of the older of each region's price "
-            "and marginal carbon values in effect",
+            "Age on the router's event clock (the latest request's event time) of the older of each region's "
+            "price and marginal carbon values in effect",
             ["region"],
             registry=r,
         )

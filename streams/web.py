@@ -2,7 +2,7 @@
 
 Read-only and aggregate only: decision counts and rate, placements by region and layer, savings against
 all-local, each region's signal age, price, carbon and dual, and the installed re-solve (shares and duals,
-version, leader). Signal ages and values are on the router's clock, the event time of the latest request
+version, leader). Signal ages and values are on the router's event clock, the event time of the latest request
 (``router_clock``; router/ages.py), with the wall-clock age beside them (``signal_wall_age_s``). No request
 field (ids, origins, payloads) and no setting beyond the worker's id and group leaves through it; the page
 loads nothing from anywhere else (inline script and style, pinned by hash in its Content-Security-Policy)

@@ -1,4 +1,4 @@
-"""Signal ages on the router's clock (router/ages.py)."""
+"""Signal ages on the router's event clock (router/ages.py)."""
 
 from __future__ import annotations
 

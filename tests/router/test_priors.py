@@ -135,6 +135,19 @@ def test_an_invalid_prior_table_stops_with_field_received_and_expected(
     assert expected in line, line
 
 
+def test_topology_command_says_where_priors_stand_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`carbon-router topology` names the regions and values whose prior stands in, or says none does."""
+    path = tmp_path / "t.toml"
+    path.write_text(BASE_TOML.format(away=_prior(rc="mask"), far=""))
+    assert main(["topology", "--topology", str(path)]) == 0
+    line = "priors stand in for stale values (router/priors.py): "
+    assert line + "away (price)\n" in capsys.readouterr().out
+    assert main(["topology"]) == 0
+    assert line + "nowhere (all mask)\n" in capsys.readouterr().out
+
+
 def test_priors_are_optional_and_mask_is_the_default(tmp_path: Path) -> None:
     """A region without the tables masks stale values; a prior given without `on_stale` is not used."""
     topo = _topo(tmp_path, away="prior = { price_usd_per_mwh = 20.0, marginal_gco2_per_kwh = 40.0 }")

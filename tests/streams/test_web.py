@@ -189,9 +189,9 @@ def test_web_state_shows_aggregates_and_never_a_request_field_or_secret() -> Non
 
 def test_ages_are_on_the_router_clock_so_the_demos_april_signals_are_not_236_days_old() -> None:
     """The demo's case: April's real signals and requests seen 236 days later on the wall clock. The page and
-    the metrics give each region's age on the router's clock (the latest request's event time), equal to the
-    age the latest placement there reports, and the wall-clock age beside it; before the first request there
-    is no router clock and no age on it."""
+    the metrics give each region's age on the router's event clock (the latest request's event time), equal to
+    the age the latest placement there reports, and the wall-clock age beside it; before the first request
+    there is no router clock and no age on it."""
     s = _settings()
     live, _ = _fed(s)
     m = Metrics("w-unit")
