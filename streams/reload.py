@@ -8,6 +8,7 @@ the data plane).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -34,38 +35,16 @@ async def reload_placements(
     died, or lost the partition, before committing) is fetched again; remembering the tail of its
     placements partition makes it get the decision already published instead of a new one.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     parts = sorted(
         {TopicPartition(s.topic_placements, tp.partition % placement_partitions) for tp in assigned}
     )
     if not parts or s.dedup_cache_size == 0:
         return
-    reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
-    await reader.start()
-    loaded = 0
     first: set[str] = set()
-    try:
-        reader.assign(parts)
-        ends = await reader.end_offsets(parts)
-        begins = await reader.beginning_offsets(parts)
-        tail = max(1, min(s.dedup_cache_size // len(parts), 2 * s.max_batch))
-        todo = {}
-        for tp in parts:
-            start = max(begins[tp], ends[tp] - tail)
-            if ends[tp] > start:
-                reader.seek(tp, start)
-                todo[tp] = ends[tp]
-        deadline = time.monotonic() + RELOAD_TIMEOUT_S
-        while todo and time.monotonic() < deadline:
-            got = await reader.getmany(*todo, timeout_ms=200)
-            for tp, msgs in got.items():
-                for m in msgs:
-                    loaded += _remember_first(live, m.value, first)
-                if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
-                    todo.pop(tp, None)
-    finally:
-        await reader.stop()
+    tail = max(1, min(s.dedup_cache_size // len(parts), 2 * s.max_batch))
+    loaded = await _read_to_end(s, parts, tail, lambda value: _remember_first(live, value, first))
     log.info("placements_reloaded", partitions=len(parts), placements=loaded)
 
 
@@ -92,31 +71,44 @@ async def reload_sessions(s: Settings, live: Decider, assigned: set[Any], partit
     """Read the sessions partitions of newly assigned request partitions from their start into the session
     table, so that a session keeps its region, its time there and its latest request across a restart or a
     move to another worker (a record whose session the table holds in a later state is ignored)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     parts = sorted({TopicPartition(s.topic_sessions, tp.partition % partitions) for tp in assigned})
     if not parts:
         return
+    restored = await _read_to_end(
+        s, parts, None, lambda value: int(value is not None and live.restore_session(value))
+    )
+    log.info("sessions_reloaded", partitions=len(parts), sessions=restored)
+
+
+async def _read_to_end(s: Settings, parts: list[Any], tail: int | None, take: Callable[[Any], int]) -> int:
+    """Feed every record value of ``parts`` (the last ``tail`` of each, or all when None), up to the end
+    each had when the call began, to ``take``; returns the sum of what it returned. Gives up after
+    ``RELOAD_TIMEOUT_S``."""
+    from aiokafka import AIOKafkaConsumer
+
     reader = AIOKafkaConsumer(**consumer_kwargs(s, group=False))
     await reader.start()
-    restored = 0
+    taken = 0
     try:
         reader.assign(parts)
         ends = await reader.end_offsets(parts)
         begins = await reader.beginning_offsets(parts)
         todo = {}
         for tp in parts:
-            if ends[tp] > begins[tp]:
-                reader.seek(tp, begins[tp])
+            start = begins[tp] if tail is None else max(begins[tp], ends[tp] - tail)
+            if ends[tp] > start:
+                reader.seek(tp, start)
                 todo[tp] = ends[tp]
         deadline = time.monotonic() + RELOAD_TIMEOUT_S
         while todo and time.monotonic() < deadline:
             got = await reader.getmany(*todo, timeout_ms=200)
             for tp, msgs in got.items():
                 for m in msgs:
-                    restored += m.value is not None and live.restore_session(m.value)
+                    taken += take(m.value)
                 if msgs and msgs[-1].offset + 1 >= todo.get(tp, 0):
                     todo.pop(tp, None)
     finally:
         await reader.stop()
-    log.info("sessions_reloaded", partitions=len(parts), sessions=restored)
+    return taken

@@ -16,7 +16,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from router.kernel._flags import NO_RC_FLAGS
 from router.kernel._score import CUR_G_WH
-from router.kernel._windows import LIMB, ROOM_MAX
+from router.kernel._windows import LIMB, ROOM_MAX, _ring_add
 from router.kernel.columns import TEN_BUDGET_HI, TEN_BUDGET_LO, TEN_NU, TEN_REJECT, TEN_WINDOW_S
 
 __all__: list[str] = []
@@ -88,15 +88,4 @@ def _tenant_filter(p, lo, e, cur, troom):  # type: ignore[no-untyped-def]
 @njit(**NO_RC_FLAGS)
 def _tenant_book(twin, k, t, g_ug):  # type: ignore[no-untyped-def]
     """Add ``g_ug`` micro-grams placed at ``t`` to tenant ``k``'s window."""
-    C = twin.ts.shape[1]
-    slot = twin.head[k] + twin.len[k]
-    if slot >= C:
-        slot -= C
-    twin.ts[k, slot] = t
-    twin.e[k, slot] = g_ug
-    twin.len[k] += 1
-    lo = twin.sum_lo[k] + g_ug
-    if lo >= LIMB:
-        lo -= LIMB
-        twin.sum_hi[k] += 1
-    twin.sum_lo[k] = lo
+    _ring_add(twin, k, t, g_ug)

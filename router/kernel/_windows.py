@@ -72,21 +72,29 @@ def _evict(edge, win):  # type: ignore[no-untyped-def]
     win.next_expiry[0] = nxt
 
 
+@njit(inline="always", **NO_RC_FLAGS)
+def _ring_add(w, k, t, v):  # type: ignore[no-untyped-def]
+    """Append ``v`` at ``t`` to row ``k`` of a ring of windows (``ts``, ``e``, ``head``, ``len`` and the
+    two-limb sum ``sum_lo``/``sum_hi``; room was reserved): the capacity windows and the tenants' carbon
+    windows (router/kernel/_tenants.py) alike."""
+    C = w.ts.shape[1]
+    slot = w.head[k] + w.len[k]
+    if slot >= C:
+        slot -= C
+    w.ts[k, slot] = t
+    w.e[k, slot] = v
+    w.len[k] += 1
+    lo = w.sum_lo[k] + v
+    if lo >= LIMB:
+        lo -= LIMB
+        w.sum_hi[k] += 1
+    w.sum_lo[k] = lo
+
+
 @njit(**NO_RC_FLAGS)
 def _book(win, j, t, e_n):  # type: ignore[no-untyped-def]
     """Add a placement of ``e_n`` nano-Wh at ``t`` to region ``j``'s window (room was reserved)."""
-    C = win.ts.shape[1]
-    slot = win.head[j] + win.len[j]
-    if slot >= C:
-        slot -= C
-    win.ts[j, slot] = t
-    win.e[j, slot] = e_n
-    win.len[j] += 1
-    lo = win.sum_lo[j] + e_n
-    if lo >= LIMB:
-        lo -= LIMB
-        win.sum_hi[j] += 1
-    win.sum_lo[j] = lo
+    _ring_add(win, j, t, e_n)
     win.next_expiry[0] = min(win.next_expiry[0], t)
 
 
