@@ -51,13 +51,13 @@ def scorers_for(R: int, n: int | None = None) -> tuple[str, ...]:
 
 
 def run_grid(
-    regions: tuple[int, ...], seed: int, started: float
+    regions: tuple[int, ...], seed: int, started: float, *, simple: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Check the scorers agree, then time every scorer on every (R, N) cell."""
     cells: list[dict[str, Any]] = []
     checks: dict[str, Any] = {}
     for R in regions:
-        p = build_problem(R, max(BATCHES), seed)
+        p = build_problem(R, max(BATCHES), seed, simple=simple)
         checks[str(R)] = check_agreement(p, max(BATCHES), scorers_for(R))
         for n in BATCHES:
             for scorer, (times, cpu_share) in time_cell(Runners(p, n, scorers_for(R, n))).items():
@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="also run R = 512")
     ap.add_argument("--seed", type=int, default=20240601, help="seed of the synthetic problem")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
+    ap.add_argument(
+        "--problem",
+        choices=("full", "simple"),
+        default="full",
+        help="full (default), or simple: the problem of the benchmark at commit 28c3adc, one fresh signal per "
+        "region and no forecast, to time today's kernel against that commit's",
+    )
     args = ap.parse_args(argv)
     started = time.perf_counter()
     busy0, own0 = busy_cpu_s(), own_cpu_s()
@@ -83,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if facts["numba_disable_jit"]:
         warn("NUMBA_DISABLE_JIT is set; the kernel numbers are pure-Python numbers")
     warm_up()
-    cells, checks = run_grid(REGIONS_FULL if args.full else REGIONS, args.seed, started)
+    cells, checks = run_grid(
+        REGIONS_FULL if args.full else REGIONS, args.seed, started, simple=args.problem == "simple"
+    )
     elapsed = time.perf_counter() - started
     facts["load_average_at_end"] = os.getloadavg()[0]
     facts["calibration_ms_at_end"] = calibration_ms()
@@ -99,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "argv": sys.argv[1:] if argv is None else argv,
         "seed": args.seed,
+        "problem": args.problem,
         "elapsed_s": elapsed,
         "machine": facts,
         "budgets": {

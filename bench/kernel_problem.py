@@ -29,6 +29,7 @@ __all__ = [
     "Problem",
     "build_problem",
     "clear_windows",
+    "simple_signals",
     "synthetic_forecasts",
     "synthetic_requests",
     "synthetic_signals",
@@ -48,8 +49,9 @@ JURISDICTIONS: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def synthetic_topology(R: int, rng: np.random.Generator) -> Topology:
-    """R regions in six jurisdictions, four service nodes homed on r0..r3, two models, a full RTT table."""
+def synthetic_topology(R: int, rng: np.random.Generator, *, simple: bool = False) -> Topology:
+    """R regions in six jurisdictions, four service nodes homed on r0..r3, two models, a full RTT table
+    (``simple``: no region with a constant price)."""
     regions: list[dict[str, Any]] = []
     for j in range(R):
         jur, tags = JURISDICTIONS[j % len(JURISDICTIONS)]
@@ -66,7 +68,7 @@ def synthetic_topology(R: int, rng: np.random.Generator) -> Topology:
                 "models": served,
             }
         )
-    if R > _STATIC_PRICE:
+    if R > _STATIC_PRICE and not simple:
         regions[_STATIC_PRICE]["price_usd_per_mwh"] = 55.0  # its price is never signalled
     nodes = [{"id": f"n{k}", "home_region": f"r{k}", "lat": 0.0, "lon": 0.0} for k in range(4)]
     rtt = {
@@ -123,6 +125,16 @@ def synthetic_signals(R: int, rng: np.random.Generator) -> list[GridSignal]:
             out.append(_signal(j, expires - 900.0, None, _value(rng, "carbon"), None))
     order = rng.permutation(len(out))
     return [out[k] for k in order]
+
+
+def simple_signals(R: int, rng: np.random.Generator) -> list[GridSignal]:
+    """The simple problem's signals: one per region, 30 s old at T0 and valid 900 s, with price, carbon and
+    PUE drawn in that order (the benchmark's problem before the kernel package refactor, commit 28c3adc)."""
+    out = []
+    for j in range(R):
+        price, carbon = _value(rng, "price"), _value(rng, "carbon")
+        out.append(_signal(j, T0 - 30.0, price, carbon, float(rng.uniform(1.05, 1.6))))
+    return out
 
 
 def _signal(j: int, ts: float, price: float | None, carbon: float | None, pue: float | None) -> GridSignal:
@@ -196,14 +208,16 @@ class Problem:
         return self.plan.arrays(self.requests[start:stop], self.rows[start:stop])
 
 
-def build_problem(R: int, n_max: int, seed: int) -> Problem:
-    """Synthetic problem for R regions: value histories, forecasts, capacity duals, a request pool."""
+def build_problem(R: int, n_max: int, seed: int, *, simple: bool = False) -> Problem:
+    """Synthetic problem for R regions: value histories, forecasts, capacity duals, a request pool.
+    ``simple``: one fresh signal per region and no forecast, drawn exactly as the benchmark did before the
+    kernel package refactor (commit 28c3adc), so that today's kernel can be timed on that problem."""
     rng = np.random.default_rng([seed, R])
-    topo = synthetic_topology(R, rng)
+    topo = synthetic_topology(R, rng, simple=simple)
     decider = Decider(topo)
-    for sig in synthetic_signals(R, rng):
+    for sig in simple_signals(R, rng) if simple else synthetic_signals(R, rng):
         decider.apply_signal(sig)
-    for fc in synthetic_forecasts(R, rng):
+    for fc in [] if simple else synthetic_forecasts(R, rng):
         decider.apply_forecast(fc)
     decider.set_duals(1, np.where(rng.random(R) < 0.5, rng.uniform(0, 2e-5, R), 0.0).tolist())
     plan, scorer = decider.plan, decider.scorer

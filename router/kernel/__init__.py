@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from router.kernel._decide import BAD_REG_F, BAD_REQ_F, OK, WINDOWS_FULL, _candidate_costs, _decide_batch
+from router.kernel._decide import (
+    BAD_REG_F,
+    BAD_REQ_F,
+    OK,
+    WINDOWS_FULL,
+    _candidate_costs,
+    _decide_batch,
+    _decide_entry,
+)
 from router.kernel._explain import EXPLAIN_FLOATS, EXPLAIN_INTS, _explain_one
 from router.kernel._flags import NJIT_FLAGS
 from router.kernel._windows import LIMB, NEVER, UNLIMITED_HI
@@ -66,9 +74,30 @@ __all__ = [
     "warm_inputs",
 ]
 
+
 #: The compiled entry points, for router.scoring and the kernel benchmark only (``explain_one_raw`` is
 #: compiled on its first use: only ``carbon-router explain`` calls it).
-decide_batch_raw = _decide_batch
+def decide_batch_raw(
+    req: Requests,
+    plan: PlanArrays,
+    reg: Regions,
+    fc: Forecasts,
+    win: Windows,
+    ten: Tenants,
+    twin: Windows,
+    ses: Sessions,
+    horizon: float,
+    out: Outputs,
+) -> int:
+    """Decide the batch (``router.kernel._decide._decide_batch``); returns its code. The structures travel
+    as plain tuples, which Numba types in C at the call (named tuples cost ~0.5 us each, in Python)."""
+    t = tuple
+    code: int = _decide_entry(
+        t(req), t(plan), t(reg), t(fc), t(win), t(ten), t(twin), t(ses), horizon, t(out)
+    )
+    return code
+
+
 candidate_costs_raw = _candidate_costs
 explain_one_raw = _explain_one
 

@@ -33,7 +33,7 @@ from router.kernel._values import (
     CUR_VALUED,
     _region_values,
 )
-from router.kernel._windows import _book, _evict, _min_room, _room, _windows_full
+from router.kernel._windows import ROOM_MAX, _book, _evict, _min_room, _room, _windows_full
 from router.kernel.columns import (
     BANDWIDTH_GBPS,
     BUDGET_MS,
@@ -82,6 +82,16 @@ from router.kernel.columns import (
     TENANT,
     T,
 )
+from router.kernel.structs import (
+    Forecasts,
+    Outputs,
+    PlanArrays,
+    Regions,
+    Requests,
+    Sessions,
+    Tenants,
+    Windows,
+)
 
 __all__ = ["BAD_REG_F", "BAD_REQ_F", "OK", "WINDOWS_FULL"]
 
@@ -115,6 +125,24 @@ def _inputs_code(req, reg, win, ten, twin):  # type: ignore[no-untyped-def]
     return OK
 
 
+@njit(**NJIT_FLAGS)
+def _decide_entry(req, plan, reg, fc, win, ten, twin, ses, horizon, out):  # type: ignore[no-untyped-def]
+    """``_decide_batch`` on plain tuples of arrays, rebuilt into the named structures here: Numba types a
+    plain tuple's arrays in C at the call, a named tuple's in Python (about 0.5 us per structure)."""
+    return _decide_batch(
+        Requests(*req),
+        PlanArrays(*plan),
+        Regions(*reg),
+        Forecasts(*fc),
+        Windows(*win),
+        Tenants(*ten),
+        Windows(*twin),
+        Sessions(*ses),
+        horizon,
+        Outputs(*out),
+    )
+
+
 @njit(**NO_RC_FLAGS)
 def _health_words(reg, out):  # type: ignore[no-untyped-def]
     """The healthy regions as bit words, into the zeroed ``out``."""
@@ -137,14 +165,40 @@ def _decide_batch(req, plan, reg, fc, win, ten, twin, ses, horizon, out):  # typ
     cur = np.empty((CUR_F_ROWS, R))
     cur_i = np.empty((CUR_I_ROWS, R), dtype=np.int64)
     words = np.zeros((2, W), dtype=np.int64)  # fresh, valued
-    _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words)
+    scratch = (health, cur, cur_i, words)
+    if _has_extras(req):
+        _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, *scratch)
+    else:
+        _decide_plain(req, plan, reg, fc, win, ten, twin, ses, horizon, out, *scratch)
     return OK
 
 
 @njit(**NO_RC_FLAGS)
+def _has_extras(req):  # type: ignore[no-untyped-def]
+    """Some request of the batch names a tenant or a session."""
+    for i in range(req.i.shape[0]):  # noqa: SIM110  (numba compiles no generator for any())
+        if req.i[i, TENANT] >= 0 or req.i[i, SESSION] >= 0:
+            return True
+    return False
+
+
+@njit(**NO_RC_FLAGS)
 def _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words):  # type: ignore[no-untyped-def]
+    """The batch loop for a batch with tenants or sessions."""
+    _request_loop(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words, True)
+
+
+@njit(**NO_RC_FLAGS)
+def _decide_plain(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words):  # type: ignore[no-untyped-def]
+    """The same loop compiled for a batch without tenants or sessions: the compiler drops their steps."""
+    _request_loop(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words, False)
+
+
+@njit(inline="always", **NO_RC_FLAGS)
+def _request_loop(req, plan, reg, fc, win, ten, twin, ses, horizon, out, health, cur, cur_i, words, extras):  # type: ignore[no-untyped-def]
     """The batch loop: slide the windows, refresh the regions' values when ``t`` leaves their interval,
-    decide, book (capacity, the tenant's carbon, the session's region)."""
+    decide, book (capacity, the tenant's carbon, the session's region). ``extras`` is a constant of each
+    caller: False only when no request names a tenant or a session, where every step it guards is a no-op."""
     lam, window_s = plan.scalars[CARBON_USD_PER_TONNE], plan.scalars[CAPACITY_WINDOW_S]
     sticky, ttl = plan.scalars[POLICY] == POLICY_SCORE, plan.scalars[SESSION_TTL_S]
     _health_words(reg, health)
@@ -158,18 +212,22 @@ def _decide_requests(req, plan, reg, fc, win, ten, twin, ses, horizon, out, heal
             min_room = _min_room(reg, win)
         if not f_lo <= t < f_hi:
             f_lo, f_hi = _region_values(t, reg, fc, lam, cur, cur_i, words)
-        k = req.i[i, TENANT]
-        troom = _tenant_room(ten, twin, k, t, horizon)
-        q = req.i[i, SESSION] if sticky else -1
-        r = _session_region(ses, q, t, ttl)
-        sess = (q, r, _tenant_nu(ten, k))
+        k, q, r, troom, nu = -1, -1, -1, np.int64(ROOM_MAX), 0.0
+        if extras:
+            k = req.i[i, TENANT]
+            troom = _tenant_room(ten, twin, k, t, horizon) if k >= 0 else np.int64(ROOM_MAX)
+            q = req.i[i, SESSION] if sticky else -1
+            r = _session_region(ses, q, t, ttl)
+            nu = _tenant_nu(ten, k)
+        sess = (q, r, nu)
         best = _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out, troom, ses, sess)
         if best >= 0:
             _book(win, best, t, req.i[i, ENERGY_NWH])
             min_room = min(min_room, _room(reg, win, best))
-            if k >= 0:
+            if extras and k >= 0:
                 _tenant_book(twin, k, t, _carbon_ug(out.f[i, OUT_CARBON_G]))
-            _session_note(ses, q, r, best, t)
+            if extras and q >= 0:
+                _session_note(ses, q, r, best, t)
 
 
 @njit(inline="always", **NO_RC_FLAGS)

@@ -107,7 +107,7 @@ def _forecast_at(t, v, j, fc, lo, hi):  # type: ignore[no-untyped-def]
     return False, 0.0, lo, hi
 
 
-@njit(**NO_RC_FLAGS)
+@njit(inline="always", **NO_RC_FLAGS)
 def _value_at(t, v, j, reg, fc):  # type: ignore[no-untyped-def]
     """(value, what, made, lo, hi) of kind ``v`` for region ``j`` at ``t`` (see the module docstring);
     ``made`` is when the value was generated (its ts, or the forecast's generated_at)."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from numba import njit, typeof
 
 from router.kernel import warm_extras, warm_inputs
-from router.kernel._decide import _candidate_loop, _decide_batch, _decide_requests
+from router.kernel._decide import _candidate_loop, _decide_batch, _decide_plain, _decide_requests
 
 
 def _fresh_ir(dispatcher: Any, args: tuple[Any, ...]) -> str:
@@ -34,9 +35,10 @@ def _decide_args() -> tuple[Any, ...]:
     return (req, plan, reg, fc, win, *warm_extras())
 
 
-def test_the_decide_loop_holds_no_reference_count_call() -> None:
+@pytest.mark.parametrize("loop", [_decide_requests, _decide_plain], ids=["with_extras", "plain"])
+def test_the_decide_loops_hold_no_reference_count_call(loop: Any) -> None:
     out = warm_inputs()[-1]
-    ir = _fresh_ir(_decide_requests, (*_decide_args(), np.inf, out, *_scratch()))
+    ir = _fresh_ir(loop, (*_decide_args(), np.inf, out, *_scratch()))
     assert "NRT_incref" not in ir
     assert "NRT_decref" not in ir
 
