@@ -244,7 +244,6 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
     src = sr if has_state else 0
     sb = req.f[i, STATE_BYTES] if has_state else 0.0
     fits_all = req.i[i, ENERGY_NWH] <= min_room
-    out.removed[i, :] = 0
     n_ok = reloc = home_ok = home_fail = 0
     top = (-1, np.inf, -1, np.inf)  # pick, its score, runner-up, its score
     q, r, nu = sess
@@ -269,7 +268,7 @@ def _decide_one(i, req, plan, reg, win, cur, cur_i, words, health, min_room, out
             cur,
             troom,
         )
-        n_ok += _count_removed(masks, min(R, (w << 6) + 64) - (w << 6), out.removed, i)
+        n_ok += _count_removed(masks, min(R, (w << 6) + 64) - (w << 6), out.removed, i, w == 0)
         reloc |= reloc_w
         home_ok |= masks[7] & hbit
         if r >= 0 and (r >> 6) == w:

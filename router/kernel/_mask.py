@@ -79,11 +79,12 @@ def _mask_word(  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", **NO_RC_FLAGS)
-def _count_removed(masks, width, removed, i):  # type: ignore[no-untyped-def]
-    """Add each filter's removals in one word to ``removed[i]``; returns the regions left."""
+def _count_removed(masks, width, removed, i, first):  # type: ignore[no-untyped-def]
+    """Each filter's removals in one word into ``removed[i]``, written by the ``first`` word and added by the
+    others; returns the regions left."""
     before = width
     for k in range(N_FILTERS):
         after = _popcount(masks[k])
-        removed[i, k] += before - after
+        removed[i, k] = before - after if first else removed[i, k] + before - after
         before = after
     return before
