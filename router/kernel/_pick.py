@@ -52,7 +52,11 @@ def _pick(f, lo, e, payload, sb, h, src, cur, plan, nu, top):  # type: ignore[no
 @njit(inline="always", **NO_RC_FLAGS)
 def _tenant_score(e, cur, j, nu, friction):  # type: ignore[no-untyped-def]
     """The score at region ``j`` with the tenant's carbon dual: ``e * (unit_j + nu * g_per_wh_j) +
-    friction`` (exactly the plain score when ``nu`` is 0)."""
+    friction``. Without a dual (``nu`` 0) the plain score ``e * unit_j + friction``: the same bits, since
+    ``unit_j + 0 * g`` differs from ``unit_j`` only in the sign of a zero, which ``e * ... + friction``
+    (``friction >= +0.0``) does not carry."""
+    if nu == 0.0:
+        return _score(e, cur[CUR_UNIT, j], friction)
     return _score(e, cur[CUR_UNIT, j] + nu * cur[CUR_G_WH, j], friction)
 
 
