@@ -54,6 +54,10 @@ class Decisions(NamedTuple):
     nu: FloatArray | None = None
 
 
+_F64, _I64 = np.dtype(np.float64), np.dtype(np.int64)
+_OUT_F_COLS, _OUT_I_COLS = len(kernel.OUT_FLOATS), len(kernel.OUT_INTS)
+
+
 def _not_finite(name: str) -> ValueError:
     return ValueError(f"kernel input {name} holds NaN or inf; expected finite numbers")
 
@@ -77,6 +81,7 @@ class Scorer:
         self.sessions = SessionTable(MAX_SESSIONS)
         self._fc_checked = -1
         self._state_checked: tuple[np.ndarray, ...] = ()
+        self._plan_k = plan.kernel()  # the plan's arrays are made once, at start-up
 
     def _check_state(self) -> None:
         """The region and tenant arrays when one of them is a new array (they are changed in place, never
@@ -112,10 +117,22 @@ class Scorer:
         check("ten.i", self.budgets.i, np.int64, (K, TEN_I_COLS))
 
     def _check_batch(self, batch: RequestArrays) -> None:
-        n = len(batch)
-        check("req.f", batch.f, np.float64, (n, REQ_F_COLS))
-        check("req.i", batch.i, np.int64, (n, REQ_I_COLS))
-        check("req.allow", batch.allow, np.int64, (n, self.plan.n_words))
+        n, f, i, allow = len(batch), batch.f, batch.i, batch.allow
+        W = self.plan.n_words
+        if not (  # the common case in one expression; ``check`` names what is wrong
+            f.dtype == _F64
+            and i.dtype == _I64
+            and allow.dtype == _I64
+            and f.shape == (n, REQ_F_COLS)
+            and i.shape == (n, REQ_I_COLS)
+            and allow.shape == (n, W)
+            and f.flags.c_contiguous
+            and i.flags.c_contiguous
+            and allow.flags.c_contiguous
+        ):
+            check("req.f", f, np.float64, (n, REQ_F_COLS))
+            check("req.i", i, np.int64, (n, REQ_I_COLS))
+            check("req.allow", allow, np.int64, (n, W))
         self._check_state()
 
     def decide(self, batch: RequestArrays, horizon: float = math.inf) -> Decisions:
@@ -128,14 +145,14 @@ class Scorer:
         self._check_batch(batch)
         # every element is written by the kernel; it checks finiteness and window room before any change
         out = Outputs(
-            np.empty((n, len(kernel.OUT_FLOATS)), dtype=np.float64),
-            np.empty((n, len(kernel.OUT_INTS)), dtype=np.int64),
+            np.empty((n, _OUT_F_COLS), dtype=np.float64),
+            np.empty((n, _OUT_I_COLS), dtype=np.int64),
             np.empty((n, N_FILTERS), dtype=np.int64),
         )
         if n:
             if batch.sessions:
                 batch.i[:, SESSION] = self.sessions.assign(batch.sessions)
-            req, plan, reg, fc = batch.kernel(), self.plan.kernel(), st.kernel(), self.forecasts.kernel()
+            req, plan, reg, fc = batch.kernel(), self._plan_k, st.kernel(), self.forecasts.kernel()
             ten, ses = self.budgets.kernel(), self.sessions.kernel()
             while True:
                 win, twin = self.windows.kernel(), self.budgets.windows.kernel()
