@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         "--problem",
         choices=("full", "simple"),
         default="full",
-        help="full (default), or simple: the problem of the benchmark at commit 28c3adc, one fresh signal per "
-        "region and no forecast, to time today's kernel against that commit's",
+        help="full (default), or simple: the problem of the benchmark at commit 28c3adc (one fresh signal "
+        "per region, no forecast), to time today's kernel against that commit's",
     )
     args = ap.parse_args(argv)
     started = time.perf_counter()

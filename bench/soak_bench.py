@@ -30,7 +30,7 @@ import numpy as np
 from bench.common import load_average, machine, print_table, write_json
 from bench.e2e_bench import Subject, _requests, _send_initial_signals
 
-__all__ = ["main", "rss_mb", "slope_mb_per_min"]
+__all__ = ["main", "memory_map_mb", "rss_mb", "slope_mb_per_min"]
 
 TARGET_MB_PER_MIN = 1.0
 
@@ -44,6 +44,49 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+#: what a resident page belongs to (``memory_map_mb``): the brk heap, glibc's per-thread malloc arenas
+#: (anonymous mappings inside 64 MiB heaps), other anonymous mappings (large NumPy arrays, mmap'd
+#: allocations), and files (code, shared libraries)
+MAP_KINDS = ("heap", "arenas", "anon", "files")
+_ARENA_KB = 65536
+
+
+def memory_map_mb(pid: int) -> dict[str, float]:
+    """The process's resident MB by ``MAP_KINDS`` from ``/proc/<pid>/smaps`` (zeros when it is gone).
+
+    An arena is recognised by its reservation: glibc maps each per-thread heap as 64 MiB, split into a
+    read-write part and a ``---p`` rest, so consecutive anonymous mappings that add up to 64 MiB are one."""
+    out = dict.fromkeys(MAP_KINDS, 0.0)
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return out
+    maps: list[tuple[str, int, int]] = []  # (name, size kB, rss kB)
+    for line in text.splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            maps.append((head[5] if len(head) > 5 else "", 0, 0))
+        elif head and head[0] in ("Size:", "Rss:") and maps:
+            name, size, rss = maps[-1]
+            maps[-1] = (name, int(head[1]), rss) if head[0] == "Size:" else (name, size, int(head[1]))
+    k = 0
+    while k < len(maps):
+        name, size, rss = maps[k]
+        if name == "[heap]":
+            out["heap"] += rss
+        elif name and not name.startswith("["):
+            out["files"] += rss
+        elif not name:
+            nxt = maps[k + 1] if k + 1 < len(maps) else ("x", 0, 0)
+            if nxt[0] == "" and size + nxt[1] == _ARENA_KB:
+                out["arenas"] += rss + nxt[2]
+                k += 1
+            else:
+                out["anon"] += rss
+        k += 1
+    return {kind: kb / 1024.0 for kind, kb in out.items()}
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]], after_s: float = 0.0) -> float | None:
@@ -70,6 +113,7 @@ async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> di
     got = {"placed": 0, "rejected": 0}
     seen: set[bytes] = set()
     samples: list[tuple[float, float]] = []
+    maps: list[tuple[float, dict[str, float]]] = []
     done = asyncio.Event()
 
     async def drain() -> None:
@@ -86,6 +130,7 @@ async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> di
     async def sample() -> None:
         while not done.is_set():
             samples.append((time.monotonic() - start, rss_mb(subject.proc.pid)))
+            maps.append((samples[-1][0], memory_map_mb(subject.proc.pid)))
             await asyncio.sleep(args.sample_s)
 
     start = time.monotonic()
@@ -115,7 +160,7 @@ async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> di
         drainer.cancel()
         await consumer.stop()
         await producer.stop()
-    return {"sent": n, "sent_s": sent_s, "answered": len(seen), **got, "samples": samples}
+    return {"sent": n, "sent_s": sent_s, "answered": len(seen), **got, "samples": samples, "maps": maps}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,13 +189,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             subject.stop()
     samples = result.pop("samples")
+    maps = result.pop("maps")
     whole = slope_mb_per_min(samples)
     steady = slope_mb_per_min(samples, args.warmup_s)
+    by_kind = {kind: slope_mb_per_min([(t, m[kind]) for t, m in maps], args.warmup_s) for kind in MAP_KINDS}
     every = max(1, len(samples) // 12)
     print_table(
         f"soak: {args.rate:,} requests/s for {args.duration_s:g} s, worker RSS",
         ["t s", "RSS MB"],
         [[round(t, 1), round(mb, 1)] for t, mb in samples[::every]],
+    )
+    print_table(
+        "resident MB by kind of mapping (/proc/<pid>/smaps)",
+        ["t s", *MAP_KINDS],
+        [[round(t, 1), *(round(m[kind], 1) for kind in MAP_KINDS)] for t, m in maps[::every]],
     )
     ok = steady is not None and steady < TARGET_MB_PER_MIN
     print(
@@ -158,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(placed {result['placed']:,}, rejected {result['rejected']:,})"
         f"\n  RSS growth: whole run {whole if whole is None else round(whole, 3)} MB/min; after the "
         f"{args.warmup_s:g} s warm-up {steady if steady is None else round(steady, 3)} MB/min"
-        f"\n  {'PASS' if ok else 'MISS'}  steady-state growth < {TARGET_MB_PER_MIN} MB/min;"
+        f"\n  after warm-up by kind, MB/min: "
+        + ", ".join(f"{kind} {v if v is None else round(v, 3)}" for kind, v in by_kind.items())
+        + f"\n  {'PASS' if ok else 'MISS'}  steady-state growth < {TARGET_MB_PER_MIN} MB/min;"
         f" load average {load_average()}"
     )
     write_json(
@@ -169,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             **result,
             "rss_samples": samples,
             "growth_mb_per_min": {"whole_run": whole, "after_warmup": steady},
+            "growth_after_warmup_by_kind_mb_per_min": by_kind,
+            "maps": maps,
             "target": {"mb_per_min": TARGET_MB_PER_MIN, "pass": ok},
             "worker_log": str(subject.log),
             "load_average_at_end": load_average(),

@@ -87,8 +87,8 @@ class Scorer:
         """The region and tenant arrays when one of them is a new array (they are changed in place, never
         reshaped); the forecast arrays when the forecast state changed."""
         R, H, st, fc = self.plan.n_regions, VALUE_HISTORY, self.state, self.forecasts
-        arrays = (st.f, st.i, st.val, st.val_ts, st.val_end, st.val_n, st.val_dropped, st.cap_hi, st.cap_lo)
-        arrays += (self.budgets.f, self.budgets.i)
+        arrays: tuple[np.ndarray, ...] = (st.f, st.i, st.val, st.val_ts, st.val_end, st.val_n, st.val_dropped)
+        arrays += (st.cap_hi, st.cap_lo, self.budgets.f, self.budgets.i)
         if len(arrays) != len(self._state_checked) or not all(map(operator.is_, arrays, self._state_checked)):
             self._check_region_arrays(R, H)
             self._state_checked = arrays

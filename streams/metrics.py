@@ -162,6 +162,13 @@ class Metrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0),
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "carbon_router_gc_pause_seconds",
+            "Time each garbage collection stopped the worker, by generation (streams/worker.py time_gc)",
+            ["generation"],
+            buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "carbon_router_batch_seconds",
             "Decode + kernel + encode time per batch",

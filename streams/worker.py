@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faust
@@ -29,7 +31,7 @@ from streams.statefeed import StateFeed
 from streams.topics import ensure_topics
 from streams.validation import Validation
 
-__all__ = ["run_worker", "tune_gc"]
+__all__ = ["run_worker", "time_gc", "tune_gc"]
 
 #: Garbage-collector thresholds of the worker (CPython's defaults are 700, 10, 10). A batch of 4,096
 #: placements allocates tens of thousands of short-lived dicts and lists; with the defaults a batch paid for
@@ -45,6 +47,20 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def time_gc(observe: Callable[[str, float], None]) -> None:
+    """Report every collection's generation and pause (s) to ``observe``: a collection stops the event loop,
+    so it shows in ``carbon_router_gc_pause_seconds`` beside the loop lag it causes."""
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            observe(str(info["generation"]), time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_gc)
 
 
 def run_worker(settings: Settings, topology: Path | None = None) -> None:
@@ -96,4 +112,5 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     # escape codes reach stdout. No spinner: the root logger keeps the level configure_logging gave it.
     worker.spinner = None
     tune_gc()
+    time_gc(lambda gen, s: metrics.gc_pause.labels(gen).observe(s))
     worker.execute_from_commandline()
