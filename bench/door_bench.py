@@ -37,11 +37,13 @@ from streams.settings import Settings, embedded_settings
 from streams.testing import WorkerProc, produce
 
 TOKEN = "bench-door-token-0123456789"
-#: the worker's histograms read beside each door row: the door's own answer time (body read to answer) and
-#: how late its event loop ran a 50 ms timer (streams/ownership.py); ms bucket bounds, not exact values
+#: the worker's histograms read beside each door row: the door's own answer time (body read to answer), how
+#: late its event loop ran a 50 ms timer (streams/ownership.py) and its garbage collections' pauses (all
+#: generations together); ms bucket bounds, not exact values
 SERVER_HISTOGRAMS = {
     "carbon_router_door_seconds": "server",
     "carbon_router_event_loop_lag_seconds": "loop_lag",
+    "carbon_router_gc_pause_seconds": "gc",
 }
 _T0 = 1776038400.0
 
@@ -149,8 +151,8 @@ async def _stream(s: Settings, rate: float, duration: float, pool: list[dict[str
 
 
 def _buckets(port: int) -> dict[str, dict[float, float]]:
-    """The worker's cumulative histogram buckets (le -> count) of the door's answer time and of the
-    event loop's lag, read from its ``/metrics``."""
+    """The worker's cumulative histogram buckets (le -> count, summed over labels) of ``SERVER_HISTOGRAMS``,
+    read from its ``/metrics``."""
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -160,7 +162,7 @@ def _buckets(port: int) -> dict[str, dict[float, float]]:
         name, _, rest = line.partition("_bucket{")
         if name in out and 'le="' in rest:
             le = rest.split('le="', 1)[1].split('"', 1)[0]
-            out[name][float(le)] = float(line.rsplit(" ", 1)[1])
+            out[name][float(le)] = out[name].get(float(le), 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -228,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
             r.get("requests_per_s", ""),
             r.get("server_p99_le_ms", ""),
             r.get("loop_lag_p99_le_ms", ""),
+            r.get("gc_n", ""),
+            r.get("gc_p99_le_ms", ""),
         ]
         for r in rows
     ]
     header = ["row", "rate/size", "p50", "p99", "req/s", "server p99 <=", "loop lag p99 <="]
+    header += ["GCs", "GC p99 <="]
     print_table("door and stream latency (ms; server columns: worker histogram bucket bounds)", header, table)
     door_1k = next((r for r in rows if r["kind"] == "door" and r["rate"] == 1000.0), None)
     if door_1k is not None:

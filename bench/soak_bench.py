@@ -7,7 +7,8 @@ as in ``bench.e2e_bench``), the bundled signals, then an open-loop load of ``--r
 placements that come out.
 
 Growth per minute is the least-squares slope of RSS over time, reported for the whole run and for the
-steady state after ``--warmup-s``. The warm-up must cover what is *meant* to fill: the dedup memory
+steady state after ``--warmup-s``, and after it per kind of mapping (``memory_map_mb``); the worker's heap
+trims (``streams.memory``) are read from its ``/metrics`` at the end. The warm-up must cover what is *meant* to fill: the dedup memory
 (``CARBON_ROUTER_DEDUP_CACHE_SIZE`` placements, 100,000 by default: 100 s at 1k/s), the capacity windows
 (``capacity_window_s``) and the re-solve's demand window (``demand_window_s``). Target: < 1 MB/min after
 warm-up. Writes ``bench/results/soak.json``.
@@ -89,6 +90,26 @@ def memory_map_mb(pid: int) -> dict[str, float]:
     return {kind: kb / 1024.0 for kind, kb in out.items()}
 
 
+def heap_trims(port: int) -> dict[str, float]:
+    """The worker's heap trims so far (``carbon_router_heap_trim_seconds``): count, total seconds and the
+    upper bound of the bucket holding the slowest."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    got = {"count": 0.0, "sum_s": 0.0, "slowest_le_s": 0.0}
+    below = 0.0
+    for line in text.splitlines():
+        name, value = line.rsplit(" ", 1) if " " in line else ("", "")
+        if name == "carbon_router_heap_trim_seconds_count":
+            got["count"] = float(value)
+        elif name == "carbon_router_heap_trim_seconds_sum":
+            got["sum_s"] = float(value)
+        elif name.startswith("carbon_router_heap_trim_seconds_bucket") and float(value) > below:
+            got["slowest_le_s"], below = float(name.split('le="', 1)[1].split('"', 1)[0]), float(value)
+    return got
+
+
 def slope_mb_per_min(samples: list[tuple[float, float]], after_s: float = 0.0) -> float | None:
     """Least-squares slope of (seconds, MB) samples taken at or after ``after_s``, in MB per minute."""
     pts = np.array([p for p in samples if p[0] >= after_s], dtype=np.float64)
@@ -151,6 +172,7 @@ async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> di
         await producer.flush()
         sent_s = time.monotonic() - start
         samples.append((sent_s, rss_mb(subject.proc.pid)))
+        trims = heap_trims(subject.port)
         done.set()
         deadline = time.monotonic() + 30.0
         await drainer
@@ -160,7 +182,15 @@ async def _soak(settings: Any, subject: Subject, args: argparse.Namespace) -> di
         drainer.cancel()
         await consumer.stop()
         await producer.stop()
-    return {"sent": n, "sent_s": sent_s, "answered": len(seen), **got, "samples": samples, "maps": maps}
+    return {
+        "sent": n,
+        "sent_s": sent_s,
+        "answered": len(seen),
+        **got,
+        "heap_trims": trims,
+        "samples": samples,
+        "maps": maps,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,11 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         [[round(t, 1), *(round(m[kind], 1) for kind in MAP_KINDS)] for t, m in maps[::every]],
     )
     ok = steady is not None and steady < TARGET_MB_PER_MIN
+    trims = result["heap_trims"]
     print(
         f"\n  sent {result['sent']:,}, answered {result['answered']:,} "
         f"(placed {result['placed']:,}, rejected {result['rejected']:,})"
         f"\n  RSS growth: whole run {whole if whole is None else round(whole, 3)} MB/min; after the "
         f"{args.warmup_s:g} s warm-up {steady if steady is None else round(steady, 3)} MB/min"
+        f"\n  heap trims: {trims['count']:g}, {trims['sum_s'] * 1e3:.2f} ms in all, "
+        f"the slowest <= {trims['slowest_le_s'] * 1e3:g} ms"
         f"\n  after warm-up by kind, MB/min: "
         + ", ".join(f"{kind} {v if v is None else round(v, 3)}" for kind, v in by_kind.items())
         + f"\n  {'PASS' if ok else 'MISS'}  steady-state growth < {TARGET_MB_PER_MIN} MB/min;"

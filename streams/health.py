@@ -6,6 +6,7 @@
 - every 2.5 s: one metadata request to the broker (``carbon_router_broker_up``, and one log line when the
   broker stops and starts answering);
 - every ``metrics_interval_s``: the JSON metrics snapshot on ``router.metrics``, keyed by worker id;
+- every 30 s: the C heap's free pages returned to the system (``streams.memory``);
 - ``/metrics``: the Prometheus exposition; ``/healthz``: the worker's progress, 503 naming every stalled
   partition, else 200.
 
@@ -27,6 +28,7 @@ from router.decider import Decider
 from streams.codec import encode
 from streams.dataplane import DataPlane
 from streams.leadership import Leadership
+from streams.memory import TRIM_INTERVAL_S, trim_heap
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.stall import StallWatch, sample
@@ -170,7 +172,7 @@ class Health:
 
 
 def add_health_timers(app: faust.App, health: Health) -> None:
-    """The 1 s gauge and stall samples and the broker probe."""
+    """The 1 s gauge and stall samples, the broker probe and the heap trim."""
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]  # faust is untyped
     async def signal_ages() -> None:
@@ -183,6 +185,12 @@ def add_health_timers(app: faust.App, health: Health) -> None:
     @app.timer(_PROBE_INTERVAL_S)  # type: ignore[untyped-decorator]  # faust is untyped
     async def broker_probe() -> None:
         await health.probe_broker()
+
+    @app.timer(TRIM_INTERVAL_S)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def heap_trim() -> None:
+        took = trim_heap()
+        if took is not None:
+            health.metrics.heap_trim.observe(took)
 
 
 def add_metrics_publisher(app: faust.App, health: Health, topic: Any, interval_s: float) -> None:

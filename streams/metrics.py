@@ -169,6 +169,12 @@ class Metrics:
             buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self.heap_trim = Histogram(
+            "carbon_router_heap_trim_seconds",
+            "Time each return of the C heap's free pages to the system took (streams/memory.py)",
+            buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "carbon_router_batch_seconds",
             "Decode + kernel + encode time per batch",

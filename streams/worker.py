@@ -25,6 +25,7 @@ from streams.door import Door, add_door_pages
 from streams.intake import Intake
 from streams.leadership import Leadership
 from streams.logs import configure_logging
+from streams.memory import MMAP_THRESHOLD_BYTES, tune_malloc
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.statefeed import StateFeed
@@ -112,5 +113,6 @@ def run_worker(settings: Settings, topology: Path | None = None) -> None:
     # escape codes reach stdout. No spinner: the root logger keeps the level configure_logging gave it.
     worker.spinner = None
     tune_gc()
+    log.info("malloc_tuned" if tune_malloc() else "malloc_not_glibc", mmap_threshold=MMAP_THRESHOLD_BYTES)
     time_gc(lambda gen, s: metrics.gc_pause.labels(gen).observe(s))
     worker.execute_from_commandline()
