@@ -25,7 +25,7 @@ from typing import cast
 import numpy as np
 import orjson
 
-from router.columnar import encode_columns
+from router.columnar import MIN_BATCH, encode_columns
 from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
 from router.kernel.columns import MU, T
@@ -175,12 +175,15 @@ class Decider:
         clock: float,
     ) -> list[DecisionColumns]:
         """Decide ``batch`` (the requests ``fresh`` of the input) with one kernel call and fill in their
-        values, remembered: from the kernel's columns (``router.columnar``; returns those columns), or, when
-        the columnar encoder declines the batch, as dicts (``router.encode``; returns no columns)."""
+        values, remembered: from the kernel's columns (``router.columnar``; returns those columns), or, for a
+        batch of fewer than ``MIN_BATCH`` requests or one the columnar encoder declines, as dicts
+        (``router.encode``; returns no columns)."""
         dec = self.scorer.decide(batch, horizon=clock)
         sv, explain = self.shares_version, self.explain
-        encoded = encode_columns(
-            self.plan, batch, dec, shares_version=sv, decided_at=decided_at, explain=explain
+        encoded = (
+            encode_columns(self.plan, batch, dec, shares_version=sv, decided_at=decided_at, explain=explain)
+            if len(batch) >= MIN_BATCH
+            else None
         )
         if encoded is None:
             decided = placements(

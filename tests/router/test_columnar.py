@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import router.columnar
 import router.decider
 from router.columnar import encode_columns
 from router.encode import encode_placement, placements
@@ -93,6 +94,7 @@ def diffed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return got
 
     monkeypatch.setattr(router.decider, "encode_columns", both)
+    monkeypatch.setattr(router.decider, "MIN_BATCH", 1)  # every batch by columns, however small
     return seen
 
 
@@ -206,7 +208,7 @@ def _decided(draw: st.DrawFn) -> tuple[RequestArrays, Decisions, dict[str, Any]]
         "decided_at": draw(st.one_of(st.none(), numbers, st.integers(0, 2**40))),
         "explain": draw(st.booleans()),
     }
-    return batch, dec, {**how, "countable": countable}
+    return batch, dec, {**how, "countable": countable, "sort": draw(st.booleans())}
     return batch, dec, how
 
 
@@ -219,7 +221,12 @@ def test_drawn_kernel_outputs_encode_and_count_as_the_dict_path(
     extreme floats, ids that need escaping) encodes to the dict path's bytes and counts the same."""
     batch, dec, how = case
     countable = how.pop("countable")
-    got = encode_columns(_PLAN, batch, dec, **how)
+    few = router.columnar._FEW
+    try:
+        router.columnar._FEW = 0 if how.pop("sort") else few  # the distinct values by a sort, or a dict
+        got = encode_columns(_PLAN, batch, dec, **how)
+    finally:
+        router.columnar._FEW = few
     assert got == _dict_path(_PLAN, batch, dec, **how)
     if countable and got is not None:
         _check_counts(_PLAN, batch, dec, how["explain"], got)
@@ -240,3 +247,70 @@ def test_a_budgeted_tenant_without_duals_is_left_to_the_dict_path() -> None:
     i[:, TENANT] = 0
     assert encode_columns(_PLAN, batch, dec, shares_version=0, explain=True) is None
     assert encode_columns(_PLAN, batch, dec, shares_version=0, explain=False) is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 60).flatmap(
+        lambda n: st.lists(
+            st.lists(st.one_of(st.integers(-2, 2), st.integers(-(2**40), 2**40)), min_size=n, max_size=n),
+            min_size=1,
+            max_size=40,
+        )
+    )
+)
+def test_distinct_rows_are_grouped_as_a_dict_groups_them(rows: list[list[int]]) -> None:
+    """``_groups`` (one sort of a mixed-radix key, or a lexicographic sort when the rows do not fit one)
+    puts two rows in one group exactly when they are equal, and names a first row of each group."""
+    keys = np.array(rows, dtype=np.int64)
+    first, inverse = router.columnar._groups(keys)
+    for k, row in enumerate(rows):
+        assert rows[first[inverse[k]]] == row
+    assert len(set(inverse.tolist())) == len({tuple(r) for r in rows}) == len(first)
+
+
+def _requests(n: int, copies: int = 0) -> list[Request]:
+    """The first ``n`` bundled requests, then copies of the last ``copies`` of them."""
+    _, _, req = bundled_inputs()
+    reqs = [r for _, r in req][:n]
+    return reqs + reqs[n - copies :]
+
+
+def test_small_batches_take_the_dict_path_and_large_ones_the_columns() -> None:
+    """The decider encodes a batch of ``MIN_BATCH`` requests or more by columns (its placements carry
+    them), a smaller one by dicts (none), and both give the bytes the dict path gives."""
+    topo, sig, _ = bundled_inputs()
+    for n, by_columns in ((router.columnar.MIN_BATCH - 1, False), (router.columnar.MIN_BATCH, True)):
+        live = router.decider.Decider(topo)
+        for _, s in sig:
+            live.apply_signal(s)
+        got = live.decide_requests(_requests(n), decided_at=5.0).placements
+        assert bool(got.columns) is by_columns
+        assert all(orjson.dumps(p) == v for p, v in zip(got, got.values, strict=True))
+
+
+def test_repeats_and_copies_are_counted_from_their_dicts_as_before() -> None:
+    """With the dedup memory on, a batch holding repeats of an earlier batch, new requests and copies of
+    new ones counts (Totals, labels) exactly as its placements' dicts do, and the joined placements of two
+    batches (the door) count as their dicts do."""
+    topo, sig, _ = bundled_inputs()
+    live = router.decider.Decider(topo, dedup_size=10_000)
+    for _, s in sig:
+        live.apply_signal(s)
+    n = router.columnar.MIN_BATCH
+    first = live.decide_requests(_requests(n), decided_at=5.0).placements
+    second = live.decide_requests(_requests(2 * n, copies=n // 2), decided_at=6.0).placements
+    assert len(second) == 2 * n + n // 2
+    assert len(second.columns) == 1
+    assert len(second.loose) == n + n // 2
+    assert [p["decided_at"] for p in second[: n // 4]] == [5.0] * (n // 4)  # repeats: the first decision
+    joined = Placements.join([first, second])
+    for placed in (first, second, joined):
+        by_columns, by_dicts = Totals(), Totals()
+        by_columns.add(placed)
+        by_dicts.add([orjson.loads(v) for v in placed.values])
+        assert _state(by_columns) == _state(by_dicts)
+        labels: Counter[tuple[str, str, str, str]] = Counter()
+        for block in placed.columns:
+            labels.update(dict(block.labels()))
+        assert labels + _labels(placed.loose) == _labels([orjson.loads(v) for v in placed.values])
