@@ -193,8 +193,11 @@ class Decider:
                 out[k] = p
                 values[k] = self.remember(p)
             return []
-        for k, rid, value in zip(fresh, batch.ids, encoded, strict=True):
-            values[k] = self._keep(rid, value)
+        for k, value in zip(fresh, encoded, strict=True):
+            values[k] = value
+        if self.dedup_size > 0:
+            for rid, value in zip(batch.ids, encoded, strict=True):
+                self._keep(rid, value)
         return [DecisionColumns.of(self.plan, batch, dec, explain=self.explain)]
 
     def session_record(self, entry: SessionEntry) -> bytes:

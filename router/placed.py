@@ -205,5 +205,13 @@ class Placements(Sequence[PlacementMessage]):
         for k in range(len(self.values)):
             yield self[k]
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list, a tuple or another ``Placements`` of equal placements, as a list would be."""
+        if isinstance(other, Placements | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (dicts parsed on demand), as a list
+
     def __repr__(self) -> str:
         return f"Placements({len(self)} placements, {len(self.columns)} column blocks)"

@@ -314,3 +314,20 @@ def test_repeats_and_copies_are_counted_from_their_dicts_as_before() -> None:
         for block in placed.columns:
             labels.update(dict(block.labels()))
         assert labels + _labels(placed.loose) == _labels([orjson.loads(v) for v in placed.values])
+
+
+def test_placements_compare_and_slice_as_the_list_of_their_dicts() -> None:
+    """``Decided.placements`` reads as the list it replaced: items, slices, iteration, ``list()`` and ``==``
+    with a list give the dicts the values encode."""
+    topo, sig, _ = bundled_inputs()
+    live = router.decider.Decider(topo)
+    for _, s in sig:
+        live.apply_signal(s)
+    got = live.decide_requests(_requests(router.columnar.MIN_BATCH), decided_at=5.0).placements
+    dicts = [orjson.loads(v) for v in got.values]
+    assert got == dicts
+    assert list(got) == dicts
+    assert got[3:7] == dicts[3:7]
+    assert got[-1] == dicts[-1]
+    assert got != dicts[:-1]
+    assert got.request_ids == [p["request_id"] for p in dicts]
