@@ -78,8 +78,10 @@ _NAN = float("nan")
 #: up to this many rows, a field's distinct values are found with a dict rather than a sort
 _FEW = 64
 
-#: one request's value up to ``decided_at``; each ``%b`` is one column's piece, in the contract's field order;
-#: ``{signals}`` and ``{shares}`` are the batch's versions, the last ``%b`` the optional fields
+#: one request's value; each ``%b`` is one column's piece, in the contract's field order (the ``status``
+#: piece carries ``region`` too, the ``home_region`` one ``layer`` and ``reason``, the ``feasible`` one closes
+#: ``baseline`` and carries ``feasible_regions``, ``relocatable`` and ``removed``); ``{signals}`` and
+#: ``{shares}`` are the batch's versions, the last ``%b`` the optional fields
 _TEMPLATE = (
     '{{"request_id":%b,"status":%b,"origin":%b,"home_region":%b,"latency_ms":%b,"energy_wh":%b,'
     '"facility_wh":%b,"energy_usd":%b,"carbon_g":%b,"egress_usd":%b,"score_usd":%b,'
