@@ -2,9 +2,9 @@
 
 ``encode_columns`` writes the same bytes as ``router.encode.placements`` followed by
 ``router.encode.encode_placement`` (orjson over one dict per request), straight from the kernel's output
-columns: all the number fields of a batch are formatted by one orjson call over a NumPy matrix (orjson writes
-a float64 of an array exactly as it writes a Python float, and NaN or inf as ``null``, so a null field is a
-NaN here); a field that takes few values (status and region; home region, layer and reason; feasible,
+columns: each number field of a batch is formatted by one orjson call over its NumPy column (orjson writes a
+float64 of an array exactly as it writes a Python float, and NaN or inf as ``null``, so a null field is a NaN
+here); a field that takes few values (status and region; home region, layer and reason; feasible,
 feasible_regions, relocatable and removed; signal_source) is looked up from bytes made once per distinct
 value; one bytes template per batch joins a request's pieces (``bytes.__mod__`` mapped over ``zip`` of the
 columns, in C). The optional fields (``tenant``, the session's, the explanations) are one more piece.
@@ -75,8 +75,11 @@ _dumps: Callable[[Any], bytes] = orjson.dumps
 _NULL = b"null"
 _BOOL = (b"false", b"true")
 _NAN = float("nan")
+FloatArray = npt.NDArray[np.float64]
 #: up to this many rows, a field's distinct values are found with a dict rather than a sort
 _FEW = 64
+#: rows whose keys span at most this many values are grouped with a table rather than a sort
+_TABLE = 1 << 16
 
 #: one request's value; each ``%b`` is one column's piece, in the contract's field order (the ``status``
 #: piece carries ``region`` too, the ``home_region`` one ``layer`` and ``reason``, the ``feasible`` one closes
@@ -121,7 +124,7 @@ def encode_columns(
     tail = _optional(plan, batch, dec, placed, home, explain)
     if tail is None:
         return None
-    f = _split(_number_fields(batch, dec, placed), 13)
+    f = _as_text(_number_fields(batch, dec, placed))
     status, home_etc, feasible_etc, source = _categories(plan, dec, home, placed)
     regions = _as_json(plan.region_ids)
     template = (
@@ -147,36 +150,36 @@ def encode_columns(
     return list(map(template.__mod__, zip(*columns, strict=False)))  # the repeats are endless
 
 
-def _number_fields(batch: RequestArrays, dec: Decisions, placed: npt.NDArray[np.bool_]) -> bytes:
-    """The 13 number fields of every request as one JSON matrix (NaN where the field is null)."""
+def _number_fields(batch: RequestArrays, dec: Decisions, placed: npt.NDArray[np.bool_]) -> FloatArray:
+    """The 13 number fields of every request, one row per field (NaN where the field is null)."""
     of, rf = dec.out_f, batch.f
-    m = np.empty((len(rf), 13), dtype=np.float64)
-    m[:, 0] = of[:, OUT_LATENCY_MS]
-    m[:, 1] = rf[:, ENERGY_WH]
-    m[:, 2] = of[:, OUT_FACILITY_WH]
-    m[:, 3] = of[:, OUT_ENERGY_USD]
-    m[:, 4] = of[:, OUT_CARBON_G]
-    m[:, 5] = of[:, OUT_EGRESS_USD]
-    m[:, 6] = of[:, OUT_SCORE_USD]
-    m[:, 7] = of[:, HOME_ENERGY_USD]
-    m[:, 8] = of[:, HOME_CARBON_G]
-    m[:, 9] = of[:, OUT_SIGNAL_AGE_S]
-    m[:, 10] = of[:, OUT_FORECAST_GENERATED_AT]
-    m[:, 11] = rf[:, T]
-    m[:, 12] = rf[:, T]
+    m = np.empty((13, len(rf)), dtype=np.float64)
+    m[0] = of[:, OUT_LATENCY_MS]
+    m[1] = rf[:, ENERGY_WH]
+    m[2] = of[:, OUT_FACILITY_WH]
+    m[3] = of[:, OUT_ENERGY_USD]
+    m[4] = of[:, OUT_CARBON_G]
+    m[5] = of[:, OUT_EGRESS_USD]
+    m[6] = of[:, OUT_SCORE_USD]
+    m[7] = of[:, HOME_ENERGY_USD]
+    m[8] = of[:, HOME_CARBON_G]
+    m[9] = of[:, OUT_SIGNAL_AGE_S]
+    m[10] = of[:, OUT_FORECAST_GENERATED_AT]
+    m[11] = rf[:, T]
+    m[12] = rf[:, T]
     rejected = ~placed
-    m[rejected, 0] = _NAN
-    m[rejected, 2:7] = _NAN
-    m[dec.out_i[:, HOME_VALUED] != 1, 7:9] = _NAN
-    m[rejected | (m[:, 9] == NO_AGE), 9] = _NAN
-    m[rejected | (m[:, 10] == NO_AGE), 10] = _NAN
-    return orjson.dumps(m, option=orjson.OPT_SERIALIZE_NUMPY)
+    m[0, rejected] = _NAN
+    m[2:7, rejected] = _NAN
+    m[7:9, dec.out_i[:, HOME_VALUED] != 1] = _NAN
+    m[9, rejected | (m[9] == NO_AGE)] = _NAN
+    m[10, rejected | (m[10] == NO_AGE)] = _NAN
+    return m
 
 
-def _split(matrix: bytes, width: int) -> list[list[bytes]]:
-    """The columns of a JSON matrix of numbers (``[[a,b],[c,d]]``) as lists of each number's bytes."""
-    flat = matrix[2:-2].replace(b"],[", b",").split(b",")
-    return [flat[j::width] for j in range(width)]
+def _as_text(rows: FloatArray) -> list[list[bytes]]:
+    """Each number of each row as JSON, as orjson writes a Python float (NaN and inf: ``null``); one orjson
+    call per row (faster than one over the matrix and a split of its rows)."""
+    return [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",") for row in rows]
 
 
 @lru_cache(maxsize=8)
@@ -209,14 +212,26 @@ def _lookup(keys: npt.NDArray[np.int64], make: Callable[[list[int]], bytes]) -> 
 
 
 def _groups(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """The first row of each distinct row of ``keys`` and each row's group: one sort of one int key when the
-    rows fit one (mixed radix over the columns' ranges), else a lexicographic sort."""
+    """A row of each distinct row of ``keys`` and each row's group. The rows as one int key (mixed radix over
+    the columns' ranges): a table over the keys when they span few values, else one sort; a lexicographic
+    sort when the rows do not fit one int."""
     lo, hi = keys.min(axis=0), keys.max(axis=0)
     widths = (hi - lo + 1).tolist()
-    if math.prod(widths) < 2**62:
+    span = math.prod(widths)
+    if span < 2**62:
         key = np.zeros(len(keys), dtype=np.int64)
         for j, w in enumerate(widths):
             key = key * w + (keys[:, j] - lo[j])
+        if span <= _TABLE:
+            seen = np.zeros(span, dtype=np.bool_)
+            seen[key] = True
+            codes = np.flatnonzero(seen)
+            group = np.empty(span, dtype=np.intp)
+            group[codes] = np.arange(len(codes))
+            inverse = group[key]
+            first = np.empty(len(codes), dtype=np.intp)
+            first[inverse] = np.arange(len(keys))  # some row of each group (which one does not matter)
+            return first, inverse
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         return first, inverse.reshape(-1)
     order = np.lexsort(keys.T[::-1])
@@ -322,18 +337,18 @@ def _explanations(
     lam = float(plan.scalars[CARBON_USD_PER_TONNE])
     fixed = float(plan.scalars[RELOCATION_FIXED_USD])
     carbon = of[:, OUT_CARBON_G]
-    m = np.empty((len(of), 7), dtype=np.float64)
-    m[:, 0] = of[:, OUT_ENERGY_USD]
-    m[:, 2] = of[:, OUT_EGRESS_USD]
-    m[:, 3] = np.where(choice != home, fixed, 0.0)
-    m[:, 5] = 0.0
-    m[:, 6] = of[:, RUNNER_UP_SCORE_USD]
+    m = np.empty((7, len(of)), dtype=np.float64)
+    m[0] = of[:, OUT_ENERGY_USD]
+    m[2] = of[:, OUT_EGRESS_USD]
+    m[3] = np.where(choice != home, fixed, 0.0)
+    m[5] = 0.0
+    m[6] = of[:, RUNNER_UP_SCORE_USD]
     with np.errstate(over="ignore", invalid="ignore"):  # as Python's floats: inf (then null), no warning
-        m[:, 1] = lam * carbon / 1e6
-        m[:, 4] = batch.f[:, ENERGY_WH] * dec.mu[np.where(placed, choice, 0)]
+        m[1] = lam * carbon / 1e6
+        m[4] = batch.f[:, ENERGY_WH] * dec.mu[np.where(placed, choice, 0)]
         if dec.nu is not None and budgeted.any():
-            m[:, 5] = dec.nu[np.where(budgeted, tenant, 0)] * carbon
-    f = _split(orjson.dumps(m, option=orjson.OPT_SERIALIZE_NUMPY), 7)
+            m[5] = dec.nu[np.where(budgeted, tenant, 0)] * carbon
+    f = _as_text(m)
     regions = _as_json(plan.region_ids)
     runner_up = [
         _RUNNER_UP % (regions[r], s) if r >= 0 else _NULL
