@@ -67,8 +67,8 @@ __all__ = ["MIN_BATCH", "encode_columns"]
 
 #: the decider encodes batches of at least this many requests by columns and smaller ones by dicts: below
 #: about 200 requests the columnar encoder's fixed cost (tens of NumPy calls, the counters' as many again)
-#: outweighs the dicts' (measured with bench/pipeline_bench.py's batches cut smaller: 1 request 35 us by
-#: columns against 4 us by dicts, 256 even, 1024 2.5 ms against 3.1 ms)
+#: outweighs the dicts' (bench/pipeline_bench.py's records in smaller batches, encoding only: 1 request 38 us
+#: by columns against 4 us by dicts, 128 366 against 346 us, 256 612 against 744 us, 1024 2.2 against 3.2 ms)
 MIN_BATCH = 256
 
 _dumps: Callable[[Any], bytes] = orjson.dumps
