@@ -7,10 +7,12 @@ fetched batch, in batches of 4096, on one thread:
 * ``decode``: ``streams.codec.decode_checked_request`` per record (what ``BatchLifecycle._check`` in
   streams/batches.py calls: decode, id checks and the kernel row, built once and handed to ``decide``);
 * ``decide``: ``Decider.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
-  ``router.encode.placements`` building the placement dicts, ``router.encode.encode_placement`` making each
-  message value, which the dedup memory keeps); ``kernel``, ``placements`` and ``encode`` are timed by
-  wrapping them, the rest of ``decide`` is ``decide_other``;
-* ``metrics``: ``Metrics.record_placements`` for the batch (the data plane does it after the acks).
+  ``router.columnar.encode_columns`` making every message value straight from the kernel's columns, which
+  the dedup memory keeps; only a batch it declines takes ``router.encode.placements``, building the
+  placement dicts, and ``router.encode.encode_placement``); ``kernel``, ``placements`` and ``encode`` (either
+  encoder) are timed by wrapping them, the rest of ``decide`` is ``decide_other``;
+* ``metrics``: ``Metrics.record_placements`` for the batch (the data plane does it after the acks; it reads
+  the batch's columns, ``router.placed``, not dicts).
 
 The garbage collector is tuned as in the worker (``streams.worker.tune_gc``) unless ``--default-gc``.
 
@@ -123,8 +125,10 @@ def run_pass(
     # decider.py calls the names it imported from router.encode: swap them in its namespace, restore below
     decider: Any = router.decider
     original_placements, original_encode = decider.placements, decider.encode_placement
+    original_columns = decider.encode_columns
     decider.placements = inner.wrap("placements", original_placements)
     decider.encode_placement = inner.wrap("encode", original_encode)
+    decider.encode_columns = inner.wrap("encode", original_columns)
     metrics = Metrics("bench")
     k_sig, timed, decisions, bad, size = 0, 0.0, 0, 0, 0
     perf = time.perf_counter
@@ -160,6 +164,7 @@ def run_pass(
             size += sum(map(len, decided.values))
     finally:
         decider.placements, decider.encode_placement = original_placements, original_encode
+        decider.encode_columns = original_columns
     return timed, decisions, bad, size
 
 

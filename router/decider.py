@@ -25,10 +25,12 @@ from typing import cast
 import numpy as np
 import orjson
 
+from router.columnar import MIN_BATCH, encode_columns
 from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
 from router.kernel.columns import MU, T
 from router.models import GridForecast, GridSignal, RegionStatus, Request
+from router.placed import DecisionColumns, Placements
 from router.placement import PlacementMessage
 from router.plan import Plan, RequestArrays, RequestIds, Row
 from router.resolve import ResolveInput
@@ -41,10 +43,11 @@ __all__ = ["Decided", "Decider"]
 
 @dataclass(frozen=True, slots=True)
 class Decided:
-    """Placements of one batch in input order, as dicts and as the message values to publish, and how many
-    came from the dedup memory (a repeat gets the remembered value byte for byte)."""
+    """Placements of one batch in input order, as dicts (parsed on demand; ``router.placed``) and as the
+    message values to publish, and how many came from the dedup memory (a repeat gets the remembered value
+    byte for byte)."""
 
-    placements: list[PlacementMessage]
+    placements: Placements
     values: list[bytes]
     repeated: int
     #: the state of every session the batch's new decisions touched, as ``router.sessions`` records
@@ -136,30 +139,66 @@ class Decider:
                 fresh.append(k)
         fresh.sort(key=lambda k: rows[k][0][T])  # event-time order inside the batch (stable)
         touched: list[SessionEntry] = []
+        columns: list[DecisionColumns] = []
         if fresh:
             batch = self.plan.arrays([reqs[k] for k in fresh], [rows[k] for k in fresh])
+            columns = self._place(batch, fresh, out, values, decided_at, clock)
+            self._note(batch, clock)
+            touched = self.scorer.sessions.entries(batch.sessions) if batch.sessions else []
+        if None in values:
+            for k, r in enumerate(reqs):
+                if values[k] is None:  # a second copy inside this batch: counted from its dict
+                    values[k] = values[first[r.request_id]]
+                    out[k] = out[first[r.request_id]] or cast(
+                        PlacementMessage, orjson.loads(cast(bytes, values[k]))
+                    )
+        loose: list[int] | None = None  # the placements no columns cover (None: all)
+        if columns:
+            in_columns = set(fresh) if len(fresh) < n else None
+            loose = [] if in_columns is None else [k for k in range(n) if k not in in_columns]
+        ids = [r.request_id for r in reqs]
+        placed = Placements(ids, cast(list[bytes], values), out, columns, loose)
+        return Decided(
+            placements=placed,
+            values=placed.values,
+            repeated=n - len(fresh),
+            sessions=[(e[0], self.session_record(e)) for e in touched],
+        )
+
+    def _place(
+        self,
+        batch: RequestArrays,
+        fresh: list[int],
+        out: list[PlacementMessage | None],
+        values: list[bytes | None],
+        decided_at: float | None,
+        clock: float,
+    ) -> list[DecisionColumns]:
+        """Decide ``batch`` (the requests ``fresh`` of the input) with one kernel call and fill in their
+        values, remembered: from the kernel's columns (``router.columnar``; returns those columns), or, for a
+        batch of fewer than ``MIN_BATCH`` requests or one the columnar encoder declines, as dicts
+        (``router.encode``; returns no columns)."""
+        dec = self.scorer.decide(batch, horizon=clock)
+        sv, explain = self.shares_version, self.explain
+        encoded = (
+            encode_columns(self.plan, batch, dec, shares_version=sv, decided_at=decided_at, explain=explain)
+            if len(batch) >= MIN_BATCH
+            else None
+        )
+        if encoded is None:
             decided = placements(
-                self.plan,
-                batch,
-                self.scorer.decide(batch, horizon=clock),
-                shares_version=self.shares_version,
-                decided_at=decided_at,
-                explain=self.explain,
+                self.plan, batch, dec, shares_version=sv, decided_at=decided_at, explain=explain
             )
             for k, p in zip(fresh, decided, strict=True):
                 out[k] = p
                 values[k] = self.remember(p)
-            self._note(batch, clock)
-            touched = self.scorer.sessions.entries(batch.sessions) if batch.sessions else []
-        for k, r in enumerate(reqs):
-            if out[k] is None:  # a second copy inside this batch
-                out[k], values[k] = out[first[r.request_id]], values[first[r.request_id]]
-        return Decided(
-            placements=[p for p in out if p is not None],
-            values=[v for v in values if v is not None],
-            repeated=n - len(fresh),
-            sessions=[(e[0], self.session_record(e)) for e in touched],
-        )
+            return []
+        for k, value in zip(fresh, encoded, strict=True):
+            values[k] = value
+        if self.dedup_size > 0:
+            for rid, value in zip(batch.ids, encoded, strict=True):
+                self._keep(rid, value)
+        return [DecisionColumns.of(self.plan, batch, dec, explain=self.explain)]
 
     def session_record(self, entry: SessionEntry) -> bytes:
         """A session's state as its ``router.sessions`` value (docs/contract.md, "Sessions")."""
@@ -209,9 +248,12 @@ class Decider:
         request gets the same decision; returns the value."""
         # a right-sized copy: orjson's own result keeps a 4-8 KiB buffer behind a 700-byte value (measured
         # with tracemalloc: 100k remembered placements held 800 MB before this copy)
-        value = b"%b" % (encode_placement(p) if value is None else value)
+        return self._keep(p["request_id"], b"%b" % (encode_placement(p) if value is None else value))
+
+    def _keep(self, request_id: str, value: bytes) -> bytes:
+        """Keep a message value (right-sized) in the dedup memory when it is on; returns it."""
         if self.dedup_size > 0:
-            self._seen[p["request_id"]] = value
+            self._seen[request_id] = value
             while len(self._seen) > self.dedup_size:
                 self._seen.popitem(last=False)
         return value

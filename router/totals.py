@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from router.kernel.columns import LAYERS
+from router.kernel.columns import FILTER_NAMES, LAYERS
+from router.placed import DecisionColumns, Placements
 from router.placement import PlacementMessage
 
 __all__ = ["Totals"]
@@ -36,6 +38,15 @@ def _fixed(values: list[float], scale: float) -> int:
     if len(values) < 32:
         return sum(round(v * scale) for v in values)
     return sum(np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int64).tolist())
+
+
+def _fixed_array(values: npt.NDArray[np.float64], scale: float) -> int:
+    """``_fixed`` of a column: the same rounding of the same products, summed in int64 when no sum can
+    overflow it (else, or with NaN or inf, exactly as ``_fixed`` does, which raises as it does)."""
+    units = np.rint(values * scale)
+    if len(units) and not (np.isfinite(units).all() and float(np.abs(units).max()) * len(units) < 2.0**62):
+        return _fixed(values.tolist(), scale)
+    return int(units.astype(np.int64).sum())
 
 
 @dataclass(slots=True)
@@ -81,7 +92,12 @@ class Totals:
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, placements: Iterable[PlacementMessage]) -> None:
-        """Add a batch of placements."""
+        """Add a batch of placements (``router.placed.Placements``: from their columns, and from the dicts of
+        those no columns cover)."""
+        if isinstance(placements, Placements):
+            for block in placements.columns:
+                self.add_columns(block)
+            placements = placements.loose
         cols = _Columns()
         for p in placements:
             cols.take(p, self)
@@ -106,6 +122,46 @@ class Totals:
         self.compared_baseline_ug += _fixed(cols.cmp_base_carbon, _MICRO)
         self.compared_cost_nusd += _fixed(cols.cmp_cost, _NANO)
         self.compared_carbon_ug += _fixed(cols.cmp_carbon, _MICRO)
+
+    def add_columns(self, c: DecisionColumns) -> None:
+        """Add one kernel call's placements from their columns: the same amounts, rounded the same way, as
+        ``add`` over their dicts."""
+        placed = c.choice >= 0
+        n_placed = int(placed.sum())
+        e = c.energy_wh
+        self.requests += len(c)
+        self.placed += n_placed
+        self.rejected += len(c) - n_placed
+        self.energy_nwh += _fixed_array(e, _NANO)
+        self.rid_nwh += _fixed_array(e[c.relocatable], _NANO)
+        self.rejected_nwh += _fixed_array(e[~placed], _NANO)
+        self.reasons.update(FILTER_NAMES[r - 1] for r in c.reason[~placed].tolist())
+        regions = c.regions
+        choice = c.choice[placed]
+        self.by_region.update(map(regions.__getitem__, choice.tolist()))
+        layers = c.layer[placed]
+        self.by_layer.update(map(LAYERS.__getitem__, layers.tolist()))
+        e_placed = e[placed]
+        for j, name in enumerate(LAYERS):
+            self.layer_nwh[name] += _fixed_array(e_placed[(layers == j) | (layers == j - len(LAYERS))], _NANO)
+        self.relocated_nwh += _fixed_array(e_placed[choice != c.home[placed]], _NANO)
+        self.cost_nusd += _fixed_array(c.energy_usd[placed], _NANO)
+        self.carbon_ug += _fixed_array(c.carbon_g[placed], _MICRO)
+        self.egress_nusd += _fixed_array(c.egress_usd[placed], _NANO)
+        self.score_nusd += _fixed_array(c.score_usd[placed], _NANO)
+        if c.dual_usd is None:
+            self.unexplained += n_placed
+        else:
+            self.dual_nusd += _fixed_array(c.dual_usd[placed], _NANO)
+        valued = c.home_valued
+        self.baseline_nusd += _fixed_array(c.home_energy_usd[valued], _NANO)
+        self.baseline_ug += _fixed_array(c.home_carbon_g[valued], _MICRO)
+        both = placed & valued
+        self.unbaselined += n_placed - int(both.sum())
+        self.compared_baseline_nusd += _fixed_array(c.home_energy_usd[both], _NANO)
+        self.compared_baseline_ug += _fixed_array(c.home_carbon_g[both], _MICRO)
+        self.compared_cost_nusd += _fixed_array(c.energy_usd[both], _NANO)
+        self.compared_carbon_ug += _fixed_array(c.carbon_g[both], _MICRO)
 
     def _add_objective(self, placed: list[PlacementMessage]) -> None:
         """The placed requests' scores, and the dual terms (capacity and, for a budgeted tenant, carbon) of

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from router.decider import Decider
-from router.placement import PlacementMessage
+from router.placed import Placements
 from router.plan import RequestIds, Row
 from router.problems import Problem
 from streams.codec import Clock, dead_letter, decode_checked_request
@@ -57,7 +57,7 @@ class _Work:
     requests: int
     out: list[Outgoing]
     dead: list[Outgoing]
-    placements: list[PlacementMessage]
+    placements: Placements
     produced_at_s: list[float]
     repeated: int
     #: the sessions' records (router.sessions), on their requests' partition numbers
@@ -164,7 +164,7 @@ class BatchLifecycle:
     def _drop_stale(self, fetched: dict[Any, list[Any]], fetched_at: float, work: _Work) -> None:
         """Drop a batch that may belong to another worker unpublished: whoever owns the partitions now
         decides these requests."""
-        self.live.forget([p["request_id"] for p in work.placements])
+        self.live.forget(work.placements.request_ids)
         self.metrics.broker_errors.labels("stale_batch").inc()
         log.warning(
             "batch_dropped_stale", requests=work.requests, held_s=round(time.monotonic() - fetched_at, 3)

@@ -42,7 +42,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
 from router.decider import Decider
-from router.placement import PlacementMessage
+from router.placed import Placements
 from router.plan import RequestIds, Row
 from router.problems import Problem
 from streams.codec import Clock, decode_checked_request
@@ -105,7 +105,7 @@ class Door:
         self._decider: asyncio.Future[None] | None = None
         #: placements answered but not yet in the metrics, when they were decided, how long the decision
         #: and the hand-over to the producer took, and the timer that counts them (``_record``)
-        self._unrecorded: list[PlacementMessage] = []
+        self._unrecorded: list[Placements] = []
         self._unrecorded_at: list[float] = []
         self._unrecorded_latency: list[float] = []
         self._recorder: asyncio.TimerHandle | None = None
@@ -237,7 +237,7 @@ class Door:
             log.warning("door_publish_failed", error=repr(exc)[:200], requests=len(items))
             p = Problem.of(f"the placement could not be published ({type(exc).__name__})")
             return [_problem(503, p)] * len(items)
-        self._unrecorded.extend(decided.placements)
+        self._unrecorded.append(decided.placements)
         self._unrecorded_at.extend([now] * len(items))
         self._unrecorded_latency.extend([time.time() - now] * len(items))
         if self._recorder is None:
@@ -251,7 +251,7 @@ class Door:
         self._unrecorded, self._unrecorded_at, self._unrecorded_latency = [], [], []
         self._recorder = None
         try:
-            self.metrics.record_placements(placed, at, latency_s=latency)
+            self.metrics.record_placements(Placements.join(placed), at, latency_s=latency)
         except Exception as exc:  # no metrics failure may fail a decision
             self.metrics.metrics_errors.inc()
             log.error("metrics_update_failed", error=repr(exc)[:200])

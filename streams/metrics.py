@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 
 from router.analysis import summary_of
 from router.models import INPUT_MODELS
+from router.placed import Label, Placements
 from router.placement import PlacementMessage
 from router.totals import Totals
 
@@ -318,12 +319,20 @@ class Metrics:
         else:
             latency = np.asarray(latency_s, dtype=np.float64)
         self.latency.observe_many(latency)
-        keys: Tally[tuple[str, str, str, str]] = Tally()
-        for p in placements:
+        keys: Tally[Label] = Tally()
+        moved = 0
+        loose: Sequence[PlacementMessage] = placements
+        if isinstance(placements, Placements):  # the new decisions from their columns, no dicts
+            for block in placements.columns:
+                for label, n in block.labels():
+                    keys[label] += n
+                moved += block.session_moves
+            loose = placements.loose
+        for p in loose:
             keys[(p["status"], p["region"] or "none", p["layer"] or "none", p["reason"])] += 1
         for (status, region, layer, reason), n in keys.items():  # one locked increment per label set
             self.decisions.labels(status, region, layer, reason).inc(n)
-        moved = sum(1 for p in placements if p.get("session_moved"))
+        moved += sum(1 for p in loose if p.get("session_moved"))
         if moved:
             self.session_moves.inc(moved)
         batch = Totals()
