@@ -8,7 +8,8 @@ placements that come out.
 
 Growth per minute is the least-squares slope of RSS over time, reported for the whole run and for the
 steady state after ``--warmup-s``, and after it per kind of mapping (``memory_map_mb``); the worker's heap
-trims (``streams.memory``) are read from its ``/metrics`` at the end. The warm-up must cover what is *meant* to fill: the dedup memory
+trims (``streams.memory``) are read from its ``/metrics`` at the end. The warm-up must cover what is *meant*
+to fill: the dedup memory
 (``CARBON_ROUTER_DEDUP_CACHE_SIZE`` placements, 100,000 by default: 100 s at 1k/s), the capacity windows
 (``capacity_window_s``) and the re-solve's demand window (``demand_window_s``). Target: < 1 MB/min after
 warm-up. Writes ``bench/results/soak.json``.
