@@ -64,6 +64,7 @@ async def _door(port: int, rate: float, duration: float, pool: list[dict[str, An
     url = f"http://127.0.0.1:{port}/v1/place"
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     lat: list[float] = []
+    late: list[float] = []  # how late the client itself started each call (its own event loop's delay)
     errors = 0
     counter = itertools.count()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
@@ -71,6 +72,7 @@ async def _door(port: int, rate: float, duration: float, pool: list[dict[str, An
         async def one(at: float, body: bytes) -> None:
             nonlocal errors
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            late.append(time.perf_counter() - at)
             async with session.post(url, data=body, headers=headers) as r:
                 await r.read()
                 if r.status != 200:
@@ -84,7 +86,8 @@ async def _door(port: int, rate: float, duration: float, pool: list[dict[str, An
             for k in range(n)
         ]
         await asyncio.gather(*tasks)
-    return {"kind": "door", "rate": rate, "calls": n, "errors": errors, **_lat(lat)}
+    got = {"kind": "door", "rate": rate, "calls": n, "errors": errors, **_lat(lat)}
+    return {**got, "client_late_p99_ms": pct(late, 0.99) * 1e3}
 
 
 async def _batch(port: int, duration: float, pool: list[dict[str, Any]], size: int = 256) -> dict[str, Any]:
@@ -230,13 +233,14 @@ def main(argv: list[str] | None = None) -> int:
             r.get("requests_per_s", ""),
             r.get("server_p99_le_ms", ""),
             r.get("loop_lag_p99_le_ms", ""),
+            r.get("client_late_p99_ms", ""),
             r.get("gc_n", ""),
             r.get("gc_p99_le_ms", ""),
         ]
         for r in rows
     ]
     header = ["row", "rate/size", "p50", "p99", "req/s", "server p99 <=", "loop lag p99 <="]
-    header += ["GCs", "GC p99 <="]
+    header += ["client late p99", "GCs", "GC p99 <="]
     print_table("door and stream latency (ms; server columns: worker histogram bucket bounds)", header, table)
     door_1k = next((r for r in rows if r["kind"] == "door" and r["rate"] == 1000.0), None)
     if door_1k is not None:
