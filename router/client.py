@@ -5,8 +5,8 @@
                               "tokens": 800, "model": "llama-70b"})
 
 Only the worker that holds a request id's partition answers for it (the others say 421 with the partition
-and the partition count; while a rebalance moves partitions, the client asks again for up to
-``rebalance_s``). The client keeps one keep-alive connection per worker, learns which worker holds
+and the partition count; while a rebalance moves partitions, or a worker cannot be reached, the client
+asks the others again for up to ``rebalance_s``). The client keeps one keep-alive connection per worker, learns which worker holds
 which partition from those answers, and computes a request's partition as Kafka's default partitioner
 does (murmur2 of the request id), so after the first few calls each request goes straight to its worker.
 Standard library and orjson only; no Kafka client.
@@ -75,24 +75,25 @@ class DoorClient:
         self._partitions = 0
 
     def place(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """The placement of one request (raises DoorError for a refused request)."""
+        """The placement of one request (raises DoorError for a refused request, and when no worker
+        answered for it within ``rebalance_s``: the last worker's 421 or 503, or 503 when none could be
+        reached)."""
         body = orjson.dumps(dict(request))
         rid = str(request.get("request_id", ""))
         deadline = time.monotonic() + self.rebalance_s
         while True:
             first = self._first(rid)
+            last = DoorError(421, {"error": "no worker holds this request's partition"})
             for k in range(len(self.urls)):
                 i = (first + k) % len(self.urls)
-                status, got = self._post(i, "/v1/place", body)
-                if status == 421 or (status == 503 and k + 1 < len(self.urls)):
-                    self._learn_misdirected(got)
+                got = self._ask(i, "/v1/place", body)
+                if isinstance(got, DoorError):  # not this worker (or not now): ask the next one
+                    last = got
                     continue
-                if status != 200:
-                    raise DoorError(status, got)
                 self._learn_owner(rid, i)
                 return dict(got)
             if time.monotonic() > deadline:
-                raise DoorError(421, {"error": "no worker holds this request's partition"})
+                raise last
             time.sleep(0.05)  # partitions are moving between workers
 
     def place_batch(self, requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -106,9 +107,9 @@ class DoorClient:
             if k and k % len(self.urls) == 0:
                 time.sleep(0.05)  # every worker was asked: partitions are moving between workers
             i = k % len(self.urls)
-            status, got = self._post(i, "/v1/place:batch", orjson.dumps([dict(requests[j]) for j in pending]))
-            if status != 200:
-                raise DoorError(status, got)
+            got = self._ask(i, "/v1/place:batch", orjson.dumps([dict(requests[j]) for j in pending]))
+            if isinstance(got, DoorError):  # unreachable, or holding no partition now: the next worker
+                continue
             retry = []
             for j, answer in zip(pending, got, strict=True):
                 if "partition" in answer and "status" not in answer:  # 421 for this item
@@ -140,6 +141,22 @@ class DoorClient:
     def _learn_owner(self, request_id: str, i: int) -> None:
         if self._partitions:
             self._owner[murmur2_partition(request_id.encode(), self._partitions)] = i
+
+    def _ask(self, i: int, path: str, body: bytes) -> Any:
+        """Worker ``i``'s 200 answer; or, as a DoorError to try another worker with, its 421 or 503, or
+        that it cannot be reached (stopped, restarting: its learned partitions are forgotten). Any other
+        status raises: the request itself was refused."""
+        try:
+            status, got = self._post(i, path, body)
+        except (OSError, http.client.HTTPException) as exc:
+            self._owner = {p: w for p, w in self._owner.items() if w != i}
+            return DoorError(503, {"error": f"worker {self.urls[i]} unreachable: {type(exc).__name__}"})
+        if status in (421, 503):
+            self._learn_misdirected(got)
+            return DoorError(status, got)
+        if status != 200:
+            raise DoorError(status, got)
+        return got
 
     def _post(self, i: int, path: str, body: bytes) -> tuple[int, Any]:
         for attempt in range(2):  # a keep-alive connection the server closed is opened once more

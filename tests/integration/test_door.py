@@ -235,3 +235,38 @@ def test_concurrent_calls_are_decided_together_as_score_decides(settings: Settin
         metrics, 'carbon_router_door_requests_total{outcome="rejected"'
     )
     assert decided == len(req)  # the ready wait's 503 answers are counted apart
+
+
+def test_client_keeps_placing_while_a_worker_stops_and_its_partitions_move(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The client's retry during a rebalance: with two workers and the owners learned, one worker stops;
+    the requests of the partitions it held are placed by the other once the group has moved them (the
+    stopped worker refuses connections, the other says 421 or 503 meanwhile), each exactly once."""
+    sig, req = _scenario()
+    a = WorkerProc(settings, "w-door-stay", tmp_path, door=True, door_token=TOKEN)
+    b = WorkerProc(settings, "w-door-stop", tmp_path, door=True, door_token=TOKEN)
+    client = DoorClient([f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"], TOKEN, rebalance_s=60)
+    stopped = None
+    try:
+        a.wait()
+        b.wait()
+        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+        for w in (a, b):
+            w.wait(lambda h: h["signals_version"] >= len(sig) and h["partitions"] > 0, timeout_s=60)
+        before = [_ready(client, req[0])] + [client.place(r) for r in req[1:40]]
+        n = client._partitions
+        on_b = [r for r in req[40:] if client._owner.get(murmur2_partition(r["request_id"].encode(), n)) == 1]
+        stopped = b.stop()
+        after = [client.place(r) for r in on_b[:20]]
+        published = drain(settings, settings.topic_placements, len(before) + len(after), timeout_s=30)
+    finally:
+        client.close()
+        assert a.stop() == 0
+        if stopped is None:
+            b.stop()
+    assert stopped == 0
+    assert len(on_b) >= 5, "too few requests of the stopping worker's partitions to test its hand-over"
+    assert [x["request_id"] for x in after] == [r["request_id"] for r in on_b[:20]]
+    ids = [orjson.loads(m.value)["request_id"] for m in published]
+    assert sorted(ids) == sorted(r["request_id"] for r in [*req[:40], *on_b[:20]])
