@@ -7,8 +7,9 @@
 Only the worker that holds a request id's partition answers for it (the others say 421 with the partition
 and the partition count; while a rebalance moves partitions, or a worker cannot be reached, the client
 asks the others again for up to ``rebalance_s``). The client keeps one keep-alive connection per worker,
-learns which worker holds which partition from those answers, and computes a request's partition as Kafka's default partitioner
-does (murmur2 of the request id), so after the first few calls each request goes straight to its worker.
+learns which worker holds which partition from those answers, and computes a request's partition as
+Kafka's default partitioner does (murmur2 of the request id), so after the first few calls each request
+goes straight to its worker.
 Standard library and orjson only; no Kafka client.
 """
 
