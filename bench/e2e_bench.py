@@ -20,8 +20,10 @@ Before the measured load one probe record must come out the other end (the subje
 A step at rate r sends for ``--step-s`` seconds and is *sustained* when the generator reached 90 % of r,
 every output arrived within 3 s of the last send, and the p99 latency of the second half of the requests is
 <= 1 s. From a start rate the steps go up until one is not sustained (or down until one is). The router also
-runs 10 s at 1k/s and 10k/s for p50/p99. Prints one table of every step and a summary with the ratios
-against the targets, writes ``bench/results/e2e.json``. Every child process is stopped in ``finally``.
+runs 10 s at 1k/s, 5k/s and 10k/s for p50/p99, and the null router 10 s at 1k/s and 5k/s: at those two rates
+the router's p50 and p99 are compared with the null router's of the same run (``PAIRED``). Prints one table
+of every step and a summary with the ratios against the targets, writes ``bench/results/e2e.json``. Every
+child process is stopped in ``finally``.
 
     python -m bench.e2e_bench [--step-s S] [--fixed-s S] [--budget-s S]
     python -m bench.e2e_bench --child null|faust    (internal: a subject, configured by the environment)
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -52,6 +55,10 @@ REPO = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
 FETCH_WAIT_MS = 10
 ROUTER_FIXED = (1_000, 10_000)
+#: rates at which the router and the null router both run for ``--fixed-s``, their latencies compared:
+#: the router's p50 within ``PAIRED_P50_MS`` of the null router's, its p99 within ``PAIRED_P99_MS``
+PAIRED = (1_000, 5_000)
+PAIRED_P50_MS, PAIRED_P99_MS = 5.0, 10.0
 LADDERS: dict[str, tuple[int, ...]] = {
     "router": (500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 80_000),
     "null": (10_000, 20_000, 40_000, 80_000, 160_000),
@@ -460,12 +467,35 @@ def _row(st: Step) -> list[object]:
     ]
 
 
+def _paired_goals(
+    router: dict[int, Step | None], null: dict[int, Step | None]
+) -> list[tuple[str, float, str, float]]:
+    """Per rate of ``PAIRED``: the router's p50 and p99 minus the null router's, in the same run."""
+    out = []
+    for rate in PAIRED:
+        r, n = router.get(rate), null.get(rate)
+        for q, slack in (("median", PAIRED_P50_MS), ("p99", PAIRED_P99_MS)):
+            got = (
+                r.latency_ms.get(q, math.nan) - n.latency_ms.get(q, math.nan)
+                if r is not None and n is not None
+                else math.nan
+            )
+            name = "p50" if q == "median" else q
+            out.append((f"router {name} - null {name} ms at {rate // 1000}k/s", got, "<=", slack))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every subject's steps on one broker, print the tables, write the JSON."""
     ap = argparse.ArgumentParser(prog="python -m bench.e2e_bench", description="end-to-end through a broker")
     ap.add_argument("--child", choices=("null", "faust"), help=argparse.SUPPRESS)
     ap.add_argument("--step-s", type=float, default=5.0, help="seconds per ladder step")
-    ap.add_argument("--fixed-s", type=float, default=10.0, help="seconds of the router's 1k/s and 10k/s runs")
+    ap.add_argument(
+        "--fixed-s",
+        type=float,
+        default=10.0,
+        help="seconds of the fixed-rate runs (router 1k, 5k, 10k/s; null 1k, 5k/s)",
+    )
     ap.add_argument(
         "--budget-s", type=float, default=330.0, help="no new step starts after this many seconds"
     )
@@ -495,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + " | ".join(str(c) for c in _row(st)), flush=True)
             return st
 
-        fixed = {rate: run("router", rate, args.fixed_s) for rate in ROUTER_FIXED}
+        fixed = {rate: run("router", rate, args.fixed_s) for rate in sorted({*ROUTER_FIXED, *PAIRED})}
+        paired_null = {rate: run("null", rate, args.fixed_s) for rate in PAIRED}
         for kind, ladder in LADDERS.items():
             done = {r: st for r, st in fixed.items() if st is not None} if kind == "router" else {}
             start = LADDER_START[kind]
@@ -543,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         ("router / null router", router / null, ">=", TARGETS["share_of_null"]),
         ("router / faust baseline", router / faust_, ">=", TARGETS["x_faust"]),
         ("router p99 ms at 1k/s", p99_1k, "<=", TARGETS["p99_ms_at_1k"]),
+        *_paired_goals(fixed, paired_null),
     ]
     print_table(
         "summary (highest sustained step; out/s of that step)",
