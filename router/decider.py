@@ -137,7 +137,8 @@ class Decider:
             else:
                 first[r.request_id] = k
                 fresh.append(k)
-        fresh.sort(key=lambda k: rows[k][0][T])  # event-time order inside the batch (stable)
+        ts = [row[0][T] for row in rows]
+        fresh.sort(key=ts.__getitem__)  # event-time order inside the batch (stable)
         touched: list[SessionEntry] = []
         columns: list[DecisionColumns] = []
         if fresh:
@@ -195,9 +196,9 @@ class Decider:
             return []
         for k, value in zip(fresh, encoded, strict=True):
             values[k] = value
-        if self.dedup_size > 0:
-            for rid, value in zip(batch.ids, encoded, strict=True):
-                self._keep(rid, value)
+        if self.dedup_size > 0:  # one update for the batch, then the oldest out: as ``_keep`` one by one
+            self._seen.update(zip(batch.ids, encoded, strict=True))
+            self._trim_seen()
         return [DecisionColumns.of(self.plan, batch, dec, explain=self.explain)]
 
     def session_record(self, entry: SessionEntry) -> bytes:
@@ -254,9 +255,13 @@ class Decider:
         """Keep a message value (right-sized) in the dedup memory when it is on; returns it."""
         if self.dedup_size > 0:
             self._seen[request_id] = value
-            while len(self._seen) > self.dedup_size:
-                self._seen.popitem(last=False)
+            self._trim_seen()
         return value
+
+    def _trim_seen(self) -> None:
+        """Drop the oldest values beyond ``dedup_size``."""
+        for _ in range(len(self._seen) - self.dedup_size):
+            self._seen.popitem(last=False)
 
     # -- re-solve ----------------------------------------------------------------------------------------
     def resolve_input(self, now: float | None = None, demand_scale: float = 1.0) -> ResolveInput | None:
