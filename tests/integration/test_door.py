@@ -36,6 +36,16 @@ def _raw_post(port: int, path: str, body: bytes, token: str | None = TOKEN) -> t
     return resp.status, orjson.loads(data) if data else None
 
 
+def _signalled(settings: Settings, sig: list[dict[str, Any]], *workers: WorkerProc) -> None:
+    """Once the workers are up, publish the signals and wait until each has applied them and holds
+    request partitions."""
+    for w in workers:
+        w.wait()
+    produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
+    for w in workers:
+        w.wait(lambda h: h["signals_version"] >= len(sig) and h["partitions"] > 0, timeout_s=60)
+
+
 def _ready(client: DoorClient, req: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
     """The first placement once the worker holds its partitions (503 until then)."""
     deadline = time.time() + timeout_s
@@ -133,11 +143,7 @@ def test_two_workers_each_answer_for_their_partitions_and_the_client_finds_them(
     b = WorkerProc(settings, "w-door-b", tmp_path, door=True, door_token=TOKEN)
     client = DoorClient([f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"], TOKEN)
     try:
-        a.wait()
-        b.wait()
-        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
-        for w in (a, b):
-            w.wait(lambda h: h["signals_version"] >= len(sig) and h["partitions"] > 0, timeout_s=60)
+        _signalled(settings, sig, a, b)
         answers = [_ready(client, req[0])] + [client.place(r) for r in req[1:]]
         statuses = [_raw_post(w.port, "/v1/place", orjson.dumps(req[5]))[0] for w in (a, b)]
         published = drain(settings, settings.topic_placements, len(req) + 1, timeout_s=30)
@@ -249,11 +255,7 @@ def test_client_keeps_placing_while_a_worker_stops_and_its_partitions_move(
     client = DoorClient([f"http://127.0.0.1:{a.port}", f"http://127.0.0.1:{b.port}"], TOKEN, rebalance_s=60)
     stopped = None
     try:
-        a.wait()
-        b.wait()
-        produce(settings, settings.topic_signals, [(s["region"].encode(), orjson.dumps(s)) for s in sig])
-        for w in (a, b):
-            w.wait(lambda h: h["signals_version"] >= len(sig) and h["partitions"] > 0, timeout_s=60)
+        _signalled(settings, sig, a, b)
         before = [_ready(client, req[0])] + [client.place(r) for r in req[1:40]]
         n = client._partitions
         on_b = [r for r in req[40:] if client._owner.get(murmur2_partition(r["request_id"].encode(), n)) == 1]
