@@ -45,6 +45,7 @@ from router.bounds import (
     UNUSUAL_CAPACITY_KW,
     UNUSUAL_RTT_MS,
 )
+from router.distance import INTRA_REGION_RTT_MS, estimate_rtt_ms
 from router.errors import ConfigError
 from router.priors import PriorFields
 from router.problems import problems_from_validation
@@ -64,13 +65,6 @@ __all__ = [
 ]
 
 _CFG = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
-
-#: RTT assumed between a service node and its own home region when the file gives none.
-INTRA_REGION_RTT_MS = 2.0
-#: Distance model for RTT pairs the file leaves out: fixed overhead plus round trip in fibre
-#: (~200 km/ms) over a path 1.5x the great-circle distance.
-_RTT_BASE_MS = 5.0
-_RTT_MS_PER_KM = 2.0 * 1.5 / 200.0
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 #: every number has a finite upper bound (router.bounds): a value the code cannot hold is refused here
@@ -368,15 +362,6 @@ def _check_providers(providers: Providers, region_ids: set[str]) -> None:
                         "expected at most one zone per region"
                     )
                 fed[region] = zone
-
-
-def estimate_rtt_ms(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """RTT estimated from great-circle distance (documented distance model)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    km = 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
-    return _RTT_BASE_MS + _RTT_MS_PER_KM * km
 
 
 def default_topology_path() -> Path:

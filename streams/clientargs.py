@@ -9,9 +9,12 @@ takes the same address, credentials and timings (``streams.control.faust_app``).
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+from pydantic_core import PydanticCustomError
 
 from router.errors import ConfigError
 from streams.settingerrors import BOOTSTRAP_ENV
@@ -19,7 +22,38 @@ from streams.settingerrors import BOOTSTRAP_ENV
 if TYPE_CHECKING:
     from streams.settings import Settings
 
-__all__ = ["TANSU_TUNING", "ClientTuning", "client_kwargs", "consumer_kwargs", "producer_kwargs"]
+__all__ = [
+    "TANSU_TUNING",
+    "ClientTuning",
+    "bootstrap_list",
+    "client_kwargs",
+    "consumer_kwargs",
+    "header_list",
+    "producer_kwargs",
+]
+
+#: a header name as Kafka clients accept it: printable ASCII but ``,`` (the list separator)
+_HEADER_NAME = re.compile(r"[!-+\--~]{1,249}")
+
+
+def bootstrap_list(v: str) -> str:
+    """``kafka_bootstrap_servers`` normalised (``host[:port]`` items, spaces around commas dropped)."""
+    hosts = [h.strip() for h in v.split(",")]
+    for h in hosts:
+        host, sep, port = h.rpartition(":")
+        bad_port = sep and (not host or not (port.isdigit() and 1 <= int(port) <= 65535))
+        if not h or any(c.isspace() for c in h) or bad_port:
+            raise PydanticCustomError("bootstrap", "not a list of host:port addresses")
+    return ",".join(hosts)
+
+
+def header_list(v: str) -> str:
+    """``forward_headers`` normalised (names, empty items dropped)."""
+    names = [n.strip() for n in v.split(",") if n.strip()]
+    for n in names:
+        if not _HEADER_NAME.fullmatch(n):
+            raise PydanticCustomError("headers", "not a comma list of header names")
+    return ",".join(names)
 
 
 @dataclass(frozen=True, slots=True)

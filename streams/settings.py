@@ -15,7 +15,6 @@ broker (``TANSU_TUNING``) live in ``streams.clientargs`` and are importable from
 from __future__ import annotations
 
 import os
-import re
 import socket
 from typing import Annotated, Any, Literal
 
@@ -28,11 +27,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.errors import ConfigError
-from streams.clientargs import TANSU_TUNING, ClientTuning, client_kwargs, consumer_kwargs, producer_kwargs
+from streams.clientargs import (
+    TANSU_TUNING,
+    ClientTuning,
+    bootstrap_list,
+    client_kwargs,
+    consumer_kwargs,
+    header_list,
+    producer_kwargs,
+)
 from streams.settingerrors import (
     BOOTSTRAP_ENV,
     ENV_PREFIX,
@@ -58,7 +64,6 @@ __all__ = [
 ]
 
 #: a header name: printable ASCII without spaces or commas (Kafka allows any string; these are the sane ones)
-_HEADER_NAME = re.compile(r"[!-+\--~]{1,249}")
 TopicName = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -343,23 +348,12 @@ class Settings(BaseSettings):
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _bootstrap_list(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        hosts = [h.strip() for h in v.split(",")]
-        for h in hosts:
-            host, sep, port = h.rpartition(":")
-            if not h or any(c.isspace() for c in h) or (sep and (not host or not _is_port(port))):
-                raise PydanticCustomError("bootstrap", "not a list of host:port addresses")
-        return ",".join(hosts)
+        return None if v is None else bootstrap_list(v)
 
     @field_validator("forward_headers")
     @classmethod
     def _header_list(cls, v: str) -> str:
-        names = [n.strip() for n in v.split(",") if n.strip()]
-        for n in names:
-            if not _HEADER_NAME.fullmatch(n):
-                raise PydanticCustomError("headers", "not a comma list of header names")
-        return ",".join(names)
+        return header_list(v)
 
     @property
     def forwarded_header_names(self) -> frozenset[str]:
@@ -371,10 +365,6 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         check_consistent(self)
         return self
-
-
-def _is_port(text: str) -> bool:
-    return text.isdigit() and 1 <= int(text) <= 65535
 
 
 def _allowed(field: str) -> str:
