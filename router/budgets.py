@@ -26,7 +26,7 @@ from router.kernel.columns import (
 )
 from router.kernel.structs import Tenants
 from router.plan import FloatArray, IntArray
-from router.state import CapacityWindows
+from router.state import CapacityWindows, frozen_copy
 from router.tenants import Tenant
 
 __all__ = ["UG_PER_G", "TenantBudgets", "budget_words", "carbon_ug"]
@@ -57,11 +57,17 @@ class TenantBudgets:
             self.i[k, TEN_REJECT] = 1 if t.on_exhausted == "reject" else 0
         self.windows = CapacityWindows(K, initial=256)
         self.share = 1.0
+        self._view: Tenants | None = None
+        self._nu = frozen_copy(self.f[:, TEN_NU])
         self._update_budgets()
 
     def kernel(self) -> Tenants:
-        """The kernel's view of the budgets (the windows are ``self.windows.kernel()``)."""
-        return Tenants(self.f, self.i)
+        """The kernel's view of the budgets (the windows are ``self.windows.kernel()``); the arrays are
+        changed in place, never replaced, so the view is built once."""
+        view = self._view
+        if view is None:
+            view = self._view = Tenants(self.f, self.i)
+        return view
 
     def _update_budgets(self) -> None:
         for k, g in enumerate(self.budget_g.tolist()):
@@ -77,10 +83,12 @@ class TenantBudgets:
     def set_nu(self, nu_usd_per_g: FloatArray) -> None:
         """Install the tenant duals of the latest successful re-solve (USD per g, topology order)."""
         self.f[:, TEN_NU] = nu_usd_per_g
+        self._nu = frozen_copy(self.f[:, TEN_NU])
 
     def nu(self) -> FloatArray:
-        """The duals in use, USD per g."""
-        return self.f[:, TEN_NU].copy()
+        """The duals in use, USD per g: a read-only copy made when they were installed (every batch's
+        ``router.scoring.Decisions`` holds it, so it must never change)."""
+        return self._nu
 
     def placed_g(self, now: float) -> FloatArray:
         """Marginal carbon each tenant placed in ``(now - window_s, now]``, grams (from the ring buffers,

@@ -40,6 +40,7 @@ class ForecastState:
         #: generated_at, step_s, usable_end (``usable_end == generated_at`` when the horizon is 0: never used)
         self.meta: FloatArray = np.zeros((R, FC_META_COLS), dtype=np.float64)
         self.version = 0
+        self._view: Forecasts | None = None
 
     def apply(self, fc: GridForecast) -> bool:
         """Keep ``fc`` as its region's forecast; False when the region holds a newer one already."""
@@ -76,7 +77,11 @@ class ForecastState:
         has = np.zeros((2, R, new_p), dtype=np.bool_)
         ts[:, :P], val[:, :, :P], has[:, :, :P] = self.ts, self.val, self.has
         self.ts, self.val, self.has = ts, val, has
+        self._view = None
 
     def kernel(self) -> Forecasts:
-        """The kernel's view of the forecasts."""
-        return Forecasts(self.ts, self.val, self.has, self.n, self.meta)
+        """The kernel's view of the forecasts: one object until ``_grow`` replaces the arrays."""
+        view = self._view
+        if view is None:
+            view = self._view = Forecasts(self.ts, self.val, self.has, self.n, self.meta)
+        return view

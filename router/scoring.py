@@ -21,7 +21,6 @@ from router.budgets import TenantBudgets
 from router.forecast import ForecastState
 from router.kernel.columns import (
     FC_META_COLS,
-    MU,
     N_FILTERS,
     REG_F_COLS,
     REG_I_COLS,
@@ -31,7 +30,7 @@ from router.kernel.columns import (
     TEN_F_COLS,
     TEN_I_COLS,
 )
-from router.kernel.structs import Outputs, check
+from router.kernel.structs import check
 from router.plan import BoolArray, FloatArray, IntArray, Plan, RequestArrays
 from router.sessions import MAX_SESSIONS, SessionTable
 from router.state import VALUE_HISTORY, CapacityWindows, RegionState
@@ -80,27 +79,40 @@ class Scorer:
         self.budgets = TenantBudgets(plan.topology.tenants)
         self.sessions = SessionTable(MAX_SESSIONS)
         self._fc_checked = -1
-        self._state_checked: tuple[np.ndarray, ...] = ()
-        self._plan_k = plan.kernel()  # the plan's arrays are made once, at start-up
+        self._views: tuple[tuple[np.ndarray, ...], ...] = (None,) * 6  # type: ignore[assignment]
+        self._plain: tuple[tuple[np.ndarray, ...], ...] = ()
+        self._plan_k = tuple(plan.kernel())  # the plan's arrays are made once, at start-up
 
-    def _check_state(self) -> None:
-        """The region and tenant arrays when one of them is a new array (they are changed in place, never
-        reshaped); the forecast arrays when the forecast state changed."""
-        R, H, st, fc = self.plan.n_regions, VALUE_HISTORY, self.state, self.forecasts
-        arrays: tuple[np.ndarray, ...] = (st.f, st.i, st.val, st.val_ts, st.val_end, st.val_n, st.val_dropped)
-        arrays += (st.cap_hi, st.cap_lo, self.budgets.f, self.budgets.i)
-        if len(arrays) != len(self._state_checked) or not all(map(operator.is_, arrays, self._state_checked)):
-            self._check_region_arrays(R, H)
-            self._state_checked = arrays
-        if fc.version == self._fc_checked:
-            return
-        P = fc.ts.shape[1]
-        check("fc.ts", fc.ts, np.float64, (R, P))
-        check("fc.val", fc.val, np.float64, (2, R, P))
-        check("fc.has", fc.has, np.bool_, (2, R, P))
-        check("fc.n", fc.n, np.int64, (R,))
-        check("fc.meta", fc.meta, np.float64, (R, FC_META_COLS))
-        self._fc_checked = fc.version
+    def _inputs(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The state's structures as the plain tuples the compiled entry takes
+        (``router.kernel.decide_batch_plain``): region state, forecasts, capacity windows, tenant budgets,
+        tenant windows, sessions. Each owner keeps one view until it replaces an array (router/state.py,
+        router/forecast.py, router/sessions.py), so the tuples, and the checks of the region and tenant
+        arrays, are made again only when a view is new; the forecast arrays are checked again when the
+        forecast state changed."""
+        b = self.budgets
+        views = (
+            self.state.kernel(),
+            self.forecasts.kernel(),
+            self.windows.kernel(),
+            b.kernel(),
+            b.windows.kernel(),
+            self.sessions.kernel(),
+        )
+        if not all(map(operator.is_, views, self._views)):
+            if views[0] is not self._views[0] or views[3] is not self._views[3]:
+                self._check_region_arrays(self.plan.n_regions, VALUE_HISTORY)
+            self._views, self._plain = views, tuple(map(tuple, views))
+        fc = self.forecasts
+        if fc.version != self._fc_checked:
+            R, P = self.plan.n_regions, fc.ts.shape[1]
+            check("fc.ts", fc.ts, np.float64, (R, P))
+            check("fc.val", fc.val, np.float64, (2, R, P))
+            check("fc.has", fc.has, np.bool_, (2, R, P))
+            check("fc.n", fc.n, np.int64, (R,))
+            check("fc.meta", fc.meta, np.float64, (R, FC_META_COLS))
+            self._fc_checked = fc.version
+        return self._plain
 
     def _check_region_arrays(self, R: int, H: int) -> None:
         st = self.state
@@ -133,7 +145,6 @@ class Scorer:
             check("req.f", f, np.float64, (n, REQ_F_COLS))
             check("req.i", i, np.int64, (n, REQ_I_COLS))
             check("req.allow", allow, np.int64, (n, W))
-        self._check_state()
 
     def decide(self, batch: RequestArrays, horizon: float = math.inf) -> Decisions:
         """Place every request of the batch, in order, booking capacity as it goes.
@@ -143,20 +154,19 @@ class Scorer:
         """
         n, st = len(batch), self.state
         self._check_batch(batch)
+        if n and batch.sessions:  # before the inputs are taken: a new session may grow the table
+            batch.i[:, SESSION] = self.sessions.assign(batch.sessions)
         # every element is written by the kernel; it checks finiteness and window room before any change
-        out = Outputs(
+        out = (
             np.empty((n, _OUT_F_COLS), dtype=np.float64),
             np.empty((n, _OUT_I_COLS), dtype=np.int64),
             np.empty((n, N_FILTERS), dtype=np.int64),
         )
         if n:
-            if batch.sessions:
-                batch.i[:, SESSION] = self.sessions.assign(batch.sessions)
-            req, plan, reg, fc = batch.kernel(), self._plan_k, st.kernel(), self.forecasts.kernel()
-            ten, ses = self.budgets.kernel(), self.sessions.kernel()
+            req, plan = (batch.f, batch.i, batch.allow), self._plan_k
             while True:
-                win, twin = self.windows.kernel(), self.budgets.windows.kernel()
-                code = kernel.decide_batch_raw(req, plan, reg, fc, win, ten, twin, ses, horizon, out)
+                reg, fc, win, ten, twin, ses = self._inputs()
+                code = kernel.decide_batch_plain(req, plan, reg, fc, win, ten, twin, ses, horizon, out)
                 if code != kernel.WINDOWS_FULL:
                     break
                 self.windows.reserve(n)
@@ -166,11 +176,11 @@ class Scorer:
             if code == kernel.BAD_REG_F:
                 raise _not_finite("reg")
         return Decisions(
-            out_f=out.f,
-            out_i=out.i,
-            removed=out.removed,
+            out_f=out[0],
+            out_i=out[1],
+            removed=out[2],
             signals_version=st.version,
-            mu=st.f[:, MU].copy(),
+            mu=st.mu,
             nu=self.budgets.nu(),
         )
 
@@ -181,6 +191,7 @@ class Scorer:
         time, as deciding it would."""
         R = self.plan.n_regions
         self._check_batch(batch)
+        self._inputs()
         if not np.isfinite(batch.f).all():
             raise _not_finite("req.f")
         rows_f = np.zeros((R, len(kernel.EXPLAIN_FLOATS)), dtype=np.float64)
@@ -205,6 +216,7 @@ class Scorer:
         (for the re-solve)."""
         n, R = len(batch), self.plan.n_regions
         self._check_batch(batch)
+        self._inputs()
         if not np.isfinite(batch.f).all():
             raise _not_finite("req.f")
         cost = np.zeros((n, R), dtype=np.float64)

@@ -42,6 +42,7 @@ class SessionTable:
         self.i: IntArray = np.full((size, SES_I_COLS), -1, dtype=np.int64)
         self._slots: OrderedDict[str, int] = OrderedDict()
         self._used = 0
+        self._view: Sessions | None = None
         #: sessions dropped to keep the bound
         self.evicted = 0
 
@@ -49,8 +50,11 @@ class SessionTable:
         return len(self._slots)
 
     def kernel(self) -> Sessions:
-        """The kernel's view of the table."""
-        return Sessions(self.f, self.i)
+        """The kernel's view of the table: one object until a new slot grows the arrays."""
+        view = self._view
+        if view is None:
+            view = self._view = Sessions(self.f, self.i)
+        return view
 
     def _new_slot(self) -> int:
         if len(self._slots) >= self.max_sessions:
@@ -63,6 +67,7 @@ class SessionTable:
             self.f = np.concatenate([self.f, np.zeros((grow - self.f.shape[0], SES_F_COLS))])
             pad = np.full((grow - self.i.shape[0], SES_I_COLS), -1, dtype=np.int64)
             self.i = np.concatenate([self.i, pad])
+            self._view = None
             slot, self._used = self._used, self._used + 1
         self.f[slot, :] = 0.0
         self.i[slot, :] = -1

@@ -41,7 +41,7 @@ from router.models import GridSignal, RegionStatus
 from router.plan import NWH_PER_WH, FloatArray, IntArray, Plan
 from router.priors import prior_columns
 
-__all__ = ["VALUE_FIELDS", "VALUE_HISTORY", "CapacityWindows", "RegionState", "valid_end"]
+__all__ = ["VALUE_FIELDS", "VALUE_HISTORY", "CapacityWindows", "RegionState", "frozen_copy", "valid_end"]
 
 #: Values kept per region and kind: a request older than the oldest one kept is scored as stale.
 VALUE_HISTORY = 16
@@ -78,6 +78,13 @@ def capacity_words(capacity_kw: float, window_s: float) -> tuple[int, int]:
     return hi, lo
 
 
+def frozen_copy(a: FloatArray) -> FloatArray:
+    """A read-only copy of ``a``."""
+    c = a.copy()
+    c.flags.writeable = False
+    return c
+
+
 class RegionState:
     """Per-region values, health, capacity and duals as the contiguous arrays the kernel reads."""
 
@@ -107,6 +114,10 @@ class RegionState:
         #: signals applied (the placements' ``signals_version``) and statuses applied
         self.version = 0
         self.status_version = 0
+        self._view: Regions | None = None
+        #: the dual terms in use (``f[:, MU]``) as a read-only copy made when they were installed: every
+        #: batch's ``router.scoring.Decisions`` holds it, so it must never change
+        self.mu: FloatArray = frozen_copy(self.f[:, MU])
         for j, r in enumerate(topo.regions):
             self.f[j, PUE] = r.pue
             if r.price_usd_per_mwh is not None:
@@ -122,18 +133,22 @@ class RegionState:
         self._update_capacity()
 
     def kernel(self) -> Regions:
-        """The kernel's view of the region state."""
-        return Regions(
-            self.f,
-            self.i,
-            self.val,
-            self.val_ts,
-            self.val_end,
-            self.val_n,
-            self.val_dropped,
-            self.cap_hi,
-            self.cap_lo,
-        )
+        """The kernel's view of the region state (built once: the arrays are changed in place, never
+        replaced, so the same view stays valid and ``router.scoring`` checks it once)."""
+        view = self._view
+        if view is None:
+            view = self._view = Regions(
+                self.f,
+                self.i,
+                self.val,
+                self.val_ts,
+                self.val_end,
+                self.val_n,
+                self.val_dropped,
+                self.cap_hi,
+                self.cap_lo,
+            )
+        return view
 
     def _update_capacity(self) -> None:
         window_s = self.plan.topology.objective.capacity_window_s
@@ -267,6 +282,7 @@ class RegionState:
         than the dual breaks that tie toward filling the region up to its capacity guard.
         """
         self.f[:, MU] = mu_usd_per_wh * self.plan.topology.objective.dual_scale
+        self.mu = frozen_copy(self.f[:, MU])
 
 
 class CapacityWindows:
@@ -281,10 +297,16 @@ class CapacityWindows:
         self.sum_lo: IntArray = np.zeros(n_regions, dtype=np.int64)
         #: the oldest entry's ts over all regions (a large sentinel when empty): eviction is O(1) until then
         self.next_expiry: FloatArray = np.full(1, NEVER, dtype=np.float64)
+        self._view: Windows | None = None
 
     def kernel(self) -> Windows:
-        """The kernel's view of the windows (build it again after ``reserve``)."""
-        return Windows(self.ts, self.e, self.head, self.len, self.sum_hi, self.sum_lo, self.next_expiry)
+        """The kernel's view of the windows: one object until ``reserve`` replaces the buffers."""
+        view = self._view
+        if view is None:
+            view = self._view = Windows(
+                self.ts, self.e, self.head, self.len, self.sum_hi, self.sum_lo, self.next_expiry
+            )
+        return view
 
     def reserve(self, extra: int) -> None:
         """Make room so that ``extra`` more placements fit without overwriting live entries."""
@@ -301,6 +323,7 @@ class CapacityWindows:
             ts[j, : self.len[j]] = self.ts[j, idx]
             e[j, : self.len[j]] = self.e[j, idx]
         self.ts, self.e = ts, e
+        self._view = None
         self.head[:] = 0
 
     def used_wh(self) -> FloatArray:

@@ -67,6 +67,7 @@ __all__ = [
     "UNLIMITED_HI",
     "WINDOWS_FULL",
     "candidate_costs_raw",
+    "decide_batch_plain",
     "decide_batch_raw",
     "explain_one_raw",
     "warm",
@@ -98,6 +99,9 @@ def decide_batch_raw(
     return code
 
 
+#: ``decide_batch_raw`` on the structures already as plain tuples, in the same order of fields (what
+#: ``router.scoring.Scorer`` passes: it keeps the tuples of the state's structures between calls).
+decide_batch_plain = _decide_entry
 candidate_costs_raw = _candidate_costs
 explain_one_raw = _explain_one
 
