@@ -151,8 +151,20 @@ class BatchRows:
         return every if len(keep) == len(self.ids) else every.take(keep)
 
 
-def _column(objs: list[dict[str, Any]], key: str, default: Any = None) -> list[Any]:
-    return list(map(dict.get, objs, repeat(key), repeat(default)))
+class _Records:
+    """The batch's objects as dicts, read field by field."""
+
+    __slots__ = ("dicts", "keys")
+
+    def __init__(self, dicts: list[dict[str, Any]], keys: set[str] | None) -> None:
+        self.dicts = dicts
+        self.keys = keys  # every key any record has (None: not known)
+
+    def column(self, key: str, default: Any = None) -> list[Any]:
+        """Each record's ``key`` (``default`` when it has none; without a pass when no record has it)."""
+        if self.keys is not None and key not in self.keys:
+            return [default] * len(self.dicts)
+        return list(map(dict.get, self.dicts, repeat(key), repeat(default)))
 
 
 def _typed(col: list[Any], allowed: frozenset[type]) -> tuple[list[Any], BoolArray | None, bool]:
@@ -223,7 +235,7 @@ def _lengths(col: list[Any], allowed: frozenset[type], ok: BoolArray) -> tuple[I
     return np.fromiter(map(len, col), np.int64, len(col)), present
 
 
-def _dicts(objs: Sequence[Any], allow_extra: bool) -> tuple[list[dict[str, Any]], BoolArray]:
+def _dicts(objs: Sequence[Any], allow_extra: bool) -> tuple[_Records, BoolArray]:
     """The objects with a non-dict replaced by an empty one, and where they are dicts with known keys."""
     n = len(objs)
     ok = np.ones(n, dtype=np.bool_)
@@ -231,9 +243,12 @@ def _dicts(objs: Sequence[Any], allow_extra: bool) -> tuple[list[dict[str, Any]]
     if set(map(type, dicts)) != {dict}:
         ok = np.fromiter(map(is_, map(type, dicts), repeat(dict)), np.bool_, n)
         dicts = [o if k else _EMPTY for o, k in zip(dicts, ok.tolist(), strict=True)]
-    if not allow_extra and not set().union(*dicts) <= REQUEST_FIELDS:
+    if allow_extra:
+        return _Records(dicts, None), ok
+    keys: set[str] = set().union(*dicts)
+    if not keys <= REQUEST_FIELDS:
         ok &= np.fromiter((o.keys() <= REQUEST_FIELDS for o in dicts), np.bool_, n)
-    return dicts, ok
+    return _Records(dicts, keys), ok
 
 
 def batch_rows(
@@ -249,35 +264,35 @@ def batch_rows(
     ``arrival`` is each record's arrival time (one float: all), its time when it has no ``ts``.
     """
     n = len(objs)
-    dicts, ok = _dicts(objs, allow_extra)
+    recs, ok = _dicts(objs, allow_extra)
     with np.errstate(all="ignore"):
-        rid, origin = _column(dicts, "request_id"), _column(dicts, "origin")
+        rid, origin = recs.column("request_id"), recs.column("origin")
         lens, _ = _lengths(rid, _STR, ok)
         ok &= (lens > 0) & (lens <= MAX_ID_LEN)
         s = _lookup(origin, plan.node_index, _STR, -1)
-        budget, _ = _numbers(_column(dicts, "latency_budget_ms"), _NUMBER, ok)
+        budget, _ = _numbers(recs.column("latency_budget_ms"), _NUMBER, ok)
         ok &= (s >= 0) & (budget > 0.0) & (budget <= MAX_MS)
-        m, energy, compute = _work(plan, dicts, ok)
-        payload, _ = _numbers(_column(dicts, "payload_bytes", 0), _INT, ok)
-        state_bytes, _ = _numbers(_column(dicts, "state_bytes", 0), _INT, ok)
+        m, energy, compute = _work(plan, recs, ok)
+        payload, _ = _numbers(recs.column("payload_bytes", 0), _INT, ok)
+        state_bytes, _ = _numbers(recs.column("state_bytes", 0), _INT, ok)
         ok &= (payload >= 0.0) & (payload <= MAX_PAYLOAD_BYTES)
         ok &= (state_bytes >= 0.0) & (state_bytes <= MAX_STATE_BYTES)
-        sr = _lookup(_column(dicts, "state_region"), _tables(plan).regions, _OPT_STR, -2)
-        pinned_col, good, _ = _typed(_column(dicts, "state_pinned", False), _BOOL)
+        sr = _lookup(recs.column("state_region"), _tables(plan).regions, _OPT_STR, -2)
+        pinned_col, good, _ = _typed(recs.column("state_pinned", False), _BOOL)
         pinned = np.array(pinned_col, dtype=np.bool_)  # a value of another type: None, False
         ok &= (sr >= -1) & ~(pinned & (sr < 0)) & (good if good is not None else True)
-        tenant, session = _column(dicts, "tenant"), _column(dicts, "session_id")
+        tenant, session = recs.column("tenant"), recs.column("session_id")
         lens, _ = _lengths(tenant, _OPT_STR, ok)
         ok &= lens <= MAX_ID_LEN
         lens, given = _lengths(session, _OPT_STR, ok)
         ok &= ((lens > 0) | _absent(given)) & (lens <= MAX_ID_LEN)
-        ts, given = _numbers(_column(dicts, "ts"), _OPT_NUMBER, ok)
+        ts, given = _numbers(recs.column("ts"), _OPT_NUMBER, ok)
         ok &= ((ts >= 0.0) & (ts <= min(MAX_TS, latest_ts))) | _absent(given)
         if given is not None:
             ts = np.where(given, ts, np.asarray(arrival, dtype=np.float64))
         ints = np.empty((n, REQ_I_COLS + plan.n_words), dtype=np.int64)
         ints[:, REQ_I_COLS:] = plan.allow.words(None)
-        _jurisdictions(plan, _column(dicts, "allowed_jurisdictions"), ok, ints[:, REQ_I_COLS:])
+        _jurisdictions(plan, recs.column("allowed_jurisdictions"), ok, ints[:, REQ_I_COLS:])
         e_nwh = np.rint(np.where(ok, energy, 0.0) * NWH_PER_WH)
         for c, col in enumerate((s, sr, pinned, m, np.maximum(e_nwh, 1.0))):
             ints[:, c] = col
@@ -289,18 +304,18 @@ def batch_rows(
     return BatchRows(f, ints, ok, rid, origin, tenant, session)
 
 
-def _work(plan: Plan, dicts: list[dict[str, Any]], ok: BoolArray) -> tuple[IntArray, FloatArray, FloatArray]:
+def _work(plan: Plan, recs: _Records, ok: BoolArray) -> tuple[IntArray, FloatArray, FloatArray]:
     """The model index, energy (given, or tokens x the model's Wh/token) and compute time (given, or the
     model profile at the tokens, or 0) of each record; clears ``ok`` where they break a rule."""
     tab = _tables(plan)
-    m = _lookup(_column(dicts, "model"), tab.models, _OPT_STR, -1)
-    tokens, has_tokens = _numbers(_column(dicts, "tokens"), _OPT_INT, ok)
+    m = _lookup(recs.column("model"), tab.models, _OPT_STR, -1)
+    tokens, has_tokens = _numbers(recs.column("tokens"), _OPT_INT, ok)
     ok &= (m >= 0) & (((tokens > 0.0) & (tokens <= MAX_TOKENS)) | _absent(has_tokens))
     mm = np.maximum(m, 0)
     profiled = m > 0
     if has_tokens is not None:
         profiled &= has_tokens
-    energy, given = _numbers(_column(dicts, "energy_wh"), _OPT_NUMBER, ok)
+    energy, given = _numbers(recs.column("energy_wh"), _OPT_NUMBER, ok)
     if given is None:  # every record gives its energy
         ok &= (energy > 0.0) & (energy <= MAX_ENERGY_WH)
     else:
@@ -309,7 +324,7 @@ def _work(plan: Plan, dicts: list[dict[str, Any]], ok: BoolArray) -> tuple[IntAr
             given, (energy > 0.0) & (energy <= MAX_ENERGY_WH), profiled & (derived <= MAX_ENERGY_WH)
         )
         energy = np.where(given, energy, derived)
-    compute, given = _numbers(_column(dicts, "compute_ms"), _OPT_NUMBER, ok)
+    compute, given = _numbers(recs.column("compute_ms"), _OPT_NUMBER, ok)
     ok &= ((compute >= 0.0) & (compute <= MAX_MS)) | _absent(given)
     if given is not None:
         profile = np.where(profiled, tab.base_ms[mm] + tab.ms_per_token[mm] * tokens, 0.0)
@@ -318,21 +333,34 @@ def _work(plan: Plan, dicts: list[dict[str, Any]], ok: BoolArray) -> tuple[IntAr
 
 
 def _jurisdictions(plan: Plan, col: list[Any], ok: BoolArray, words: IntArray) -> None:
-    """Each accepted record's allowed-region words (``Plan.allow``) into ``words``, record by record for
-    those that give ``allowed_jurisdictions``; clears ``ok`` where the list breaks a rule."""
+    """Each accepted record's allowed-region words (``Plan.allow``) into ``words`` for those that give
+    ``allowed_jurisdictions``, each distinct list checked once; clears ``ok`` where the list breaks a rule."""
     if col.count(None) == len(col):
         return
-    rows: list[int] = []
-    got: list[tuple[int, ...]] = []
-    for k in np.flatnonzero(_present(col) & ok).tolist():
-        allowed = col[k]
-        if type(allowed) is list and len(allowed) <= MAX_JURISDICTIONS and all(map(_code, allowed)):
-            rows.append(k)
-            got.append(plan.allow.words(tuple(allowed)))
-        else:
-            ok[k] = False
-    if rows:
-        words[rows] = got
+    rows = np.flatnonzero(_present(col) & ok).tolist()
+    lists = [col[k] for k in rows]
+    got: list[tuple[int, ...] | None]
+    try:
+        if set(map(type, lists)) != {list}:
+            raise TypeError("not a list")
+        keys = list(map(tuple, lists))
+        table = {key: _words(plan, key) for key in set(keys)}  # a list in the list cannot be hashed
+        got = list(map(table.__getitem__, keys))
+    except TypeError:  # rare: record by record
+        got = [_words(plan, tuple(a)) if type(a) is list and all(map(_code, a)) else None for a in lists]
+    bad = [k for k, g in zip(rows, got, strict=True) if g is None]
+    if bad:
+        ok[bad] = False
+    good = [(k, g) for k, g in zip(rows, got, strict=True) if g is not None]
+    if good:
+        words[[k for k, _ in good]] = np.array([g for _, g in good], dtype=np.int64)
+
+
+def _words(plan: Plan, allowed: tuple[Any, ...]) -> tuple[int, ...] | None:
+    """The words of a list of codes (``Plan.allow``), or None when the list breaks a rule."""
+    if len(allowed) > MAX_JURISDICTIONS or not all(map(_code, allowed)):
+        return None
+    return plan.allow.words(allowed)
 
 
 def _code(a: object) -> bool:
