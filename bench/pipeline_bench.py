@@ -13,7 +13,8 @@ fetched batch, in batches of 4096, on one thread:
   kernel's columns, which the dedup memory keeps; only a batch it declines takes
   ``router.encode.placements``, building the placement dicts, and ``router.encode.encode_placement``);
   ``kernel``, ``placements`` and ``encode`` (either encoder) are timed by wrapping them, the rest of
-  ``decide`` is ``decide_other``;
+  ``decide`` is ``decide_other`` (stacking the request arrays is in ``decode``: the batch decoder builds
+  them);
 * ``metrics``: ``Metrics.record_placements`` for the batch (the data plane does it after the acks; it reads
   the batch's columns, ``router.placed``, not dicts).
 
