@@ -37,7 +37,23 @@ from router.bounds import (
     MAX_TS,
 )
 from router.fastrow import REQUEST_FIELDS
-from router.kernel.columns import REQ_F_COLS, REQ_I_COLS
+from router.kernel.columns import (
+    BUDGET_MS,
+    COMPUTE_MS,
+    ENERGY_NWH,
+    ENERGY_WH,
+    MODEL,
+    ORIGIN,
+    PAYLOAD_BYTES,
+    PINNED,
+    REQ_F_COLS,
+    REQ_I_COLS,
+    SESSION,
+    STATE_BYTES,
+    STATE_REGION,
+    TENANT,
+    T,
+)
 from router.plan import NWH_PER_WH, BoolArray, FloatArray, IntArray, Plan, RequestArrays, RequestIds, Row
 
 __all__ = ["BatchRows", "batch_rows"]
@@ -294,13 +310,13 @@ def batch_rows(
         ints[:, REQ_I_COLS:] = plan.allow.words(None)
         _jurisdictions(plan, recs.column("allowed_jurisdictions"), ok, ints[:, REQ_I_COLS:])
         e_nwh = np.rint(np.where(ok, energy, 0.0) * NWH_PER_WH)
-        for c, col in enumerate((s, sr, pinned, m, np.maximum(e_nwh, 1.0))):
-            ints[:, c] = col
-        ints[:, REQ_I_COLS - 2] = _lookup(tenant, _tables(plan).tenants, _OPT_STR, -1)
-        ints[:, REQ_I_COLS - 1] = -1  # session slot: set by router.sessions
+        ints[:, ORIGIN], ints[:, STATE_REGION], ints[:, PINNED], ints[:, MODEL] = s, sr, pinned, m
+        ints[:, ENERGY_NWH] = np.maximum(e_nwh, 1.0)  # whole numbers below 2**53: exact
+        ints[:, TENANT] = _lookup(tenant, _tables(plan).tenants, _OPT_STR, -1)
+        ints[:, SESSION] = -1  # session slot: set by router.sessions
         f = np.empty((n, REQ_F_COLS), dtype=np.float64)
-        for c, col in enumerate((ts, energy, budget, compute, payload, state_bytes)):
-            f[:, c] = col
+        f[:, T], f[:, ENERGY_WH], f[:, BUDGET_MS], f[:, COMPUTE_MS] = ts, energy, budget, compute
+        f[:, PAYLOAD_BYTES], f[:, STATE_BYTES] = payload, state_bytes
     return BatchRows(f, ints, ok, rid, origin, tenant, session)
 
 
