@@ -4,13 +4,17 @@ Pre-builds 200k request records as bytes (the bundled sample requests cycled wit
 over the bundled signal timeline, orjson), then runs them through what the worker's data plane does per
 fetched batch, in batches of 4096, on one thread:
 
-* ``decode``: ``streams.codec.decode_checked_request`` per record (what ``BatchLifecycle._check`` in
-  streams/batches.py calls: decode, id checks and the kernel row, built once and handed to ``decide``);
-* ``decide``: ``Decider.decide`` (dedup memory, ``Plan.arrays``, the kernel through ``Scorer.decide``,
-  ``router.columnar.encode_columns`` making every message value straight from the kernel's columns, which
-  the dedup memory keeps; only a batch it declines takes ``router.encode.placements``, building the
-  placement dicts, and ``router.encode.encode_placement``); ``kernel``, ``placements`` and ``encode`` (either
-  encoder) are timed by wrapping them, the rest of ``decide`` is ``decide_other``;
+* ``decode``: ``streams.batchcodec.decode_checked_batch`` of the batch (what ``BatchLifecycle._prepare`` in
+  streams/batches.py calls: ``orjson.loads`` per record, then ``router.batchrow`` checks the batch field by
+  field and builds its kernel columns, the ``RequestArrays`` handed to the decider; a record it declines
+  takes ``streams.codec.decode_checked_request``);
+* ``decide``: ``Decider.decide_columns`` (dedup memory, event-time order, the kernel through
+  ``Scorer.decide``, ``router.columnar.encode_columns`` making every message value straight from the
+  kernel's columns, which the dedup memory keeps; only a batch it declines takes
+  ``router.encode.placements``, building the placement dicts, and ``router.encode.encode_placement``);
+  ``kernel``, ``placements`` and ``encode`` (either encoder) are timed by wrapping them, the rest of
+  ``decide`` is ``decide_other`` (stacking the request arrays is in ``decode``: the batch decoder builds
+  them);
 * ``metrics``: ``Metrics.record_placements`` for the batch (the data plane does it after the acks; it reads
   the batch's columns, ``router.placed``, not dicts).
 
@@ -44,12 +48,12 @@ import router.decider
 from bench.common import BusyMeter, load_average, machine, print_table, summary, write_json
 from router.commands import bundled
 from router.decider import Decider
+from router.kernel.columns import T
 from router.models import GridSignal
-from router.plan import RequestIds, Row
-from router.problems import Problem
 from router.scoring import warm_up
 from router.topology import load_topology
-from streams.codec import DEFAULT_MAX_BYTES, decode_checked_request
+from streams.batchcodec import decode_checked_batch
+from streams.codec import DEFAULT_MAX_BYTES
 from streams.metrics import Metrics
 from streams.worker import tune_gc
 
@@ -138,20 +142,13 @@ def run_pass(
                 live.apply_signal(w.signals[k_sig])
                 k_sig += 1
             t0 = perf()
-            reqs: list[RequestIds] = []
-            ts: list[float] = []
-            rows: list[Row] = []
-            for raw in w.records[start:stop]:
-                got = decode_checked_request(raw, plan, DEFAULT_MAX_BYTES, 0.0)
-                if isinstance(got, Problem):
-                    bad += 1
-                    continue
-                reqs.append(got[0])
-                ts.append(got[1][0][0])
-                rows.append(got[1])
+            raws = w.records[start:stop]
+            checked = decode_checked_batch(raws, plan, DEFAULT_MAX_BYTES, [0.0] * len(raws))
+            bad += len(checked.problems)
+            ts = checked.batch.f[:, T].tolist()
             t1 = perf()
             before = sum(inner.seconds[k] for k in ("kernel", "placements", "encode"))
-            decided = live.decide(reqs, rows, decided_at=time.time())
+            decided = live.decide_columns(checked.batch, decided_at=time.time())
             t2 = perf()
             metrics.record_placements(decided.placements, ts)  # what the data plane does after the acks
             t3 = perf()

@@ -117,54 +117,73 @@ class Decider:
         decided_at: float | None = None,
         clock: float = math.inf,
     ) -> Decided:
-        """One placement per request (input order); repeats of a recent request_id get its first decision.
+        """``decide_columns`` of the requests' kernel rows (``Plan.request_row`` or ``router.fastrow``)
+        stacked by ``Plan.arrays``."""
+        return self.decide_columns(self.plan.arrays(reqs, rows), decided_at=decided_at, clock=clock)
 
-        ``rows`` are the requests' kernel rows (``Plan.request_row`` or ``router.fastrow``); ``decided_at``
-        None dates each placement at its event time (replay); ``clock`` is the router's clock (live).
+    def decide_columns(
+        self, batch: RequestArrays, *, decided_at: float | None = None, clock: float = math.inf
+    ) -> Decided:
+        """One placement per request of ``batch`` (input order); repeats of a recent request_id get its
+        first decision, and a second copy in the batch the first copy's.
+
+        The new requests are decided in event-time order (stable), with one kernel call. ``batch`` comes
+        from ``Plan.arrays`` or ``router.batchrow``; ``decided_at`` None dates each placement at its event
+        time (replay); ``clock`` is the router's clock (live).
         """
-        n = len(reqs)
+        ids = batch.ids
+        n = len(ids)
         out: list[PlacementMessage | None] = [None] * n
         values: list[bytes | None] = [None] * n
-        fresh: list[int] = []
-        first: dict[str, int] = {}
-        for k, r in enumerate(reqs):
-            prev = self._seen.get(r.request_id) if self.dedup_size else None
-            if prev is not None:
-                values[k] = prev
-                out[k] = cast(PlacementMessage, orjson.loads(prev))
-            elif self.dedup_size and r.request_id in first:
-                continue  # filled from the first copy below
-            else:
-                first[r.request_id] = k
-                fresh.append(k)
-        ts = [row[0][T] for row in rows]
-        fresh.sort(key=ts.__getitem__)  # event-time order inside the batch (stable)
+        fresh, first = self._fresh(ids, out, values)
         touched: list[SessionEntry] = []
         columns: list[DecisionColumns] = []
         if fresh:
-            batch = self.plan.arrays([reqs[k] for k in fresh], [rows[k] for k in fresh])
+            ts = batch.f[:, T] if len(fresh) == n else batch.f[fresh, T]
+            order = np.argsort(ts, kind="stable")  # event-time order inside the batch
+            if len(fresh) < n or (order[1:] < order[:-1]).any():
+                fresh = np.asarray(fresh, dtype=np.intp)[order].tolist()
+                batch = batch.take(fresh)
             columns = self._place(batch, fresh, out, values, decided_at, clock)
             self._note(batch, clock)
             touched = self.scorer.sessions.entries(batch.sessions) if batch.sessions else []
         if None in values:
-            for k, r in enumerate(reqs):
+            for k, rid in enumerate(ids):
                 if values[k] is None:  # a second copy inside this batch: counted from its dict
-                    values[k] = values[first[r.request_id]]
-                    out[k] = out[first[r.request_id]] or cast(
-                        PlacementMessage, orjson.loads(cast(bytes, values[k]))
-                    )
+                    values[k] = values[first[rid]]
+                    out[k] = out[first[rid]] or cast(PlacementMessage, orjson.loads(cast(bytes, values[k])))
         loose: list[int] | None = None  # the placements no columns cover (None: all)
         if columns:
             in_columns = set(fresh) if len(fresh) < n else None
             loose = [] if in_columns is None else [k for k in range(n) if k not in in_columns]
-        ids = [r.request_id for r in reqs]
-        placed = Placements(ids, cast(list[bytes], values), out, columns, loose)
+        placed = Placements(list(ids), cast(list[bytes], values), out, columns, loose)
         return Decided(
             placements=placed,
             values=placed.values,
             repeated=n - len(fresh),
             sessions=[(e[0], self.session_record(e)) for e in touched],
         )
+
+    def _fresh(
+        self, ids: Sequence[str], out: list[PlacementMessage | None], values: list[bytes | None]
+    ) -> tuple[list[int], dict[str, int]]:
+        """The requests to decide (the first copy of each id the dedup memory does not hold) and each
+        id's first copy; fills in the remembered placements of the others."""
+        n = len(ids)
+        seen = self._seen
+        if not self.dedup_size or (len(set(ids)) == n and not any(map(seen.__contains__, ids))):
+            return list(range(n)), {}
+        fresh: list[int] = []
+        first: dict[str, int] = {}
+        for k, rid in enumerate(ids):
+            prev = seen.get(rid)
+            if prev is not None:
+                values[k] = prev
+                out[k] = cast(PlacementMessage, orjson.loads(prev))
+            elif rid not in first:
+                first[rid] = k
+                fresh.append(k)
+        return fresh, first
 
     def _place(
         self,

@@ -123,6 +123,21 @@ class RequestArrays:
             sessions=self.sessions[part],
         )
 
+    def take(self, rows: list[int]) -> RequestArrays:
+        """The requests ``rows`` of the batch, in that order (copies, contiguous); ``sessions`` is () when
+        none of them has one, as ``Plan.arrays`` makes it."""
+        idx = np.array(rows, dtype=np.intp)
+        sessions = tuple(self.sessions[k] for k in rows) if self.sessions else ()
+        return RequestArrays(
+            ids=tuple(self.ids[k] for k in rows),
+            origins=tuple(self.origins[k] for k in rows),
+            f=self.f[idx],
+            i=self.i[idx],
+            allow=self.allow[idx],
+            tenants=tuple(self.tenants[k] for k in rows) if self.tenants else (),
+            sessions=sessions if sessions.count(None) < len(sessions) else (),
+        )
+
     def kernel(self) -> Requests:
         """The kernel's view of the batch."""
         return Requests(self.f, self.i, self.allow)

@@ -30,6 +30,7 @@ from router.decider import Decider
 from router.placed import Placements
 from router.plan import RequestIds, Row
 from router.problems import Problem
+from streams.batchcodec import decode_checked_batch
 from streams.codec import Clock, dead_letter, decode_checked_request
 from streams.headers import forwarded
 from streams.metrics import Metrics
@@ -179,49 +180,52 @@ class BatchLifecycle:
         return await self.settle()
 
     def _prepare(self, fetched: dict[Any, list[Any]]) -> _Work:
-        """Decode every record, decide the valid ones with one kernel call, encode; no I/O."""
+        """Decode the records (``streams.batchcodec``, the batch at once), decide the valid ones with one
+        kernel call, encode; no I/O."""
         started = time.perf_counter()
         s, m = self.settings, self.metrics
-        reqs: list[RequestIds] = []
-        recs: list[Any] = []
-        rows: list[Row] = []
         clock = Clock(time.time(), s.max_clock_skew_s)
+        records = [rec for tp in sorted(fetched, key=lambda x: x.partition) for rec in fetched[tp]]
+        checked = decode_checked_batch(
+            [rec.value for rec in records],
+            self.live.plan,
+            s.max_message_bytes,
+            [rec.timestamp / 1000.0 for rec in records],
+            clock=clock,
+            allow_extra=s.extra_fields == "ignore",
+            check=lambda k: self._check(records[k], clock),
+        )
         dead: list[Outgoing] = []
         names = s.forwarded_header_names
-        for tp in sorted(fetched, key=lambda x: x.partition):
-            for rec in fetched[tp]:
-                got = self._check(rec, clock)
-                if not isinstance(got, Problem):
-                    reqs.append(got[0])
-                    rows.append(got[1])
-                    recs.append(rec)
-                    continue
-                letter = dead_letter(
-                    rec.value,
-                    got,
-                    topic=rec.topic,
-                    partition=rec.partition,
-                    offset=rec.offset,
-                    max_raw_bytes=s.max_message_bytes,
-                )
-                dead.append((0, rec.key, letter, forwarded(rec.headers, names)))
-                m.record_dead_letter(s.topic_requests, got.field)
-                # the error may quote request fields: they stay at debug level
-                log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
-        decided = self.live.decide(reqs, rows, decided_at=clock.now, clock=clock.now)
+        for k, got in checked.problems:
+            rec = records[k]
+            letter = dead_letter(
+                rec.value,
+                got,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                max_raw_bytes=s.max_message_bytes,
+            )
+            dead.append((0, rec.key, letter, forwarded(rec.headers, names)))
+            m.record_dead_letter(s.topic_requests, got.field)
+            # the error may quote request fields: they stay at debug level
+            log.debug("request_rejected", field=got.field, error=got.error, partition=rec.partition)
+        batch = checked.batch
+        recs = [records[k] for k in checked.kept]
+        decided = self.live.decide_columns(batch, decided_at=clock.now, clock=clock.now)
         parts = self.placement_partitions
         out: list[Outgoing] = [  # keyed by request id, whatever the request's own key
-            (rec.partition % parts, r.request_id.encode(), value, forwarded(rec.headers, names))
-            for r, rec, value in zip(reqs, recs, decided.values, strict=True)
+            (rec.partition % parts, rid.encode(), value, forwarded(rec.headers, names))
+            for rid, rec, value in zip(batch.ids, recs, decided.values, strict=True)
         ]
-        part_of = {
-            r.session_id: rec.partition % parts for r, rec in zip(reqs, recs, strict=True) if r.session_id
-        }
+        session_ids = batch.sessions or (None,) * len(recs)  # (): no request names a session
+        part_of = {sid: rec.partition % parts for sid, rec in zip(session_ids, recs, strict=True) if sid}
         sessions: list[Outgoing] = [(part_of[sid], sid.encode(), v, []) for sid, v in decided.sessions]
         m.batch_seconds.observe(time.perf_counter() - started)
-        m.batch_size.observe(len(reqs) + len(dead))
+        m.batch_size.observe(len(recs) + len(dead))
         return _Work(
-            requests=len(reqs),
+            requests=len(recs),
             out=out,
             dead=dead,
             placements=decided.placements,

@@ -123,6 +123,7 @@ CATALOG_FIELDS = {
 #: events of a record handled by a catch-all rather than a check (streams/batches.py, validation.py, ...)
 SWALLOWED = {
     "request_check_crashed",
+    "request_batch_check_crashed",
     "record_check_failed",
     "provider_payload_failed",
     "metrics_update_failed",

@@ -331,3 +331,12 @@ def test_placements_compare_and_slice_as_the_list_of_their_dicts() -> None:
     assert got[-1] == dicts[-1]
     assert got != dicts[:-1]
     assert got.request_ids == [p["request_id"] for p in dicts]
+
+
+def test_a_template_is_filled_row_by_row_with_constant_pieces_in_place() -> None:
+    """``_fill`` writes what ``template % row`` writes, a bytes piece being the same in every row."""
+    template = b"a%bc%bd%b%be"
+    pieces: list[Any] = [[b"1", b"2"], b"X", [b"3", b"4"], b"Y"]
+    want = [template % (b"1", b"X", b"3", b"Y"), template % (b"2", b"X", b"4", b"Y")]
+    assert router.columnar._fill(template, pieces) == want == [b"a1cXd3Ye", b"a2cXd4Ye"]
+    assert router.columnar._fill(b"%b%b", [b"Z", [b"1"]]) == [b"Z1"]
