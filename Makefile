@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.resolve_bench
 	$(BIN)/python -m bench.codec_bench
 	$(BIN)/python -m bench.e2e_bench
-	$(BIN)/python -m bench.door_bench
+	$(BIN)/python -m bench.door_bench --pin
 	$(BIN)/python -m bench.soak_bench
 
 faults: $(STAMP)
