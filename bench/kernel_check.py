@@ -51,7 +51,7 @@ def check_agreement(p: Problem, n: int, names: tuple[str, ...] = SCORERS) -> dic
     k_choice, k_score = d.out_i[:, CHOICE], d.out_f[:, OUT_SCORE_USD]
     results: list[tuple[str, Any, Any]] = []
     if "kernel_raw" in names:
-        code = kernel.decide_batch_raw(*r.raw_args[0])
+        code = kernel.decide_batch(*r.raw_args[0])
         require(code == kernel.OK, f"raw kernel returned code {code}, not OK")
         out = r.raw_out[0]
         results.append(("kernel_raw", out.i[:, CHOICE], out.f[:, OUT_SCORE_USD]))

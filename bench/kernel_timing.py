@@ -42,7 +42,7 @@ __all__ = [
 SCORERS = ("kernel", "kernel_raw", "numpy", "numpy_request", "python", "lp_request")
 SCORER_TITLES = {
     "kernel": "router.scoring.Scorer.decide (validation + allocation + compiled kernel)",
-    "kernel_raw": "router.kernel.decide_batch_raw alone (structures built, outputs preallocated)",
+    "kernel_raw": "router.kernel.decide_batch alone (inputs built, outputs preallocated)",
     "numpy": "bench.baselines.NumpyBatchScorer, (N, R) arrays per batch",
     "numpy_request": "bench.baselines_request.NumpyRequestScorer, length-R arrays per request",
     "python": "bench.baselines.NaivePythonScorer, pure-Python loops",
@@ -152,7 +152,12 @@ class Runners:
         self.raw_windows = w = CapacityWindows(pl.n_regions, initial=max(1024, n))
         self.raw_out: list[Outputs] = []
         self.raw_args: list[tuple[Any, ...]] = []
-        plan_k, reg_k, fc_k, win_k = pl.kernel(), st.kernel(), fc.kernel(), w.kernel()
+        extras = (
+            self.scorer.budgets.kernel(),
+            self.scorer.budgets.windows.kernel(),
+            self.scorer.sessions.kernel(),
+        )
+        inputs = kernel.kernel_inputs(pl.kernel(), st.kernel(), fc.kernel(), w.kernel(), *extras)
         for b in self.batches:
             out = Outputs(
                 np.zeros((n, len(kernel.OUT_FLOATS))),
@@ -160,12 +165,7 @@ class Runners:
                 np.zeros((n, N_FILTERS), dtype=np.int64),
             )
             self.raw_out.append(out)
-            extras = (
-                self.scorer.budgets.kernel(),
-                self.scorer.budgets.windows.kernel(),
-                self.scorer.sessions.kernel(),
-            )
-            self.raw_args.append((b.kernel(), plan_k, reg_k, fc_k, win_k, *extras, math.inf, out))
+            self.raw_args.append(((b.f, b.i, b.allow), inputs, math.inf, tuple(out)))
 
     def pair(self, name: str) -> tuple[Callable[[], object], Callable[[], None]]:
         """(call, reset) of one scorer; the call reads its arguments from a one-element list set by reset."""
@@ -176,7 +176,7 @@ class Runners:
         if name == "kernel":
             inputs, clear, decide = [(b,) for b in self.batches], self._clear_kernel, self.scorer.decide
         elif name == "kernel_raw":
-            inputs, clear, decide = self.raw_args, self._clear_raw, kernel.decide_batch_raw
+            inputs, clear, decide = self.raw_args, self._clear_raw, kernel.decide_batch
         elif name == "numpy":
             inputs, clear, decide = arrays, self.numpy.reset, self.numpy.decide
         elif name == "numpy_request":

@@ -69,6 +69,9 @@ def warm_up() -> None:
 class Scorer:
     """Mask -> score -> pick for batches of requests against the current region state."""
 
+    #: the state's structures for the compiled entry, built at the first ``_inputs`` and when a view changes
+    _kernel_inputs: kernel.KernelInputs
+
     def __init__(
         self, plan: Plan, state: RegionState | None = None, forecasts: ForecastState | None = None
     ) -> None:
@@ -79,17 +82,15 @@ class Scorer:
         self.budgets = TenantBudgets(plan.topology.tenants)
         self.sessions = SessionTable(MAX_SESSIONS)
         self._fc_checked = -1
-        self._views: tuple[tuple[np.ndarray, ...], ...] = (None,) * 6  # type: ignore[assignment]
-        self._plain: tuple[tuple[np.ndarray, ...], ...] = ()
-        self._plan_k = tuple(plan.kernel())  # the plan's arrays are made once, at start-up
+        self._views: tuple[object, ...] = (None,) * 6
+        self._plan_k = plan.kernel()  # the plan's arrays are made once, at start-up
 
-    def _inputs(self) -> tuple[tuple[np.ndarray, ...], ...]:
-        """The state's structures as the plain tuples the compiled entry takes
-        (``router.kernel.decide_batch_plain``): region state, forecasts, capacity windows, tenant budgets,
-        tenant windows, sessions. Each owner keeps one view until it replaces an array (router/state.py,
-        router/forecast.py, router/sessions.py), so the tuples, and the checks of the region and tenant
-        arrays, are made again only when a view is new; the forecast arrays are checked again when the
-        forecast state changed."""
+    def _inputs(self) -> kernel.KernelInputs:
+        """The plan and the state's structures as the one ``KernelInputs`` the compiled entry takes
+        (router/kernel/inputs.py): region state, forecasts, capacity windows, tenant budgets, tenant windows,
+        sessions. Each owner keeps one view until it replaces an array (router/state.py, router/forecast.py,
+        router/sessions.py), so the inputs, and the checks of the region and tenant arrays, are made again
+        only when a view is new; the forecast arrays are checked again when the forecast state changed."""
         b = self.budgets
         views = (
             self.state.kernel(),
@@ -102,17 +103,19 @@ class Scorer:
         if not all(map(operator.is_, views, self._views)):
             if views[0] is not self._views[0] or views[3] is not self._views[3]:
                 self._check_region_arrays(self.plan.n_regions, VALUE_HISTORY)
-            self._views, self._plain = views, tuple(map(tuple, views))
-        fc = self.forecasts
-        if fc.version != self._fc_checked:
-            R, P = self.plan.n_regions, fc.ts.shape[1]
-            check("fc.ts", fc.ts, np.float64, (R, P))
-            check("fc.val", fc.val, np.float64, (2, R, P))
-            check("fc.has", fc.has, np.bool_, (2, R, P))
-            check("fc.n", fc.n, np.int64, (R,))
-            check("fc.meta", fc.meta, np.float64, (R, FC_META_COLS))
-            self._fc_checked = fc.version
-        return self._plain
+            reg, fc, win, ten, twin, ses = views
+            self._kernel_inputs = kernel.kernel_inputs(self._plan_k, reg, fc, win, ten, twin, ses)
+            self._views = views
+        fc_state = self.forecasts
+        if fc_state.version != self._fc_checked:
+            R, P = self.plan.n_regions, fc_state.ts.shape[1]
+            check("fc.ts", fc_state.ts, np.float64, (R, P))
+            check("fc.val", fc_state.val, np.float64, (2, R, P))
+            check("fc.has", fc_state.has, np.bool_, (2, R, P))
+            check("fc.n", fc_state.n, np.int64, (R,))
+            check("fc.meta", fc_state.meta, np.float64, (R, FC_META_COLS))
+            self._fc_checked = fc_state.version
+        return self._kernel_inputs
 
     def _check_region_arrays(self, R: int, H: int) -> None:
         st = self.state
@@ -163,10 +166,9 @@ class Scorer:
             np.empty((n, N_FILTERS), dtype=np.int64),
         )
         if n:
-            req, plan = (batch.f, batch.i, batch.allow), self._plan_k
+            req = (batch.f, batch.i, batch.allow)
             while True:
-                reg, fc, win, ten, twin, ses = self._inputs()
-                code = kernel.decide_batch_plain(req, plan, reg, fc, win, ten, twin, ses, horizon, out)
+                code = kernel.decide_batch(req, self._inputs(), horizon, out)
                 if code != kernel.WINDOWS_FULL:
                     break
                 self.windows.reserve(n)

@@ -83,14 +83,8 @@ from router.kernel.columns import (
     T,
 )
 from router.kernel.structs import (
-    Forecasts,
     Outputs,
-    PlanArrays,
-    Regions,
     Requests,
-    Sessions,
-    Tenants,
-    Windows,
 )
 
 __all__ = ["BAD_REG_F", "BAD_REQ_F", "OK", "WINDOWS_FULL"]
@@ -126,18 +120,19 @@ def _inputs_code(req, reg, win, ten, twin):  # type: ignore[no-untyped-def]
 
 
 @njit(**NJIT_FLAGS)
-def _decide_entry(req, plan, reg, fc, win, ten, twin, ses, horizon, out):  # type: ignore[no-untyped-def]
-    """``_decide_batch`` on plain tuples of arrays, rebuilt into the named structures here: Numba types a
-    plain tuple's arrays in C at the call, a named tuple's in Python (about 0.5 us per structure)."""
+def _decide_entry(req, inputs, horizon, out):  # type: ignore[no-untyped-def]
+    """``_decide_batch`` on the batch and its outputs as plain tuples of arrays (Numba types a plain tuple's
+    arrays in C at the call, a named tuple's in Python) and the state as one ``KernelInputs``
+    (router/kernel/inputs.py), whose fields are the named structures."""
     return _decide_batch(
         Requests(*req),
-        PlanArrays(*plan),
-        Regions(*reg),
-        Forecasts(*fc),
-        Windows(*win),
-        Tenants(*ten),
-        Windows(*twin),
-        Sessions(*ses),
+        inputs.plan,
+        inputs.reg,
+        inputs.fc,
+        inputs.win,
+        inputs.ten,
+        inputs.twin,
+        inputs.ses,
         horizon,
         Outputs(*out),
     )
