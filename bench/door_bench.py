@@ -6,15 +6,18 @@ bundled real grid signals published first. Then, in one run:
 * ``door`` at each rate (default 1,000 and 5,000 requests/s): an open-loop asyncio client (aiohttp, keep-alive
   connections) sends one request per call on a fixed schedule; a call's latency runs from its scheduled
   send time to the answer, so a slow answer delays nothing and queueing shows (no coordinated omission);
+* ``null door`` at each rate: the same client and calls against ``bench.null_door``, a server that answers a
+  fixed placement and does nothing else: the floor of the measurement on this machine;
 * ``batch``: ``POST /v1/place:batch`` with 256 requests per call, back to back, for the duration: requests/s;
 * ``stream`` at 1,000/s: the same kind of requests produced on ``inference.requests``; latency from the
   produce call to the placement read from ``placements``.
 
 The client runs on the same machine as the worker and the broker (2 cores here), so it competes with them
-for CPU; that is part of the number. ``--pin`` measures the door rows a second time with the worker alone on
-CPU 0 and the client and the broker on the other CPUs (every thread, ``sched_setaffinity``), as when the
-gateway runs on its own machine; those rows say ``pinned``. Prints p50/p99 per row and the target (door
-p99 <= 2 ms at 1k/s), and writes ``bench/results/door.json``.
+for CPU; that is part of the number. ``--pin`` measures the door and null door rows a second time with the
+server alone on CPU 0 and the client and the broker on the other CPUs (every thread,
+``sched_setaffinity``), as when the gateway runs on its own machine; those rows say ``pinned``. Prints
+p50/p99 per row, the target (door p99 <= 2 ms at 1k/s) and what the door adds to the null door, and writes
+``bench/results/door.json``.
 
     python -m bench.door_bench [--rates 1000,5000] [--duration S] [--settle S] [--door-only] [--pin]
 """
