@@ -18,6 +18,7 @@ from router.fastrow import fast_request_row
 from router.plan import Plan
 from router.tenants import Tenant
 from router.topology import load_topology
+from tests.router.test_fastrow import BASE  # the plainly valid request both decoders start from
 
 TOPO = load_topology(bundled("default_topology.toml")).model_copy(
     update={"tenants": (Tenant(id="acme", carbon_budget_g=5.0), Tenant(id="beta", carbon_budget_g=1.0))}
@@ -57,15 +58,6 @@ def test_every_bundled_request_is_accepted_with_the_fast_rows() -> None:
     objs = [orjson.loads(x) for x in bundled("sample_requests.jsonl").read_bytes().splitlines() if x.strip()]
     got = assert_same_as_fast(objs, [0.0] * len(objs))
     assert got.declined == []
-
-
-BASE: dict[str, Any] = {
-    "request_id": "r-1",
-    "origin": "fe-frankfurt",
-    "latency_budget_ms": 200.0,
-    "tokens": 300,
-    "model": "llm-8b",
-}
 
 
 def test_each_rule_of_the_fast_path_holds_in_a_batch() -> None:
