@@ -46,15 +46,17 @@ class CheckedBatch:
 
 def parse_records(raws: Sequence[bytes | None], max_bytes: int) -> list[Any]:
     """Each record's JSON value, or None where it is missing, larger than ``max_bytes`` or not JSON (the
-    per-record path says why)."""
-    if not raws:
-        return []
-    try:
-        if max(map(len, raws)) <= max_bytes:  # type: ignore[arg-type]
-            return list(map(orjson.loads, raws))  # type: ignore[arg-type]
-    except (TypeError, ValueError):  # a missing value, or one that is not JSON: record by record
-        pass
-    return [_parse(raw, max_bytes) for raw in raws]
+    per-record path says why). Each record is parsed once, also in a batch that holds bad ones."""
+    if None in raws or max(map(len, raws), default=0) > max_bytes:  # type: ignore[arg-type]
+        return [_parse(raw, max_bytes) for raw in raws]
+    out: list[Any] = []
+    rest = iter(raws)
+    while len(out) < len(raws):
+        try:
+            out.extend(map(orjson.loads, rest))  # type: ignore[arg-type]  # keeps what it parsed before a bad one
+        except orjson.JSONDecodeError:
+            out.append(None)  # the record that failed, already taken from ``rest``
+    return out
 
 
 def _parse(raw: bytes | None, max_bytes: int) -> Any:

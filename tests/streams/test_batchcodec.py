@@ -255,3 +255,19 @@ def test_decide_is_decide_columns_of_the_stacked_rows() -> None:
     assert (x.repeated, x.sessions) == (y.repeated, y.sessions)
     assert x.repeated == 2
     assert len(x.sessions) == 4
+
+
+def test_a_batch_with_bad_records_parses_each_record_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records that are not JSON become None in place, and the good ones around them are parsed once each
+    (a garbage flood does not make the whole batch parse twice)."""
+    raws: list[bytes | None] = [b'{"a":1}', b"not json", b"[1]", b"", b"{}", b"{"]
+    calls: list[bytes] = []
+    loads = orjson.loads
+
+    def counted(raw: bytes) -> Any:
+        calls.append(raw)
+        return loads(raw)
+
+    monkeypatch.setattr(orjson, "loads", counted)
+    assert streams.batchcodec.parse_records(raws, 100) == [{"a": 1}, None, [1], None, {}, None]
+    assert calls == raws
