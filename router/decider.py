@@ -17,7 +17,7 @@ clock that dates the re-solve's demand window never runs ahead of it (router/clo
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 
 from router.columnar import MIN_BATCH, encode_columns
+from router.dedup import DedupMemory
 from router.demand import build_resolve_input, uncontended
 from router.encode import encode_placement, placements
 from router.kernel.columns import MU, T
@@ -69,9 +70,8 @@ class Decider:
         self.scorer = Scorer(self.plan)
         self.objective = topology.objective
         self.dedup_size = dedup_size
-        #: request_id -> the published placement value; bytes, not dicts: 100k dicts would be 300k objects
-        #: for every full garbage collection to walk
-        self._seen: OrderedDict[str, bytes] = OrderedDict()
+        #: request_id -> the published placement value (router/dedup.py); None: dedup off
+        self.seen: DedupMemory | None = DedupMemory(dedup_size) if dedup_size > 0 else None
         self._recent: deque[RequestArrays] = deque()
         self.shares_version = 0
         #: the latest request time decided, never ahead of the router's clock
@@ -170,8 +170,8 @@ class Decider:
         """The requests to decide (the first copy of each id the dedup memory does not hold) and each
         id's first copy; fills in the remembered placements of the others."""
         n = len(ids)
-        seen = self._seen
-        if not self.dedup_size or (len(set(ids)) == n and not any(map(seen.__contains__, ids))):
+        seen = self.seen
+        if seen is None or (len(set(ids)) == n and not any(map(seen.__contains__, ids))):
             return list(range(n)), {}
         fresh: list[int] = []
         first: dict[str, int] = {}
@@ -209,15 +209,16 @@ class Decider:
             decided = placements(
                 self.plan, batch, dec, shares_version=sv, decided_at=decided_at, explain=explain
             )
-            for k, p in zip(fresh, decided, strict=True):
-                out[k] = p
-                values[k] = self.remember(p)
+            kept = [encode_placement(p) for p in decided]
+            for k, p, value in zip(fresh, decided, kept, strict=True):
+                out[k], values[k] = p, value
+            if self.seen is not None:
+                self.seen.keep_many(batch.ids, kept)
             return []
         for k, value in zip(fresh, encoded, strict=True):
             values[k] = value
-        if self.dedup_size > 0:  # one update for the batch, then the oldest out: as ``_keep`` one by one
-            self._seen.update(zip(batch.ids, encoded, strict=True))
-            self._trim_seen()
+        if self.seen is not None:
+            self.seen.keep_many(batch.ids, encoded)
         return [DecisionColumns.of(self.plan, batch, dec, explain=self.explain)]
 
     def session_record(self, entry: SessionEntry) -> bytes:
@@ -260,27 +261,17 @@ class Decider:
 
     def forget(self, request_ids: Sequence[str]) -> None:
         """Drop decisions that were never published (their batch was abandoned)."""
-        for rid in request_ids:
-            self._seen.pop(rid, None)
+        if self.seen is not None:
+            for rid in request_ids:
+                self.seen.forget(rid)
 
     def remember(self, p: PlacementMessage, value: bytes | None = None) -> bytes:
         """Keep a placement's message value (encoded here when not given), so that a later copy of its
         request gets the same decision; returns the value."""
-        # a right-sized copy: orjson's own result keeps a 4-8 KiB buffer behind a 700-byte value (measured
-        # with tracemalloc: 100k remembered placements held 800 MB before this copy)
-        return self._keep(p["request_id"], b"%b" % (encode_placement(p) if value is None else value))
-
-    def _keep(self, request_id: str, value: bytes) -> bytes:
-        """Keep a message value (right-sized) in the dedup memory when it is on; returns it."""
-        if self.dedup_size > 0:
-            self._seen[request_id] = value
-            self._trim_seen()
+        value = encode_placement(p) if value is None else value
+        if self.seen is not None:
+            self.seen.keep(p["request_id"], value)
         return value
-
-    def _trim_seen(self) -> None:
-        """Drop the oldest values beyond ``dedup_size``."""
-        for _ in range(len(self._seen) - self.dedup_size):
-            self._seen.popitem(last=False)
 
     # -- re-solve ----------------------------------------------------------------------------------------
     def resolve_input(self, now: float | None = None, demand_scale: float = 1.0) -> ResolveInput | None:

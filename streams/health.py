@@ -98,6 +98,9 @@ class Health:
                 budgets.placed_g(at).tolist(), budgets.left_g(at).tolist(), budgets.nu().tolist()
             )
         metrics.sessions_held.set(len(sessions))
+        if live.seen is not None:
+            metrics.dedup_ids.set(len(live.seen))
+            metrics.dedup_bytes.set(live.seen.held_bytes)
         if sessions.evicted > self._evictions:
             metrics.session_evictions.inc(sessions.evicted - self._evictions)
             self._evictions = sessions.evicted

@@ -295,6 +295,10 @@ class Metrics:
             registry=r,
         )
         self.sessions_held = Gauge("carbon_router_sessions", "Sessions in the table", registry=r)
+        self.dedup_ids = Gauge("carbon_router_dedup_ids", "Request ids in the dedup memory", registry=r)
+        self.dedup_bytes = Gauge(
+            "carbon_router_dedup_bytes", "Bytes of the pages that hold the dedup memory's values", registry=r
+        )
 
     def record_tenants(self, placed_g: Sequence[float], left_g: Sequence[float], nu: Sequence[float]) -> None:
         """Set the tenant gauges, one value per configured tenant in topology order."""

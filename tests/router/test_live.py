@@ -45,9 +45,9 @@ def test_dedup_memory_is_bounded() -> None:
     """The memory keeps the most recent dedup_size decisions only."""
     live = _live()
     live.decide_requests([_req(f"r{k}", 1.0) for k in range(25)], decided_at=1.0)
-    assert len(live._seen) == 10
-    assert "r24" in live._seen
-    assert "r0" not in live._seen
+    assert len(live.seen) == 10
+    assert "r24" in live.seen
+    assert "r0" not in live.seen
 
 
 def test_the_event_clock_never_runs_ahead_of_the_router_clock() -> None:

@@ -26,5 +26,5 @@ def test_a_remembered_placement_costs_its_size_not_a_json_buffer() -> None:
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert len(live._seen) == 2000
+    assert len(live.seen) == 2000
     assert held / 2000 < 2048, f"{held / 2000:.0f} bytes per remembered placement"

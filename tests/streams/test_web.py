@@ -222,6 +222,20 @@ def test_ages_are_on_the_router_clock_so_the_demos_april_signals_are_not_236_day
         assert wall_age > 235 * 86400  # sampled on the real wall clock
 
 
+def test_the_dedup_gauges_show_the_ids_and_the_pages_the_memory_holds() -> None:
+    """``carbon_router_dedup_ids`` and ``carbon_router_dedup_bytes`` follow the decider's dedup memory."""
+    s = _settings()
+    live, _ = _fed(s)
+    m = Metrics("w-unit")
+    _decide(live, m, n=300)
+    assert live.seen is not None
+    assert len(live.seen) == 300
+    asyncio.run(Health(s, live, m, None, None, _leadership()).sample_gauges())  # type: ignore[arg-type]
+    get = m.registry.get_sample_value
+    assert get("carbon_router_dedup_ids") == 300
+    assert get("carbon_router_dedup_bytes") == live.seen.held_bytes >= live.seen.live_bytes > 300 * 500
+
+
 def test_rate_window_counts_decisions_per_second_over_the_window() -> None:
     """The rate is the count difference over the time since the oldest sample kept in the window."""
     w = RateWindow(window_s=10.0)
