@@ -69,7 +69,6 @@ class Decider:
         self.explain = explain
         self.scorer = Scorer(self.plan)
         self.objective = topology.objective
-        self.dedup_size = dedup_size
         #: request_id -> the published placement value (router/dedup.py); None: dedup off
         self.seen: DedupMemory | None = DedupMemory(dedup_size) if dedup_size > 0 else None
         self._recent: deque[RequestArrays] = deque()
